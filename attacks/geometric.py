@@ -1,0 +1,118 @@
+"""Geometric attacks: resize and crop (which change the size), rotation and
+StegaStamp's perspective warp (Tancik et al., CVPR 2020), which keep it.
+Nothing is resized back behind the caller's back.
+"""
+
+from __future__ import annotations
+
+import math
+
+import kornia
+import torch
+import torch.nn.functional as F
+
+from .base import Attack, param, register
+
+_INTERPOLATION = ("bilinear", "bicubic", "nearest", "area")
+
+
+def _scaled(size: int, factor: float) -> int:
+    return max(1, round(size * factor))
+
+
+@register("resize")
+class Resize(Attack):
+    """Rescale by `scale` (one draw per batch, since the batch shares a size).
+    Bilinear and bicubic downscaling are antialiased; bicubic output is clipped.
+    """
+
+    changes_size = True
+    params_doc = {
+        "scale": param(0.5, "size factor; lo-hi draws one per batch", lo=0.05, hi=8),
+        "interpolation": param("bilinear", "resampling filter", choices=_INTERPOLATION),
+    }
+
+    def draw(self, shape, generator):
+        return {"scale": self.draw_option("scale", 1, generator)[0]}
+
+    def output_shape(self, shape, params):
+        s = float(params["scale"])
+        return (*shape[:-2], _scaled(shape[-2], s), _scaled(shape[-1], s))
+
+    def transform(self, x, params, cover):
+        size = self.output_shape(x.shape, params)[-2:]
+        mode = self.options["interpolation"]
+        smooth = mode in ("bilinear", "bicubic")
+        y = F.interpolate(
+            x, size=size, mode=mode, antialias=smooth, align_corners=False if smooth else None
+        )
+        return y.clamp(0, 1)
+
+
+@register("crop")
+class Crop(Attack):
+    """Keep a random box covering `scale` of the area, with the image's aspect ratio.
+    The box size is drawn once per batch, its position per sample (per clip).
+    Params: {"scale": area fraction, "top": (B,), "left": (B,)} in pixels.
+    """
+
+    changes_size = True
+    params_doc = {"scale": param(0.5, "area fraction kept; lo-hi draws one per batch", lo=0.01, hi=1)}
+
+    def draw(self, shape, generator):
+        scale = self.draw_option("scale", 1, generator)[0]
+        h, w = self.output_shape(shape, {"scale": scale})[-2:]
+        b, dev = shape[0], generator.device
+        return {
+            "scale": scale,
+            "top": torch.randint(0, shape[-2] - h + 1, (b,), generator=generator, device=dev),
+            "left": torch.randint(0, shape[-1] - w + 1, (b,), generator=generator, device=dev),
+        }
+
+    def output_shape(self, shape, params):
+        side = math.sqrt(float(params["scale"]))
+        return (*shape[:-2], _scaled(shape[-2], side), _scaled(shape[-1], side))
+
+    def transform(self, x, params, cover):
+        h, w = self.output_shape(x.shape, params)[-2:]
+        tops, lefts = params["top"].tolist(), params["left"].tolist()
+        return torch.stack([img[:, t : t + h, l : l + w] for img, t, l in zip(x, tops, lefts)])
+
+
+@register("rotate")
+class Rotate(Attack):
+    """Rotate about the centre by `degrees` (counter-clockwise), same size, corners black."""
+
+    params_doc = {"degrees": param(10.0, "angle; lo-hi draws one per sample", lo=-180, hi=180)}
+
+    def draw(self, shape, generator):
+        return {"degrees": self.draw_option("degrees", shape[0], generator)}
+
+    def transform(self, x, params, cover):
+        angle = params["degrees"].to(device=x.device, dtype=x.dtype)
+        return kornia.geometry.transform.rotate(x, angle).clamp(0, 1)
+
+
+@register("perspective")
+class Perspective(Attack):
+    """StegaStamp's perspective warp: each corner moves by up to `shift` of the image
+    size in x and y, uniformly at random; same size, uncovered area black.
+    Params: {"corners": (B, 4, 2) corner offsets as fractions of (W, H)}.
+    """
+
+    params_doc = {"shift": param(0.1, "largest corner move as a fraction of the size; lo-hi per sample", lo=0, hi=0.5)}
+
+    def draw(self, shape, generator):
+        b, dev = shape[0], generator.device
+        shift = self.draw_option("shift", b, generator).float().view(b, 1, 1)
+        u = torch.rand(b, 4, 2, generator=generator, device=dev) * 2 - 1
+        return {"corners": u * shift}
+
+    def transform(self, x, params, cover):
+        n, _, h, w = x.shape
+        size = torch.tensor([w - 1, h - 1], device=x.device, dtype=x.dtype)
+        unit = torch.tensor([[0, 0], [1, 0], [1, 1], [0, 1]], device=x.device, dtype=x.dtype)
+        src = (unit * size).expand(n, 4, 2)
+        dst = src + params["corners"].to(device=x.device, dtype=x.dtype) * size
+        m = kornia.geometry.transform.get_perspective_transform(src, dst)
+        return kornia.geometry.transform.warp_perspective(x, m, (h, w)).clamp(0, 1)

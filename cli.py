@@ -1,0 +1,237 @@
+"""The ``wmark`` command line: thin over the library; prints a table or one JSON object."""
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Robust invisible watermarks for images and video.")
+
+JSON = typer.Option(False, "--json", help="Print one JSON object on stdout.")
+MODEL = typer.Option(None, "-m", "--model", help="Checkpoint name or folder (default: the zoo's default).")
+KEY = typer.Option(None, "--key", help="Secret key that scrambles the codeword; needed again to read it.")
+DEVICE = typer.Option("auto", "--device", help="auto, cpu or cuda.")
+
+
+def _user_errors():
+    from attacks import AttackError
+    from wmark.errors import WmarkError
+
+    return (WmarkError, AttackError)
+
+
+@contextmanager
+def _reported():
+    """Turn a user-caused error into one line on stderr and exit code 2."""
+    try:
+        yield
+    except _user_errors() as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _print(payload: dict, as_json: bool, table: list[tuple[str, object]] | None = None) -> None:
+    if as_json:
+        typer.echo(json.dumps(payload))
+        return
+    for label, value in table if table is not None else payload.items():
+        typer.echo(f"{label:<16} {value}")
+
+
+def _expand(paths: List[Path]) -> list[Path]:
+    """Files as given, directories walked recursively for images."""
+    from wmark.io.image import is_image_file
+
+    files: list[Path] = []
+    for path in paths:
+        files.extend(sorted(p for p in path.rglob("*") if is_image_file(p)) if path.is_dir() else [path])
+    return files
+
+
+def _batch(items: list, work, label: str) -> tuple[list[dict], list[dict]]:
+    """Run ``work(item) -> dict`` on each item with a progress bar; report bad items and go on."""
+    from rich.progress import Progress
+
+    results, errors = [], []
+    with Progress(transient=True, console=None, disable=len(items) < 2) as progress:
+        task = progress.add_task(label, total=len(items))
+        for item in items:
+            try:
+                results.append(work(item))
+            except _user_errors() as exc:
+                errors.append({"path": str(item), "error": str(exc)})
+                typer.echo(f"error: {exc}", err=True)
+            progress.advance(task)
+    return results, errors
+
+
+@app.command()
+def embed(
+    paths: List[Path] = typer.Argument(..., help="INPUT OUTPUT, or INPUT... OUTPUT_DIR (inputs may be folders)."),
+    model: Optional[str] = MODEL,
+    message: Optional[str] = typer.Option(None, "--message", help="Text to hide (UTF-8, coded with Reed-Solomon)."),
+    bits: Optional[str] = typer.Option(None, "--bits", help="Raw codeword of exactly the model's bit count: no ECC, no key."),
+    hex_: Optional[str] = typer.Option(None, "--hex", help="Payload bytes in hex."),
+    key: Optional[str] = KEY,
+    strength: Optional[float] = typer.Option(None, "--strength", help="Residual strength (default: the card's)."),
+    quality: Optional[int] = typer.Option(None, "--quality", help="Quality for lossy outputs (JPEG, WebP)."),
+    force: bool = typer.Option(False, "--force", help="Allow overwriting the input file."),
+    device: str = DEVICE,
+    as_json: bool = JSON,
+) -> None:
+    """Hide a message in images."""
+    import wmark
+
+    with _reported():
+        if len(paths) < 2:
+            raise wmark.WmarkError("give an INPUT and an OUTPUT (or several inputs and an output folder)")
+        *inputs, output = paths
+        if message is None and bits is None and hex_ is None:
+            raise wmark.WmarkError("give a payload: --message TEXT, --bits 0101... or --hex HEX")
+        marker = wmark.load(model, device=device)
+        options = dict(message=message, bits=bits, hex=hex_, key=key, strength=strength, quality=quality, force=force)
+        if len(inputs) == 1 and not inputs[0].is_dir():
+            _print(marker.embed_file(inputs[0], output, **options).to_dict(), as_json)
+            return
+        output.mkdir(parents=True, exist_ok=True)
+        results, errors = _batch(
+            _expand(inputs), lambda f: marker.embed_file(f, output / f.name, **options).to_dict(), "embedding"
+        )
+        _print({"results": results, "errors": errors}, as_json, [(r["output"], f"PSNR {r['psnr']:.2f} dB") for r in results])
+        if errors:
+            raise typer.Exit(2)
+
+
+@app.command()
+def extract(
+    paths: List[Path] = typer.Argument(..., help="Images or folders."),
+    model: Optional[str] = MODEL,
+    key: Optional[str] = KEY,
+    fpr: float = typer.Option(1e-6, "--fpr", help="False-positive rate for 'detected'."),
+    device: str = DEVICE,
+    as_json: bool = JSON,
+) -> None:
+    """Read the hidden message back (blind)."""
+    import wmark
+
+    with _reported():
+        marker = wmark.load(model, device=device)
+
+        def one(path: Path) -> dict:
+            return {"path": str(path), "model": marker.name, **marker.extract(path, key=key, fpr=fpr).to_dict()}
+
+        if len(paths) == 1 and not paths[0].is_dir():
+            _print(one(paths[0]), as_json)
+            return
+        results, errors = _batch(_expand(paths), one, "extracting")
+        _print({"results": results, "errors": errors}, as_json,
+               [(r["path"], r["message"] if r["detected"] else "not detected") for r in results])
+        if errors:
+            raise typer.Exit(2)
+
+
+@app.command()
+def detect(
+    path: Path = typer.Argument(..., help="Image to check."),
+    model: Optional[str] = MODEL,
+    key: Optional[str] = KEY,
+    expect: Optional[str] = typer.Option(None, "--expect", help="The message you expect (binomial test on all bits)."),
+    fpr: float = typer.Option(1e-6, "--fpr", help="Accepted false-positive rate."),
+    device: str = DEVICE,
+    as_json: bool = JSON,
+) -> None:
+    """Decide whether a watermark is present. Exit 0 if detected, 1 if not, 2 on error."""
+    import wmark
+
+    with _reported():
+        result = wmark.load(model, device=device).detect(path, key=key, expect=expect, fpr=fpr)
+    _print({"path": str(path), **result.to_dict()}, as_json)
+    raise typer.Exit(0 if result.detected else 1)
+
+
+@app.command()
+def models(as_json: bool = JSON) -> None:
+    """List the trained checkpoints."""
+    from wmark import zoo
+
+    with _reported():
+        default = zoo.default_name()
+        cards = [card.summary() for card in zoo.list_cards()]
+    if as_json:
+        typer.echo(json.dumps({"default": default, "models": cards}))
+        return
+    for card in cards:
+        mark = "*" if card["name"] == default else " "
+        typer.echo(f"{mark} {card['name']:<20} {card['family']:<10} {card['bits']} bits, "
+                   f"{card['capacity_bytes']} bytes of text, {card['size']} px, strength {card['strength']}")
+
+
+@app.command(name="attacks")
+def list_attacks(as_json: bool = JSON) -> None:
+    """List the attacks and their parameters."""
+    import attacks
+
+    described = attacks.describe()
+    if as_json:
+        typer.echo(json.dumps({"attacks": described}))
+        return
+    for entry in described:
+        typer.echo(f"{entry['name']:<14} {entry['grad']:<7} {', '.join(entry['params'])}")
+
+
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("wmark-demo"), "--out", help="Folder for the demo's pictures."),
+    model: Optional[str] = MODEL,
+    device: str = DEVICE,
+    as_json: bool = JSON,
+) -> None:
+    """Embed into a bundled photo, apply JPEG 75, extract, and show the amplified difference."""
+    from wmark.demo import run_demo
+
+    with _reported():
+        report = run_demo(out, model=model, device=device)
+    _print(report, as_json, [(k, v) for k, v in report.items() if not isinstance(v, dict)])
+
+
+@app.command()
+def train(
+    family: str = typer.Argument(..., help="Model family, e.g. hidden."),
+    data: Path = typer.Option(..., "--data", help="Folder of training images."),
+    out: Path = typer.Option(..., "--out", help="Checkpoint folder to write (checkpoints/NAME)."),
+    val: Optional[Path] = typer.Option(None, "--val", help="Folder of validation images."),
+    bits: Optional[int] = typer.Option(None, "--bits", help="Message bits."),
+    size: Optional[int] = typer.Option(None, "--size", help="Native size in pixels."),
+    steps: int = typer.Option(10000, "--steps"),
+    batch: int = typer.Option(16, "--batch"),
+    lr: Optional[float] = typer.Option(None, "--lr"),
+    attack: Optional[List[str]] = typer.Option(None, "--attack", help="Attack spec for the curriculum (repeatable)."),
+    device: str = DEVICE,
+    resume: bool = typer.Option(False, "--resume", help="Continue from OUT/train_state.pt."),
+    seed: int = typer.Option(0, "--seed"),
+    init: Optional[str] = typer.Option(None, "--init", help="Start from this checkpoint's weights."),
+    val_every: int = typer.Option(500, "--val-every"),
+    target_psnr: float = typer.Option(40.0, "--target-psnr", help="Default strength is set for this median PSNR."),
+) -> None:
+    """Train a model family and write its checkpoint folder."""
+    from wmark.train.loop import TrainConfig, train as run_training
+
+    with _reported():
+        card = run_training(TrainConfig(
+            family=family, data=str(data), out=str(out), val=str(val) if val else None, bits=bits, size=size,
+            steps=steps, batch=batch, lr=lr, attacks=attack or None, device=device, resume=resume, seed=seed,
+            init=init, val_every=val_every, target_psnr=target_psnr,
+        ))
+    typer.echo(json.dumps(card.summary()))
+
+
+def main() -> None:
+    app(prog_name="wmark")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

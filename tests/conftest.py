@@ -1,0 +1,32 @@
+"""Shared fixtures: a real photo, a small untrained checkpoint, and the committed checkpoints."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from wmark import zoo
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def photo() -> Path:
+    """A real 512×288 photo (see tests/fixtures/README.md)."""
+    return FIXTURES / "photo.jpg"
+
+
+@pytest.fixture(scope="session")
+def untrained_checkpoint(tmp_path_factory) -> Path:
+    """A tiny HiDDeN checkpoint folder with random weights: for plumbing and error tests."""
+    torch.manual_seed(0)
+    kwargs = {"message_bits": 32, "size": 64, "channels": 8, "encoder_blocks": 2, "decoder_blocks": 3}
+    model = zoo.build("hidden", **kwargs)
+    folder = tmp_path_factory.mktemp("ckpt") / "tiny"
+    card = {
+        "name": "tiny", "family": "hidden", "kwargs": kwargs, "bits": 32, "data_bits": 8,
+        "capacity_bytes": 1, "size": 64, "strength": 1.0, "metrics": {},
+    }
+    zoo.save_checkpoint(folder, model, card)
+    return folder

@@ -1,0 +1,83 @@
+"""The Python API on tensors, PIL images, arrays and files, with the default checkpoint."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import wmark
+from wmark.io.image import read_image
+
+
+@pytest.fixture(scope="module")
+def marker():
+    return wmark.load(device="cpu")
+
+
+def test_round_trip_on_a_photo_file(marker, photo, tmp_path):
+    before = photo.read_bytes()
+    report = marker.embed_file(photo, tmp_path / "marked.png", message="hi!")
+    assert photo.read_bytes() == before
+    assert report.psnr >= 38
+    found = marker.extract(tmp_path / "marked.png")
+    assert found.detected and found.message == "hi!" and found.p_value <= 1e-6
+
+
+def test_key_protects_the_message(marker, photo, tmp_path):
+    marker.embed_file(photo, tmp_path / "keyed.png", message="ab", key="secret")
+    assert marker.extract(tmp_path / "keyed.png", key="secret").message == "ab"
+    assert not marker.extract(tmp_path / "keyed.png", key="other").detected
+
+
+def test_unmarked_photo_is_not_detected(marker, photo):
+    assert not marker.detect(photo).detected
+    assert not marker.detect(photo, expect="hi!").detected
+
+
+def test_detect_with_expected_message(marker, photo, tmp_path):
+    marker.embed_file(photo, tmp_path / "m.png", message="hi!")
+    result = marker.detect(tmp_path / "m.png", expect="hi!")
+    assert result.detected and result.method == "expect" and result.matching_bits >= 60
+
+
+def test_raw_bits_round_trip(marker, photo, tmp_path):
+    bits = "".join(str(b) for b in torch.randint(0, 2, (marker.bits,), generator=torch.Generator().manual_seed(3)).tolist())
+    report = marker.embed_file(photo, tmp_path / "raw.png", bits=bits)
+    assert report.bits == bits
+    assert marker.extract(tmp_path / "raw.png").bits == bits
+
+
+def test_pil_and_numpy_inputs_keep_their_kind(marker, photo):
+    image = Image.open(photo)
+    marked = marker.embed(image, message="hi!")
+    assert isinstance(marked, Image.Image) and marked.size == image.size
+    array = np.asarray(image)
+    assert marker.embed(array, message="hi!").dtype == np.uint8
+    assert marker.extract(marked).message == "hi!"
+
+
+def test_tensor_batch(marker, photo):
+    x = read_image(photo).rgb.repeat(2, 1, 1, 1)
+    marked = marker.embed(x, message="hi!")
+    assert marked.shape == x.shape and marked.dtype == torch.float32
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({}, "exactly one"),
+    ({"message": "a", "bits": "0"}, "exactly one"),
+    ({"message": "far too long for this model"}, "at most"),
+    ({"bits": "0101"}, "bits"),
+    ({"hex": "zz"}, "hex"),
+])
+def test_payload_errors(marker, kwargs, match):
+    with pytest.raises(wmark.WmarkError, match=match):
+        marker.codeword(**kwargs)
+
+
+def test_refuses_to_overwrite_input(marker, photo, tmp_path):
+    copy = tmp_path / "in.jpg"
+    copy.write_bytes(photo.read_bytes())
+    with pytest.raises(wmark.WmarkError, match="--force"):
+        marker.embed_file(copy, copy, message="hi!")
+    assert copy.read_bytes() == photo.read_bytes()

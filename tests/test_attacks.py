@@ -1,0 +1,300 @@
+"""Contract tests for every registered attack, plus spec parsing, codecs and combinators."""
+
+from __future__ import annotations
+
+import ast
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+import attacks
+from attacks import AttackError
+
+VIDEO = [n for n in ("h264", "h265", "vp9", "av1") if n in attacks.names()]
+
+
+def images(shape, seed=0):
+    """Smooth random content with a little texture, in [0, 1]."""
+    g = torch.Generator().manual_seed(seed)
+    *lead, c, h, w = shape
+    n = int(np.prod(lead))
+    base = F.interpolate(torch.rand(n, c, 6, 6, generator=g), size=(h, w), mode="bicubic", align_corners=False)
+    x = base + 0.05 * torch.randn(n, c, h, w, generator=g)
+    return x.clamp(0, 1).reshape(shape)
+
+
+def run(attack, x, params=None, cover=None):
+    if attack.needs_cover and cover is None:
+        cover = images(x.shape, seed=99)
+    return attack(x, params, cover=cover)
+
+
+@pytest.fixture(params=attacks.names())
+def name(request):
+    return request.param
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 64, 64), (2, 3, 3, 32, 32)], ids=["image", "clip"])
+def test_contract(name, shape):
+    attack = attacks.create(name)
+    assert attack.grad in attacks.GRADS and attack.__doc__
+    x = images(shape)
+    rng = torch.get_rng_state()
+    params = attack.sample(x.shape, torch.Generator().manual_seed(1))
+    y = run(attack, x, params)
+    run(attack, x)  # fresh params from the attack's own generator
+    assert torch.equal(torch.get_rng_state(), rng), "touched the global RNG"
+    assert tuple(y.shape) == attack.output_shape(x.shape, params)
+    if not attack.changes_size:
+        assert y.shape == x.shape
+    assert y.dtype == x.dtype and torch.isfinite(y).all()
+    assert y.min() >= 0 and y.max() <= 1
+    # Replay: same params, same bits; same seed, same params.
+    assert torch.equal(run(attack, x, params), y)
+    again = attack.sample(x.shape, torch.Generator().manual_seed(1))
+    assert torch.equal(run(attack, x, again), y)
+
+
+def test_gradient(name):
+    attack = attacks.create(name)
+    if attack.grad == "none":
+        pytest.skip("not differentiable")
+    x = images((2, 3, 32, 32)).requires_grad_()
+    y = run(attack, x)
+    weights = torch.linspace(-1, 1, y.numel()).view(y.shape)
+    (y * weights).sum().backward()
+    assert torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+
+
+def test_describe_is_json():
+    rows = json.loads(json.dumps(attacks.describe()))
+    assert [r["name"] for r in rows] == attacks.names()
+    for row in rows:
+        assert row["grad"] in attacks.GRADS and row["doc"]
+        for spec in row["params"].values():
+            assert {"default", "doc"} <= set(spec)
+
+
+def test_package_does_not_import_wmark():
+    for path in Path(attacks.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                mods = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                mods = [node.module or ""]
+            else:
+                continue
+            assert not any(m.split(".")[0] == "wmark" for m in mods), path
+
+
+# -- spec parsing -------------------------------------------------------------
+
+
+def test_quality_zero_is_kept():
+    assert attacks.create("jpeg:quality=0").options["quality"] == 0
+    assert attacks.create("jpeg", quality=0).options["quality"] == 0
+    x = images((1, 3, 32, 32))
+    assert not torch.equal(attacks.create("jpeg:quality=0")(x), attacks.create("jpeg:quality=100")(x))
+
+
+@pytest.mark.parametrize(
+    "spec, kwargs, key, expected",
+    [
+        ("jpeg:quality=40-80", {}, "quality", (40, 80)),
+        ("jpeg:quality=(40,80)", {}, "quality", (40, 80)),
+        ("jpeg", {"quality": (40, 80)}, "quality", (40, 80)),
+        ("jpeg: quality = 70 , subsampling=444", {}, "subsampling", "444"),
+        ("jpeg", {"subsampling": 444}, "subsampling", "444"),
+        ("brightness:delta=-0.2-0.1", {}, "delta", (-0.2, 0.1)),
+        ("brightness:delta=-0.2", {}, "delta", -0.2),
+        ("noise:std=1e-2", {}, "std", 0.01),
+        ("HEVC:crf=30", {}, "crf", 30),
+    ],
+)
+def test_spec_values(spec, kwargs, key, expected):
+    if spec.lower().startswith("hevc") and "h265" not in attacks.names():
+        pytest.skip("no H.265 encoder")
+    assert attacks.create(spec, **kwargs).options[key] == expected
+
+
+def test_range_draws_per_sample_within_bounds():
+    attack = attacks.create("jpeg:quality=40-80")
+    q = attack.sample((64, 3, 8, 8), torch.Generator().manual_seed(0))["quality"]
+    assert q.dtype == torch.int64 and q.min() >= 40 and q.max() <= 80 and len(set(q.tolist())) > 5
+    other = attack.sample((64, 3, 8, 8), torch.Generator().manual_seed(1))["quality"]
+    assert not torch.equal(q, other)
+    # Without a generator: the attack's own seeded generator, advancing per call.
+    fresh = attacks.create("jpeg:quality=40-80")
+    first, second = (fresh.sample((8, 3, 8, 8))["quality"] for _ in range(2))
+    assert not torch.equal(first, second)
+    assert torch.equal(first, attacks.create("jpeg:quality=40-80").sample((8, 3, 8, 8))["quality"])
+
+
+@pytest.mark.parametrize(
+    "spec, kwargs, message",
+    [
+        ("nope", {}, "unknown attack 'nope'; valid: "),
+        ("jpeg:q=50", {}, "unknown parameter 'q'; valid: quality, subsampling"),
+        ("jpeg:quality=abc", {}, "bad value"),
+        ("jpeg:quality=101", {}, "in [0, 100]"),
+        ("jpeg:quality=50.5", {}, "an integer"),
+        ("jpeg:quality=80-40", {}, "bad value"),
+        ("jpeg:subsampling=411", {}, "one of 444, 422, 420"),
+        ("jpeg:quality", {}, "expected key=value"),
+        ("jpeg:quality=50", {"quality": 60}, "given both"),
+        ("jpeg+resize", {"quality": 60}, "not to a chain"),
+        ("noise:std=nan", {}, "bad value"),
+        ("jpeg", {"quality": True}, "bad value"),
+        ("", {}, "non-empty"),
+    ],
+)
+def test_spec_errors(spec, kwargs, message):
+    with pytest.raises(AttackError) as err:
+        attacks.create(spec, **kwargs)
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_ranges_refused_where_fixed():
+    if "vp9" not in attacks.names():
+        pytest.skip("no VP9 encoder")
+    with pytest.raises(AttackError, match="preset"):
+        attacks.create("vp9:preset=2-4")
+
+
+def test_unknown_name_lists_valid_names():
+    with pytest.raises(AttackError) as err:
+        attacks.create("jpg")
+    assert all(n in str(err.value) for n in attacks.names())
+
+
+def test_missing_cover_is_an_error():
+    x = images((1, 3, 16, 16))
+    for spec in ("dropout", "cropout", "jpeg+dropout"):
+        with pytest.raises(AttackError, match="cover"):
+            attacks.create(spec)(x)
+
+
+def test_cover_mixing():
+    x, cover = torch.ones(2, 3, 32, 32), torch.zeros(2, 3, 32, 32)
+    kept = attacks.create("cropout:scale=0.25")(x, cover=cover).mean((1, 2, 3))
+    assert torch.allclose(kept, torch.full((2,), 0.25))
+    kept = attacks.create("dropout:keep=0.3")(x, cover=cover).mean()
+    assert 0.2 < kept < 0.4
+
+
+# -- combinators --------------------------------------------------------------
+
+
+def test_chain():
+    chain = attacks.create("jpeg:quality=50+resize:scale=0.5+crop:scale=0.25")
+    assert isinstance(chain, attacks.Compose) and chain.changes_size and chain.grad == "ste"
+    x = images((2, 3, 64, 64))
+    params = chain.sample(x.shape, torch.Generator().manual_seed(0))
+    y = chain(x, params)
+    assert y.shape == (2, 3, 16, 16) == chain.output_shape(x.shape, params)
+    assert torch.equal(chain(x, params), y)
+    step_by_step = x
+    for attack, p in zip(chain.attacks, params["steps"]):
+        step_by_step = attack(step_by_step, p)
+    assert torch.equal(step_by_step, y)
+
+
+def test_one_of_picks_per_call():
+    pick = attacks.create(["identity", "jpeg:quality=10", "resize:scale=0.5"])
+    assert isinstance(pick, attacks.OneOf) and pick.changes_size
+    g = torch.Generator().manual_seed(0)
+    picks = {pick.sample((1, 3, 16, 16), g)["index"] for _ in range(30)}
+    assert picks == {0, 1, 2}
+    x = images((2, 3, 32, 32))
+    params = pick.sample(x.shape, g)
+    assert torch.equal(pick(x, params), pick(x, params))
+
+
+def test_jpeg_mix_branches():
+    mix = attacks.create("jpeg_mix:quality=30")
+    x = images((2, 3, 32, 32))
+    g = torch.Generator().manual_seed(0)
+    seen = {}
+    for _ in range(30):
+        params = mix.sample(x.shape, g)
+        seen.setdefault(params["index"], mix(x, params))
+    assert set(seen) == {0, 1, 2}
+    assert torch.equal(seen[0], attacks.create("jpeg:quality=30")(x))
+    assert torch.equal(seen[2], x)
+
+
+# -- real codecs --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("subsampling, code", [("420", 2), ("444", 0)])
+def test_jpeg_matches_pillow(subsampling, code):
+    x = images((2, 3, 40, 56))
+    u8 = (x * 255).round().to(torch.uint8)
+    out = attacks.create("jpeg", quality=35, subsampling=subsampling)(u8.float() / 255)
+    for img, got in zip(u8.permute(0, 2, 3, 1).numpy(), out):
+        buf = io.BytesIO()
+        Image.fromarray(img).save(buf, format="JPEG", quality=35, subsampling=code)
+        expected = torch.from_numpy(np.array(Image.open(buf).convert("RGB"))).permute(2, 0, 1)
+        assert torch.equal((got * 255).round().to(torch.uint8), expected)
+
+
+def test_webp_matches_pillow():
+    x = (images((1, 3, 32, 32)) * 255).round() / 255
+    buf = io.BytesIO()
+    Image.fromarray((x[0] * 255).round().byte().permute(1, 2, 0).numpy()).save(buf, format="WEBP", quality=20)
+    expected = torch.from_numpy(np.array(Image.open(buf).convert("RGB"))).permute(2, 0, 1)
+    assert torch.equal((attacks.create("webp:quality=20")(x)[0] * 255).round().byte(), expected)
+
+
+def test_straight_through_gradient_is_identity():
+    x = images((1, 3, 16, 16)).requires_grad_()
+    w = torch.randn(1, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    (attacks.create("jpeg:quality=10")(x) * w).sum().backward()
+    assert torch.equal(x.grad, w)
+
+
+@pytest.mark.parametrize("codec", VIDEO)
+def test_video_codec_roundtrip(codec):
+    attack = attacks.create(codec, crf=40)
+    x = images((1, 3, 3, 33, 35))  # odd sizes: padded for yuv420p, cropped back
+    y = attack(x)
+    assert y.shape == x.shape and 0 <= y.min() and y.max() <= 1
+    assert (y - x).abs().mean() > 1e-3
+    # An image batch is a batch of one-frame clips.
+    frames = x[:, 0]
+    assert torch.equal(attack(frames), attack(frames.unsqueeze(1)).squeeze(1))
+
+
+def test_video_crf_matters():
+    if "h264" not in attacks.names():
+        pytest.skip("no H.264 encoder")
+    x = images((1, 3, 3, 32, 32))
+    err = [(attacks.create("h264", crf=c)(x) - x).abs().mean() for c in (10, 45)]
+    assert err[0] < err[1]
+
+
+# -- clips and geometry ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("spec", ["rotate:degrees=-30-30", "crop:scale=0.5", "jpeg:quality=10-90", "perspective"])
+def test_clip_params_shared_by_frames(spec):
+    frame = images((2, 1, 3, 32, 32))
+    y = attacks.create(spec)(frame.expand(2, 3, 3, 32, 32))
+    assert torch.equal(y[:, 0], y[:, 1]) and torch.equal(y[:, 1], y[:, 2])
+
+
+def test_resize_and_crop_sizes():
+    x = images((2, 3, 64, 48))
+    assert attacks.create("resize:scale=0.5")(x).shape == (2, 3, 32, 24)
+    assert attacks.create("resize:scale=2,interpolation=nearest")(x).shape == (2, 3, 128, 96)
+    assert attacks.create("crop:scale=0.25")(x).shape == (2, 3, 32, 24)
+    crop = attacks.create("crop:scale=0.25")
+    params = crop.sample(x.shape, torch.Generator().manual_seed(3))
+    t, l = int(params["top"][1]), int(params["left"][1])
+    assert torch.equal(crop(x, params)[1], x[1, :, t : t + 32, l : l + 24])

@@ -1,0 +1,69 @@
+"""Contract tests over every registered family and every committed checkpoint (timm's test_models style)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+import wmark
+from wmark import pipeline, zoo
+from wmark.stats import psnr
+
+EXPECTED = Path(__file__).parent / "expected"
+SMALL = {"hidden": {"message_bits": 16, "size": 64, "channels": 8, "encoder_blocks": 2, "decoder_blocks": 3}}
+
+
+@pytest.mark.parametrize("family", zoo.families())
+def test_family_contract(family):
+    model = zoo.build(family, **SMALL[family])
+    generator = torch.Generator().manual_seed(0)
+    x = torch.rand(2, 3, model.size, model.size, generator=generator, requires_grad=True)
+    message = torch.randint(0, 2, (2, model.message_bits), generator=generator).float() * 2 - 1
+    residual = model.residual(x, message)
+    assert residual.shape == x.shape
+    logits = model.decode(x + residual)
+    assert logits.shape == (2, model.message_bits)
+    logits.sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+
+
+@pytest.mark.parametrize("family", zoo.families())
+def test_family_decodes_any_input_size(family):
+    model = zoo.build(family, **SMALL[family]).eval()
+    for height, width in [(64, 64), (96, 200), (301, 77)]:
+        assert model.decode(torch.rand(1, 3, height, width)).shape == (1, model.message_bits)
+
+
+def test_unknown_family():
+    with pytest.raises(wmark.WmarkError, match="unknown model family"):
+        zoo.build("nope")
+
+
+@pytest.mark.parametrize("name", [card.name for card in zoo.list_cards()])
+def test_committed_checkpoint_matches_expected(name, photo):
+    """Fixed input → expected raw bits, bit accuracy and PSNR (CompressAI's tests/expected)."""
+    expected = json.loads((EXPECTED / f"{name}.json").read_text())
+    marker = wmark.load(name, device="cpu")
+    codeword = marker.codeword(bits=expected["codeword"])
+    x = wmark.io.image.read_image(photo).rgb
+    marked = pipeline.quantize(marker.embed_tensor(x, codeword))
+    decoded = (marker.logits(marked) > 0).to(torch.uint8)
+    accuracy = float((decoded == codeword).float().mean())
+    assert "".join(map(str, decoded.tolist())) == expected["decoded"]
+    assert accuracy >= expected["bit_accuracy"]
+    assert float(psnr(marked, x)) == pytest.approx(expected["psnr"], abs=0.05)
+
+
+@pytest.mark.parametrize("card", zoo.list_cards(), ids=lambda c: c.name)
+def test_committed_card_is_complete(card):
+    for key in ("family", "kwargs", "bits", "data_bits", "size", "strength", "sha256", "training", "metrics"):
+        assert key in card.data, key
+    assert card.data["bits"] == card.kwargs["message_bits"]
+    assert zoo.sha256_file(card.path / zoo.WEIGHTS) == card.data["sha256"]
+
+
+def test_default_is_committed():
+    assert zoo.default_name() in [card.name for card in zoo.list_cards()]

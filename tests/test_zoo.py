@@ -1,0 +1,75 @@
+"""Checkpoint folders: lookup, sha256 check, strict loading, and no unpickling."""
+from __future__ import annotations
+
+import hashlib
+import json
+import pickle
+import shutil
+
+import pytest
+
+import wmark
+from wmark import zoo
+
+
+def test_load_by_folder_path(untrained_checkpoint):
+    marker = wmark.load(untrained_checkpoint, device="cpu")
+    assert marker.bits == 32 and marker.name == "tiny"
+
+
+def test_load_by_name_from_env(untrained_checkpoint, monkeypatch):
+    monkeypatch.setenv("WMARK_CHECKPOINTS", str(untrained_checkpoint.parent))
+    assert wmark.load("tiny", device="cpu").name == "tiny"
+
+
+def test_unknown_model_lists_known():
+    with pytest.raises(wmark.WmarkError, match="unknown model 'nope'"):
+        wmark.load("nope")
+
+
+def test_corrupt_weights_fail_sha256(untrained_checkpoint, tmp_path):
+    folder = tmp_path / "bad"
+    shutil.copytree(untrained_checkpoint, folder)
+    weights = folder / zoo.WEIGHTS
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(wmark.WmarkError, match="sha256"):
+        wmark.load(folder)
+
+
+def test_weights_that_do_not_fit_are_refused(untrained_checkpoint, tmp_path):
+    folder = tmp_path / "mismatch"
+    shutil.copytree(untrained_checkpoint, folder)
+    card = json.loads((folder / zoo.CARD).read_text())
+    card["kwargs"]["channels"] = 16
+    (folder / zoo.CARD).write_text(json.dumps(card))
+    with pytest.raises(wmark.WmarkError, match="do not fit"):
+        wmark.load(folder)
+
+
+@pytest.mark.parametrize("content", ["", "{not json", json.dumps({"family": "hidden"})])
+def test_bad_card(untrained_checkpoint, tmp_path, content):
+    folder = tmp_path / "card"
+    shutil.copytree(untrained_checkpoint, folder)
+    (folder / zoo.CARD).write_text(content)
+    with pytest.raises(wmark.WmarkError, match="card"):
+        wmark.load(folder)
+
+
+def test_pickled_weights_are_never_loaded(untrained_checkpoint, tmp_path):
+    """A pickle in place of the safetensors file is refused before anything is unpickled."""
+    folder = tmp_path / "pickle"
+    shutil.copytree(untrained_checkpoint, folder)
+    payload = pickle.dumps({"boom": 1})
+    (folder / zoo.WEIGHTS).write_bytes(payload)
+    card = json.loads((folder / zoo.CARD).read_text())
+    card["sha256"] = hashlib.sha256(payload).hexdigest()
+    (folder / zoo.CARD).write_text(json.dumps(card))
+    with pytest.raises(wmark.WmarkError):
+        wmark.load(folder)
+
+
+def test_checkpoints_found_from_installed_package():
+    roots = zoo.checkpoint_roots()
+    assert any((root / "zoo.json").is_file() for root in roots)

@@ -1,0 +1,4 @@
+"""``python -m wmark`` runs the ``wmark`` command line."""
+from cli import main
+
+main()

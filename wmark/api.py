@@ -1,0 +1,189 @@
+"""The Python API: ``wmark.load(name)`` returns a :class:`Watermarker`.
+
+A Watermarker embeds, extracts and detects on tensors, PIL images, numpy arrays and files.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from wmark import pipeline, zoo
+from wmark.device import resolve_device
+from wmark.errors import WmarkError
+from wmark.io.image import read_image, write_image
+from wmark.payload import PayloadCode, parse_bits
+from wmark.stats import DEFAULT_FPR, match_p_value, psnr, ssim
+
+
+@dataclass
+class Extraction:
+    """What a blind extraction found. ``bits`` is the raw decoded codeword, before ECC."""
+
+    detected: bool
+    message: str | None
+    hex: str | None
+    bits: str
+    p_value: float
+    bit_confidence: float
+    corrected_symbols: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Detection:
+    """A detection decision at a chosen false-positive rate."""
+
+    detected: bool
+    p_value: float
+    fpr: float
+    method: str
+    matching_bits: int | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class EmbedReport:
+    output: str
+    model: str
+    psnr: float
+    ssim: float
+    bits: str
+    strength: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _to_tensor(image) -> tuple[torch.Tensor, str]:
+    """(B, 3, H, W) float in [0, 1] from a tensor, PIL image, numpy HWC array or file path."""
+    if isinstance(image, torch.Tensor):
+        x = image if image.dim() == 4 else image.unsqueeze(0)
+        if x.dim() != 4 or x.shape[1] != 3:
+            raise WmarkError(f"expected a (B, 3, H, W) or (3, H, W) tensor, got shape {tuple(image.shape)}")
+        return x.float(), "tensor"
+    if isinstance(image, Image.Image):
+        return _to_tensor(np.asarray(image.convert("RGB")))[0], "pil"
+    if isinstance(image, np.ndarray):
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise WmarkError("expected an (H, W, 3) uint8 array")
+        return torch.from_numpy(image.copy()).permute(2, 0, 1)[None].float() / 255, "numpy"
+    if isinstance(image, (str, Path)):
+        return read_image(image).rgb, "tensor"
+    raise WmarkError(f"cannot watermark an object of type {type(image).__name__}")
+
+
+def _from_tensor(x: torch.Tensor, kind: str):
+    if kind == "tensor":
+        return x
+    array = (x[0].clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+    return Image.fromarray(array) if kind == "pil" else array
+
+
+class Watermarker:
+    """A trained model with its card: embed, extract and detect at any resolution."""
+
+    def __init__(self, card: zoo.Card, device: str | torch.device = "auto") -> None:
+        self.card = card
+        self.device = resolve_device(device)
+        self.model = zoo.load_model(card).to(self.device)
+
+    @property
+    def name(self) -> str:
+        return self.card.name
+
+    @property
+    def bits(self) -> int:
+        return self.model.message_bits
+
+    def code(self, key: str | None = None) -> PayloadCode:
+        """The Reed-Solomon payload code for this model's bit count and ``key``."""
+        return PayloadCode(self.bits, key=key)
+
+    def codeword(self, message: str | None = None, *, bits: str | None = None, hex: str | None = None,
+                 key: str | None = None) -> torch.Tensor:
+        """The (L,) 0/1 codeword: raw ``bits`` as given, or ``message``/``hex`` coded with ECC and key."""
+        given = [v for v in (message, bits, hex) if v is not None]
+        if len(given) != 1:
+            raise WmarkError("give exactly one of a message, raw bits or hex")
+        if bits is not None:
+            return parse_bits(bits, self.bits)
+        code = self.code(key)
+        return code.encode_text(message) if message is not None else code.encode_hex(hex)
+
+    def embed_tensor(self, x: torch.Tensor, codeword: torch.Tensor, strength: float | None = None) -> torch.Tensor:
+        """Mark a float batch (B, 3, H, W); returns the marked batch, clamped, not rounded."""
+        s = self.card.strength if strength is None else strength
+        message = (codeword.to(self.device).float() * 2 - 1).expand(x.shape[0], -1)
+        return pipeline.embed(self.model, x.to(self.device), message, s).cpu()
+
+    def embed(self, image, message: str | None = None, *, bits: str | None = None, hex: str | None = None,
+              key: str | None = None, strength: float | None = None):
+        """Mark a tensor, PIL image or uint8 array; returns the same kind (uint8 kinds are rounded)."""
+        x, kind = _to_tensor(image)
+        return _from_tensor(self.embed_tensor(x, self.codeword(message, bits=bits, hex=hex, key=key), strength), kind)
+
+    def embed_file(self, source: str | Path, output: str | Path, message: str | None = None, *,
+                   bits: str | None = None, hex: str | None = None, key: str | None = None,
+                   strength: float | None = None, quality: int | None = None, force: bool = False) -> EmbedReport:
+        """Mark an image file into ``output`` (atomically; the input is never modified)."""
+        source, output = Path(source), Path(output)
+        if output.exists() and output.resolve() == source.resolve() and not force:
+            raise WmarkError(f"refusing to overwrite the input {source}; give --force to do so")
+        codeword = self.codeword(message, bits=bits, hex=hex, key=key)
+        picture = read_image(source)
+        marked = pipeline.quantize(self.embed_tensor(picture.rgb, codeword, strength))
+        write_image(picture, marked, output, quality=quality)
+        return EmbedReport(
+            output=str(output),
+            model=self.name,
+            psnr=round(float(psnr(marked, picture.rgb)), 3),
+            ssim=round(float(ssim(marked, picture.rgb)), 5),
+            bits="".join(map(str, codeword.tolist())),
+            strength=self.card.strength if strength is None else strength,
+        )
+
+    def logits(self, image) -> torch.Tensor:
+        """Decoder logits (L,) for one image (tensor, PIL image, array or path)."""
+        x, _ = _to_tensor(image)
+        return pipeline.decode(self.model, x[:1].to(self.device))[0].float().cpu()
+
+    def extract(self, image, key: str | None = None, fpr: float = DEFAULT_FPR) -> Extraction:
+        """Blind extraction: decode, correct errors, and decide at false-positive rate ``fpr``."""
+        return self.extract_logits(self.logits(image), key=key, fpr=fpr)
+
+    def extract_logits(self, logits: torch.Tensor, key: str | None = None, fpr: float = DEFAULT_FPR) -> Extraction:
+        result = self.code(key).decode(logits)
+        return Extraction(
+            detected=bool(result.valid and result.p_value <= fpr),
+            message=result.text,
+            hex=result.hex,
+            bits=result.bits,
+            p_value=result.p_value,
+            bit_confidence=round(float((2 * torch.sigmoid(logits.abs()) - 1).mean()), 4),
+            corrected_symbols=result.corrected_symbols,
+        )
+
+    def detect(self, image, key: str | None = None, expect: str | None = None, fpr: float = DEFAULT_FPR) -> Detection:
+        """Is this model's mark present? Against an expected message (binomial test) or blind (ECC check)."""
+        logits = self.logits(image)
+        if expect is None:
+            found = self.extract_logits(logits, key=key, fpr=fpr)
+            return Detection(found.detected, found.p_value, fpr, "blind")
+        expected = self.codeword(expect, key=key)
+        decoded = (logits > 0).to(torch.uint8)
+        p_value = match_p_value(decoded, expected)
+        matches = int((decoded == expected).sum())
+        return Detection(p_value <= fpr, p_value, fpr, "expect", matches)
+
+
+def load(name_or_path: str | Path | None = None, device: str | torch.device = "auto") -> Watermarker:
+    """Load a checkpoint by name (None for the default) or by folder path."""
+    return Watermarker(zoo.find_card(name_or_path), device=device)

@@ -1,0 +1,27 @@
+"""Atomic output files: write to a temporary sibling, then rename into place."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+@contextmanager
+def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; move it onto ``path`` when the block succeeds.
+
+    The temporary name is hidden, unique, and keeps the suffix of ``path`` so that writers
+    choosing the format by extension (Pillow, PyAV) behave the same. It does not exist yet:
+    the caller creates it. On any exception the temporary file is removed and ``path`` is left
+    untouched; on success ``os.replace`` swaps it in atomically (same directory, same filesystem).
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.tmp-{secrets.token_hex(8)}{path.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

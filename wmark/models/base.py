@@ -1,0 +1,31 @@
+"""The interface every watermarking family implements."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class WatermarkModel(nn.Module):
+    """An encoder that predicts a residual and a decoder that reads the message back.
+
+    Images are float (B, 3, H, W) in [0, 1] at the model's native ``size``. Messages
+    enter as ±1 (B, L); the decoder returns logits (B, L), positive meaning bit 1.
+    The marked image is ``x + strength * residual(x, message)``.
+    """
+
+    family: str = ""
+
+    def __init__(self, message_bits: int, size: int) -> None:
+        super().__init__()
+        self.message_bits = message_bits
+        self.size = size
+
+    def residual(self, x: torch.Tensor, message: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def decode(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor, message: torch.Tensor, strength: float = 1.0) -> torch.Tensor:
+        """Marked image at native size (not clamped, so gradients pass everywhere)."""
+        return x + strength * self.residual(x, message)

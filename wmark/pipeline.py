@@ -1,0 +1,58 @@
+"""Any-resolution embedding and extraction.
+
+The model runs at its native size whatever the input: the image is resized down, the
+model predicts a residual there, the residual is resized up to the full image and added
+at strength ``s``. Extraction resizes down the same way. The model's cost is therefore
+independent of the resolution; only the two resizes grow with it.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from wmark.errors import WmarkError
+from wmark.models.base import WatermarkModel
+
+MIN_SIDE = 64
+
+
+def check_size(x: torch.Tensor) -> None:
+    """Refuse images smaller than :data:`MIN_SIDE` on either side."""
+    height, width = x.shape[-2:]
+    if min(height, width) < MIN_SIDE:
+        raise WmarkError(f"image is {width}x{height}; wmark needs at least {MIN_SIDE} px on each side")
+
+
+def to_native(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Resize (B, 3, H, W) to the model's square native size, anti-aliased."""
+    if x.shape[-2:] == (size, size):
+        return x
+    return F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+
+
+def from_native(residual: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Resize a native-size residual up (or down) to (height, width)."""
+    if residual.shape[-2:] == (height, width):
+        return residual
+    return F.interpolate(residual, size=(height, width), mode="bilinear", antialias=True, align_corners=False)
+
+
+def quantize(x: torch.Tensor) -> torch.Tensor:
+    """Round to the 8-bit grid (what a saved file holds), clamped to [0, 1]."""
+    return (x.clamp(0, 1) * 255).round() / 255
+
+
+@torch.no_grad()
+def embed(model: WatermarkModel, x: torch.Tensor, message: torch.Tensor, strength: float) -> torch.Tensor:
+    """Mark full-resolution images ``x`` (B, 3, H, W) with ±1 ``message`` (B, L); clamped, not rounded."""
+    check_size(x)
+    native = to_native(x, model.size)
+    residual = model.residual(native, message)
+    return (x + strength * from_native(residual, *x.shape[-2:])).clamp(0, 1)
+
+
+@torch.no_grad()
+def decode(model: WatermarkModel, x: torch.Tensor) -> torch.Tensor:
+    """Logits (B, L) read from full-resolution images."""
+    check_size(x)
+    return model.decode(to_native(x, model.size))

@@ -1,0 +1,46 @@
+"""Per-family training recipes: model defaults, loss weights and curriculum settings."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from wmark.errors import WmarkError
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What a family contributes to the training loop.
+
+    ``attacks`` is the easy-to-hard list the curriculum adds one by one once the image
+    loss has ramped up.
+    """
+
+    model_kwargs: dict = field(default_factory=dict)
+    lr: float = 1e-3
+    message_weight: float = 1.0
+    image_weight: float = 0.7
+    warmup_accuracy: float = 0.9
+    ramp_fraction: float = 0.2
+    attacks: tuple[str, ...] = ()
+
+
+RECIPES = {
+    # Zhu et al. 2018 train with Adam at 1e-3, image weight 0.7 and message weight 1.
+    "hidden": Recipe(
+        model_kwargs={"message_bits": 64, "size": 64, "channels": 32, "decoder_downsamples": 2},
+        attacks=(
+            "identity",
+            "noise:std=0-0.02",
+            "blur:sigma=0.1-1.0",
+            "resize:scale=0.5-1.0",
+            "jpeg_mask",
+            "jpeg:quality=50-95",
+            "crop:scale=0.5-1.0",
+        ),
+    ),
+}
+
+
+def recipe_for(family: str) -> Recipe:
+    if family not in RECIPES:
+        raise WmarkError(f"no training recipe for family {family!r}; have: {', '.join(sorted(RECIPES))}")
+    return RECIPES[family]
