@@ -2,17 +2,19 @@
 differentiable H.264 proxy.
 
 Real codecs take clips (B, T, 3, H, W) and encode each clip as one yuv420p stream
-at 25 fps; an image batch (B, 3, H, W) is B one-frame clips. Frames are padded by
-edge replication to even sizes of at least 64x64 (x265 corrupts its heap on some
-smaller sizes) and cropped back. Encoders run single-threaded so the output is
-bit-identical on every machine. Only the encoders this PyAV build has are registered.
+at 25 fps; an image batch (B, 3, H, W) is B one-frame clips. The packets go from
+encoder to decoder in memory with no container: a muxer would not change a pixel,
+and MP4 rejects the garbage DTS that FFmpeg's libx265 wrapper gives clips of one or
+two frames. Frames are padded by edge replication to even sizes of at least
+`min_side` and cropped back. Encoders run single-threaded, so the output does not
+depend on the machine's core count. Only codecs this PyAV build has are registered.
 """
 
 from __future__ import annotations
 
-import io
 import math
 import os
+from fractions import Fraction
 
 import av
 import kornia
@@ -24,37 +26,39 @@ from .photometric import gaussian_blur
 
 os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints its whole config at info level
 
-_MIN_SIDE = 64
 _RATE = 25
 _X26X_PRESETS = (
     "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
 )
 
 
-def has_encoder(name: str) -> bool:
+def has_codec(name: str, mode: str) -> bool:
+    """Whether this PyAV build has codec `name` for mode "w" (encode) or "r" (decode)."""
     try:
-        av.codec.Codec(name, "w")
+        av.codec.Codec(name, mode)
     except ValueError:  # av.codec.codec.UnknownCodecError
         return False
     return True
 
 
-def _roundtrip(frames: np.ndarray, encoder: str, container: str, options: dict) -> np.ndarray:
-    """Encode (T, H, W, 3) uint8 frames into an in-memory file and decode them back."""
+def _roundtrip(frames: np.ndarray, encoder: str, decoder: str, options: dict) -> np.ndarray:
+    """Encode (T, H, W, 3) uint8 frames to packets in memory and decode them back."""
     t, h, w = frames.shape[:3]
-    buf = io.BytesIO()
-    with av.open(buf, "w", format=container) as out:
-        stream = out.add_stream(encoder, rate=_RATE, options=options)
-        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-        for frame in frames:
-            out.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
-        out.mux(stream.encode())
-    buf.seek(0)
-    with av.open(buf, "r") as inp:
-        decoded = [f.to_ndarray(format="rgb24") for f in inp.decode(video=0)]
+    enc = av.CodecContext.create(encoder, "w")
+    enc.width, enc.height, enc.pix_fmt = w, h, "yuv420p"
+    enc.time_base, enc.framerate = Fraction(1, _RATE), Fraction(_RATE)
+    enc.options = options
+    packets = []
+    for i, rgb in enumerate(frames):
+        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+        frame.pts = i
+        packets += enc.encode(frame)
+    packets += enc.encode(None)
+    dec = av.CodecContext.create(decoder, "r")
+    decoded = [f for p in packets for f in dec.decode(p)] + dec.decode(None)
     if len(decoded) != t:
-        raise RuntimeError(f"{encoder} returned {len(decoded)} frames for {t}")
-    return np.stack(decoded)
+        raise RuntimeError(f"{encoder} -> {decoder} returned {len(decoded)} frames for {t}")
+    return np.stack([f.to_ndarray(format="rgb24") for f in decoded])
 
 
 class VideoCodec(Attack):
@@ -63,7 +67,8 @@ class VideoCodec(Attack):
     grad = "ste"
     frames_native = True
     encoder: str
-    container: str
+    decoder: str
+    min_side = 64  # SVT-AV1 turns tools off below 64; others are indifferent
 
     def encoder_options(self, crf: int) -> dict:
         raise NotImplementedError
@@ -75,19 +80,17 @@ class VideoCodec(Attack):
         clips = x if x.dim() == 5 else x.unsqueeze(1)
         b, t, _, h, w = clips.shape
         frames = to_uint8(clips.flatten(0, 1)).reshape(b, t, h, w, 3)
-        ph = max(_MIN_SIDE, h + h % 2) - h
-        pw = max(_MIN_SIDE, w + w % 2) - w
+        ph = max(self.min_side, h + h % 2) - h
+        pw = max(self.min_side, w + w % 2) - w
         frames = np.pad(frames, ((0, 0), (0, 0), (0, ph), (0, pw), (0, 0)), mode="edge")
         out = [
-            _roundtrip(clip, self.encoder, self.container, self.encoder_options(int(crf)))[:, :h, :w]
+            _roundtrip(clip, self.encoder, self.decoder, self.encoder_options(int(crf)))[:, :h, :w]
             for clip, crf in zip(frames, params["crf"].tolist())
         ]
         return straight_through(x, from_uint8(np.concatenate(out), like=x).reshape(x.shape))
 
 
 class _X26x(VideoCodec):
-    container = "mp4"
-
     params_doc = {
         "crf": param(28, "constant rate factor, 0 (best) - 51; lo-hi per clip", lo=0, hi=51),
         "preset": param("medium", "encoder speed preset", choices=_X26X_PRESETS),
@@ -95,18 +98,22 @@ class _X26x(VideoCodec):
 
 
 class H264(_X26x):
-    """H.264/AVC through libx264 (in an MP4 container)."""
+    """H.264/AVC through libx264, decoded by FFmpeg's h264."""
 
-    encoder = "libx264"
+    encoder, decoder = "libx264", "h264"
 
     def encoder_options(self, crf):
         return {"crf": str(crf), "preset": self.options["preset"], "threads": "1"}
 
 
 class H265(_X26x):
-    """H.265/HEVC through libx265 (in an MP4 container)."""
+    """H.265/HEVC through libx265, decoded by FFmpeg's hevc. Frames are padded to at
+    least 96x96: on smaller ones libx265 reads uninitialised memory (output varies run
+    to run at 64 px wide) or corrupts its heap (32 px high).
+    """
 
-    encoder = "libx265"
+    encoder, decoder = "libx265", "hevc"
+    min_side = 96
 
     def encoder_options(self, crf):
         params = "log-level=none:pools=none:frame-threads=1"
@@ -114,9 +121,9 @@ class H265(_X26x):
 
 
 class VP9(VideoCodec):
-    """VP9 through libvpx-vp9 in constant-quality mode (in a WebM container)."""
+    """VP9 through libvpx-vp9 in constant-quality mode, decoded by FFmpeg's vp9."""
 
-    encoder, container = "libvpx-vp9", "webm"
+    encoder, decoder = "libvpx-vp9", "vp9"
     params_doc = {
         "crf": param(35, "constant quality level, 0 (best) - 63; lo-hi per clip", lo=0, hi=63),
         "preset": param(4, "libvpx cpu-used: 0 slowest/best - 8 fastest", lo=0, hi=8, range=False),
@@ -130,9 +137,9 @@ class VP9(VideoCodec):
 
 
 class AV1SVT(VideoCodec):
-    """AV1 through SVT-AV1 (in a WebM container)."""
+    """AV1 through SVT-AV1, decoded by dav1d."""
 
-    encoder, container = "libsvtav1", "webm"
+    encoder, decoder = "libsvtav1", "libdav1d"
     params_doc = {
         "crf": param(35, "constant rate factor, 1 (best) - 63; lo-hi per clip", lo=1, hi=63),
         "preset": param(8, "SVT-AV1 preset: 0 slowest/best - 13 fastest", lo=0, hi=13, range=False),
@@ -143,9 +150,9 @@ class AV1SVT(VideoCodec):
 
 
 class AV1AOM(VideoCodec):
-    """AV1 through libaom (in a WebM container)."""
+    """AV1 through libaom, decoded by dav1d."""
 
-    encoder, container = "libaom-av1", "webm"
+    encoder, decoder = "libaom-av1", "libdav1d"
     params_doc = {
         "crf": param(35, "constant quality level, 0 (best) - 63; lo-hi per clip", lo=0, hi=63),
         "preset": param(6, "libaom cpu-used: 0 slowest/best - 8 fastest", lo=0, hi=8, range=False),
@@ -159,11 +166,11 @@ class AV1AOM(VideoCodec):
 
 
 def _register_available():
-    """Register each codec name under the first encoder this build has."""
+    """Register each codec name under the first encoder (and decoder) this build has."""
     candidates = {"h264": [H264], "h265": [H265], "vp9": [VP9], "av1": [AV1SVT, AV1AOM]}
     aliases = {"h265": ("hevc",)}
     for name, classes in candidates.items():
-        found = next((c for c in classes if has_encoder(c.encoder)), None)
+        found = next((c for c in classes if has_codec(c.encoder, "w") and has_codec(c.decoder, "r")), None)
         if found is not None:
             register(name, *aliases.get(name, ()))(found)
 

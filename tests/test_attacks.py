@@ -262,10 +262,13 @@ def test_straight_through_gradient_is_identity():
 @pytest.mark.parametrize("codec", VIDEO)
 def test_video_codec_roundtrip(codec):
     attack = attacks.create(codec, crf=40)
-    x = images((1, 3, 3, 33, 35))  # odd sizes: padded for yuv420p, cropped back
+    # Odd height: padded for yuv420p, cropped back. Noise at 64 px wide over 5 frames
+    # made unpadded x265 vary from run to run.
+    x = torch.rand(1, 5, 3, 33, 64, generator=torch.Generator().manual_seed(0))
     y = attack(x)
     assert y.shape == x.shape and 0 <= y.min() and y.max() <= 1
     assert (y - x).abs().mean() > 1e-3
+    assert all(torch.equal(attack(x), y) for _ in range(2))
     # An image batch is a batch of one-frame clips.
     frames = x[:, 0]
     assert torch.equal(attack(frames), attack(frames.unsqueeze(1)).squeeze(1))
