@@ -6,12 +6,13 @@
     y = attack(x, params)                             # ... replay on any model
 
 `names()` lists the registry, `describe()` documents it. Chains are written with
-`+`; a list of specs picks one per call. This package does not depend on `wmark`.
+`+`, random picks with `|` (or a list of specs), and `p=` on any step applies it
+with probability p. This package does not depend on `wmark`.
 """
 
-from . import codecs, cover, geometric, jpeg_proxies, photometric, video  # noqa: F401  (register)
+from . import codecs, cover, filters, geometric, h264_proxy, jpeg_proxies, photometric, video  # noqa: F401  (register)
 from .base import GRADS, Attack, AttackError
-from .compose import Compose, OneOf
+from .compose import Compose, Maybe, OneOf
 from .spec import create, describe, names
 
-__all__ = ["GRADS", "Attack", "AttackError", "Compose", "OneOf", "create", "describe", "names"]
+__all__ = ["GRADS", "Attack", "AttackError", "Compose", "Maybe", "OneOf", "create", "describe", "names"]

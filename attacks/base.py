@@ -27,6 +27,7 @@ _RANGE = re.compile(rf"\(?\s*({_NUMBER})\s*(?:-|,)\s*({_NUMBER})\s*\)?")
 
 _REGISTRY: dict[str, type[Attack]] = {}
 _ALIASES: dict[str, str] = {}
+_UNAVAILABLE: dict[str, str] = {}  # known names this build lacks -> why
 
 
 class AttackError(ValueError):
@@ -60,12 +61,21 @@ def register(name, *aliases):
     return wrap
 
 
+def register_unavailable(name: str, why: str, *aliases):
+    """Record a known attack this installation lacks, so asking for it says why."""
+    for key in (name, *aliases):
+        _UNAVAILABLE[key] = why
+
+
 def lookup(name: str) -> type[Attack]:
     """The attack class registered under `name` or one of its aliases."""
     key = _ALIASES.get(name, name)
-    if key not in _REGISTRY:
-        raise AttackError(f"unknown attack {name!r}; valid: {', '.join(registered())}")
-    return _REGISTRY[key]
+    if key in _REGISTRY:
+        return _REGISTRY[key]
+    valid = ", ".join(registered())
+    if key in _UNAVAILABLE:
+        raise AttackError(f"attack {name!r} is unavailable: {_UNAVAILABLE[key]}; valid: {valid}")
+    raise AttackError(f"unknown attack {name!r}; valid: {valid}")
 
 
 def registered() -> list[str]:

@@ -1,6 +1,6 @@
-"""Geometric attacks: resize and crop (which change the size), rotation and
-StegaStamp's perspective warp (Tancik et al., CVPR 2020), which keep it.
-Nothing is resized back behind the caller's back.
+"""Geometric attacks: resize and crop (which change the size); rotation, flip,
+translation and StegaStamp's perspective warp (Tancik et al., CVPR 2020), which keep
+it. Nothing is resized back behind the caller's back.
 """
 
 from __future__ import annotations
@@ -116,3 +116,44 @@ class Perspective(Attack):
         dst = src + params["corners"].to(device=x.device, dtype=x.dtype) * size
         m = kornia.geometry.transform.get_perspective_transform(src, dst)
         return kornia.geometry.transform.warp_perspective(x, m, (h, w)).clamp(0, 1)
+
+
+@register("hflip")
+class HFlip(Attack):
+    """Mirror left to right."""
+
+    def transform(self, x, params, cover):
+        return x.flip(-1)
+
+
+@register("translate")
+class Translate(Attack):
+    """Shift by whole pixels, `dx` of the width right and `dy` of the height down
+    (rounded to the nearest pixel), same size. `mode=fill` leaves the uncovered
+    area black; `mode=wrap` shifts circularly (as torch.roll).
+    Params: {"dx": (B,), "dy": (B,)} as fractions.
+    """
+
+    params_doc = {
+        "dx": param(0.1, "shift right as a fraction of the width; lo-hi per sample", lo=-1, hi=1),
+        "dy": param(0.1, "shift down as a fraction of the height; lo-hi per sample", lo=-1, hi=1),
+        "mode": param("fill", "uncovered area: black (fill) or wrapped (wrap)", choices=("fill", "wrap")),
+    }
+
+    def draw(self, shape, generator):
+        return {key: self.draw_option(key, shape[0], generator) for key in ("dx", "dy")}
+
+    def transform(self, x, params, cover):
+        h, w = x.shape[-2:]
+        wrap = self.options["mode"] == "wrap"
+        out = []
+        for img, dx, dy in zip(x, params["dx"].tolist(), params["dy"].tolist()):
+            sy, sx = round(dy * h), round(dx * w)
+            moved = img.roll((sy, sx), dims=(-2, -1))
+            if not wrap:
+                rows = torch.arange(h, device=x.device) - sy
+                cols = torch.arange(w, device=x.device) - sx
+                inside = ((rows >= 0) & (rows < h)).view(h, 1) & ((cols >= 0) & (cols < w)).view(1, w)
+                moved = torch.where(inside, moved, torch.zeros((), dtype=x.dtype, device=x.device))
+            out.append(moved)
+        return torch.stack(out)

@@ -1,5 +1,6 @@
 """Pixel-value attacks: blur, noise and colour changes (StegaStamp's augmentations,
-Tancik et al., CVPR 2020). Every option takes a value or a lo-hi range drawn per sample.
+Tancik et al., CVPR 2020), salt-and-pepper noise, gamma and greyscale. Every option
+takes a value or a lo-hi range drawn per sample.
 """
 
 from __future__ import annotations
@@ -83,6 +84,25 @@ class Noise(Attack):
         return (x + _per_sample(params["std"], x) * noise).clamp(0, 1)
 
 
+@register("salt_pepper")
+class SaltPepper(Attack):
+    """Salt-and-pepper noise: each pixel turns black with probability amount / 2 and
+    white with probability amount / 2. One uniform map per frame decides both.
+    """
+
+    params_doc = {"amount": param(0.05, "fraction of pixels replaced; lo-hi per sample", lo=0, hi=1)}
+
+    def draw(self, shape, generator):
+        u = torch.rand(*shape[:-3], 1, *shape[-2:], generator=generator, device=generator.device)
+        return {"amount": self.draw_option("amount", shape[0], generator), "u": u}
+
+    def transform(self, x, params, cover):
+        u = params["u"].to(x.device)
+        half = params["amount"].to(device=x.device, dtype=u.dtype).view(-1, 1, 1, 1) / 2
+        black, white = u < half, (u >= half) & (u < 2 * half)
+        return x.masked_fill(black, 0).masked_fill(white, 1)
+
+
 @register("brightness")
 class Brightness(_PerSample):
     """Add `delta` to every channel, clipped (StegaStamp's brightness offset)."""
@@ -128,3 +148,26 @@ class Hue(_PerSample):
     def transform(self, x, params, cover):
         radians = params["shift"].to(device=x.device, dtype=x.dtype) * 2 * math.pi
         return kornia.enhance.adjust_hue(x, radians).clamp(0, 1)
+
+
+@register("gamma")
+class Gamma(_PerSample):
+    """Gamma curve x ** gamma (below 1 brightens, above 1 darkens). Black stays black,
+    with gradient 0 there (x ** gamma has none at 0 for gamma < 1).
+    """
+
+    key = "gamma"
+    params_doc = {"gamma": param(1.5, "exponent (1 = unchanged); lo-hi per sample", lo=0.1, hi=10)}
+
+    def transform(self, x, params, cover):
+        positive = x > 0
+        safe = torch.where(positive, x, torch.ones((), dtype=x.dtype, device=x.device))
+        return (safe ** _per_sample(params["gamma"], x)).masked_fill(~positive, 0)
+
+
+@register("grayscale", "greyscale")
+class Grayscale(Attack):
+    """Replace each pixel by its Rec. 601 luma in all three channels."""
+
+    def transform(self, x, params, cover):
+        return luma(x).clamp(0, 1).repeat(1, 3, 1, 1)

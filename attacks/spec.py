@@ -1,16 +1,21 @@
 """Building attacks from spec strings, and describing the registry.
 
-Grammar:  chain := step ("+" step)*      step := name [":" key "=" value ("," key "=" value)*]
+Grammar:  choice := chain ("|" chain)*     chain := step ("+" step)*
+          step := name [":" key "=" value ("," key "=" value)*]
 A value is a number, a word, or a range `lo-hi` (also `(lo,hi)`), drawn per sample.
-A list of specs builds a `OneOf`, picking one per call.
+A choice, or a list of specs, builds a `OneOf` (one pick per call; `per="sample"` as
+a keyword picks per sample). Any step also takes `p` (apply with probability p,
+a `Maybe`) and, with it, `per=batch|sample`.
 """
 
 from __future__ import annotations
 
 import copy
 
-from .base import Attack, AttackError, class_doc, lookup, registered
-from .compose import Compose, OneOf
+from .base import Attack, AttackError, check_option, class_doc, lookup, param, registered
+from .compose import P_SPEC, PER, Compose, Maybe, OneOf
+
+_WRAPPER = {"p": P_SPEC, "per": param("batch", "draw p per batch or per sample", choices=PER)}
 
 
 def _split_options(text: str) -> list[str]:
@@ -41,32 +46,54 @@ def _step(text: str, kwargs: dict) -> Attack:
         if key in options:
             raise AttackError(f"{cls.label()}: {key!r} given both in the spec and as a keyword")
         options[key] = value
-    return cls(**options)
+    unknown = sorted(set(options) - set(cls.params_doc) - set(_WRAPPER))
+    if unknown:
+        valid = ", ".join([*cls.params_doc, *_WRAPPER])
+        raise AttackError(f"{cls.label()}: unknown parameter {unknown[0]!r}; valid: {valid}")
+    wrap = {k: check_option(cls.label(), k, _WRAPPER[k], options.pop(k)) for k in _WRAPPER if k in options}
+    attack = cls(**options)
+    if "p" in wrap:
+        return Maybe(attack, wrap["p"], per=wrap.get("per", "batch"))
+    if wrap:
+        raise AttackError(f"{cls.label()}: 'per' goes with 'p' (the probability of applying it)")
+    return attack
+
+
+def _chain(text: str, kwargs: dict) -> Attack:
+    steps = text.split("+")
+    if len(steps) == 1:
+        return _step(text, kwargs)
+    if kwargs:
+        raise AttackError("keyword options apply to a single attack, not to a chain")
+    return Compose([_step(step, {}) for step in steps])
+
+
+def _choice(specs, kwargs: dict) -> OneOf:
+    extra = sorted(set(kwargs) - {"per"})
+    if extra:
+        raise AttackError(f"a choice of attacks takes only the keyword per, not {extra[0]!r}")
+    return OneOf([create(s) for s in specs], per=kwargs.get("per", "batch"))
 
 
 def create(spec, **kwargs) -> Attack:
-    """Build an attack from a spec string (`jpeg:quality=40-80+resize:scale=0.5`),
-    a name plus keyword options (`create("jpeg", quality=(40, 80))`), a list of
-    specs (a `OneOf`), or an `Attack` (returned as is).
+    """Build an attack from a spec string (`jpeg:quality=40-80+resize:scale=0.5`,
+    `jpeg|blur`, `jpeg:quality=50,p=0.5`), a name plus keyword options
+    (`create("jpeg", quality=(40, 80))`), a list of specs (a `OneOf`; keyword
+    `per="sample"` picks per sample), or an `Attack` (returned as is).
     """
     if isinstance(spec, Attack):
         if kwargs:
             raise AttackError("keyword options apply to a name, not to an Attack instance")
         return spec
     if isinstance(spec, (list, tuple)):
-        if kwargs:
-            raise AttackError("keyword options apply to a single attack, not to a list")
         if not spec:
             raise AttackError("an empty list of attacks")
-        return OneOf([create(s) for s in spec])
+        return _choice(spec, kwargs)
     if not isinstance(spec, str) or not spec.strip():
         raise AttackError(f"an attack spec must be a non-empty string, got {spec!r}")
-    steps = spec.split("+")
-    if len(steps) == 1:
-        return _step(spec, kwargs)
-    if kwargs:
-        raise AttackError("keyword options apply to a single attack, not to a chain")
-    return Compose([_step(step, {}) for step in steps])
+    if "|" in spec:
+        return _choice(spec.split("|"), kwargs)
+    return _chain(spec, kwargs)
 
 
 def names() -> list[str]:

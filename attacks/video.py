@@ -1,5 +1,5 @@
-"""Video codecs: real encoders through PyAV (FFmpeg), in memory, plus a
-differentiable H.264 proxy.
+"""Video codecs: real encoders through PyAV (FFmpeg), in memory (the differentiable
+stand-in for H.264 is in `h264_proxy`).
 
 Real codecs take clips (B, T, 3, H, W) and encode each clip as one yuv420p stream
 at 25 fps; an image batch (B, 3, H, W) is B one-frame clips. The packets go from
@@ -7,22 +7,19 @@ encoder to decoder in memory with no container: a muxer would not change a pixel
 and MP4 rejects the garbage DTS that FFmpeg's libx265 wrapper gives clips of one or
 two frames. Frames are padded by edge replication to even sizes of at least
 `min_side` and cropped back. Encoders run single-threaded, so the output does not
-depend on the machine's core count. Only codecs this PyAV build has are registered.
+depend on the machine's core count. Only codecs this PyAV build has are registered;
+asking for another says which encoder and decoder are missing.
 """
 
 from __future__ import annotations
 
-import math
 import os
 from fractions import Fraction
 
 import av
-import kornia
 import numpy as np
-import torch
 
-from .base import Attack, from_uint8, param, register, straight_through, to_uint8
-from .photometric import gaussian_blur
+from .base import Attack, from_uint8, param, register, register_unavailable, straight_through, to_uint8
 
 os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints its whole config at info level
 
@@ -166,50 +163,18 @@ class AV1AOM(VideoCodec):
 
 
 def _register_available():
-    """Register each codec name under the first encoder (and decoder) this build has."""
+    """Register each codec name under the first encoder (and decoder) this build has;
+    record the others as unavailable, naming what is missing."""
     candidates = {"h264": [H264], "h265": [H265], "vp9": [VP9], "av1": [AV1SVT, AV1AOM]}
     aliases = {"h265": ("hevc",)}
     for name, classes in candidates.items():
         found = next((c for c in classes if has_codec(c.encoder, "w") and has_codec(c.decoder, "r")), None)
         if found is not None:
             register(name, *aliases.get(name, ()))(found)
+        else:
+            pairs = " or ".join(f"{c.encoder} + {c.decoder}" for c in classes)
+            why = f"this PyAV (FFmpeg) build has no {pairs} (encoder + decoder)"
+            register_unavailable(name, why, *aliases.get(name, ()))
 
 
 _register_available()
-
-
-def crf_to_quality(crf: torch.Tensor) -> torch.Tensor:
-    """h264_proxy's map: JPEG quality 90 at crf 18, 3 points lower per crf step, in [1, 100]."""
-    return (90 - 3 * (crf - 18)).clamp(1, 100)
-
-
-def crf_to_sigma(crf: torch.Tensor) -> torch.Tensor:
-    """h264_proxy's blur: sigma (crf - 18) / 30 pixels, none at crf 18 or below."""
-    return ((crf - 18) / 30).clamp_min(0)
-
-
-_PROXY_RADIUS = math.ceil(3 * (51 - 18) / 30)  # covers the largest sigma
-
-
-@register("h264_proxy")
-class H264Proxy(Attack):
-    """Differentiable stand-in for H.264 at a given crf, frame by frame: a Gaussian
-    blur of sigma max(0, (crf - 18) / 30) (in-loop deblocking and lost detail), then
-    kornia's differentiable JPEG at quality clamp(90 - 3 (crf - 18), 1, 100)
-    (block transform coding): crf 18 -> q 90, 23 -> 75, 28 -> 60, 35 -> 39, 48+ -> 1.
-    No motion or inter-frame prediction is modelled.
-    """
-
-    grad = "approx"
-    params_doc = {
-        "crf": param(28.0, "H.264 crf this imitates, 0-51; lo-hi per clip", lo=0, hi=51),
-    }
-
-    def draw(self, shape, generator):
-        return {"crf": self.draw_option("crf", shape[0], generator)}
-
-    def transform(self, x, params, cover):
-        crf = params["crf"].to(device=x.device, dtype=x.dtype)
-        blurred = gaussian_blur(x, crf_to_sigma(crf), _PROXY_RADIUS)
-        return kornia.enhance.jpeg_codec_differentiable(blurred, crf_to_quality(crf)).clamp(0, 1)
-

@@ -53,7 +53,7 @@ def test_contract(name, shape):
     assert tuple(y.shape) == attack.output_shape(x.shape, params)
     if not attack.changes_size:
         assert y.shape == x.shape
-    assert y.dtype == x.dtype and torch.isfinite(y).all()
+    assert y.dtype == x.dtype and y.device == x.device and torch.isfinite(y).all()
     assert y.min() >= 0 and y.max() <= 1
     # Replay: same params, same bits; same seed, same params.
     assert torch.equal(run(attack, x, params), y)
@@ -70,6 +70,56 @@ def test_gradient(name):
     weights = torch.linspace(-1, 1, y.numel()).view(y.shape)
     (y * weights).sum().backward()
     assert torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+
+
+# Settings that must leave the input as it is: True = bit for bit, False = to 1e-6.
+NEUTRAL = {
+    "identity": ("identity", True),
+    "blur": ("blur:sigma=0", True),
+    "noise": ("noise:std=0", True),
+    "salt_pepper": ("salt_pepper:amount=0", True),
+    "brightness": ("brightness:delta=0", True),
+    "contrast": ("contrast:factor=1", False),
+    "saturation": ("saturation:factor=1", False),
+    "hue": ("hue:shift=0", False),
+    "gamma": ("gamma:gamma=1", True),
+    "sharpen": ("sharpen:amount=0", True),
+    "median": ("median:size=1", True),
+    "resize": ("resize:scale=1", False),
+    "crop": ("crop:scale=1", True),
+    "rotate": ("rotate:degrees=0", False),
+    "translate": ("translate:dx=0,dy=0", True),
+    "perspective": ("perspective:shift=0", False),
+    "cropout": ("cropout:scale=1", True),
+    "dropout": ("dropout:keep=1", True),
+}
+# No setting leaves the input unchanged (lossy codecs and their proxies, flips).
+NOT_NEUTRAL = {
+    "hflip", "grayscale", "jpeg", "webp", "jpeg_cubic", "jpeg_diff", "jpeg_mask", "jpeg_drop",
+    "jpeg_mix", "h264_proxy", "h264", "h265", "vp9", "av1",
+}
+
+
+def test_neutral_setting_is_identity(name):
+    assert name in NEUTRAL or name in NOT_NEUTRAL, f"classify {name!r} in NEUTRAL or NOT_NEUTRAL"
+    if name in NOT_NEUTRAL:
+        pytest.skip("no neutral setting")
+    spec, exact = NEUTRAL[name]
+    x = images((2, 3, 32, 32))
+    y = run(attacks.create(spec), x, cover=torch.zeros_like(x))
+    assert torch.equal(y, x) if exact else torch.allclose(y, x, atol=1e-6)
+
+
+def test_gradcheck_exact(name):
+    """float64 gradcheck at fixed params for every attack whose gradient is exact."""
+    attack = attacks.create(name)
+    if attack.grad != "exact":
+        pytest.skip(f"grad is {attack.grad}")
+    g = torch.Generator().manual_seed(0)
+    x = (0.2 + 0.6 * torch.rand(1, 3, 8, 8, generator=g, dtype=torch.float64)).requires_grad_()
+    cover = torch.rand(1, 3, 8, 8, generator=g, dtype=torch.float64)
+    params = attack.sample(x.shape, g)
+    assert torch.autograd.gradcheck(lambda v: run(attack, v, params, cover), (x,))
 
 
 def test_describe_is_json():
@@ -173,6 +223,42 @@ def test_unknown_name_lists_valid_names():
     assert all(n in str(err.value) for n in attacks.names())
 
 
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("jpeg:quality=50,p=2", "bad value 2.0 for 'p'; expected a number in [0, 1]"),
+        ("jpeg:quality=50,p=0.2-0.4", "for 'p'"),
+        ("blur:per=sample", "'per' goes with 'p'"),
+        ("blur:p=0.5,per=each", "one of batch, sample"),
+        ("blur:strength=2", "unknown parameter 'strength'; valid: sigma, p, per"),
+        ("median:size=4", "an odd integer in [1, 15]"),
+        ("translate:mode=mirror", "one of fill, wrap"),
+        ("gamma:gamma=0", "in [0.1, 10]"),
+        ("salt_pepper:amount=1.5", "in [0, 1]"),
+        ("blur|nope", "unknown attack 'nope'"),
+    ],
+)
+def test_new_spec_errors(spec, message):
+    with pytest.raises(AttackError) as err:
+        attacks.create(spec)
+    assert message in str(err.value)
+
+
+def test_unavailable_codec_says_why(monkeypatch):
+    """A codec this PyAV build lacks is named as such, with the valid names."""
+    from attacks import base
+
+    monkeypatch.setitem(base._UNAVAILABLE, "h266", "this PyAV (FFmpeg) build has no libvvenc + vvc")
+    with pytest.raises(AttackError) as err:
+        attacks.create("h266:crf=30")
+    text = str(err.value)
+    assert "'h266' is unavailable: this PyAV (FFmpeg) build has no libvvenc" in text
+    assert "valid: " in text and all(n in text for n in attacks.names())
+    # Every known codec is either usable or reported as missing.
+    for codec in ("h264", "h265", "hevc", "vp9", "av1"):
+        assert codec in base._REGISTRY or codec in base._ALIASES or codec in base._UNAVAILABLE
+
+
 def test_missing_cover_is_an_error():
     x = images((1, 3, 16, 16))
     for spec in ("dropout", "cropout", "jpeg+dropout"):
@@ -214,6 +300,45 @@ def test_one_of_picks_per_call():
     x = images((2, 3, 32, 32))
     params = pick.sample(x.shape, g)
     assert torch.equal(pick(x, params), pick(x, params))
+
+
+def test_choice_spec_and_per_sample():
+    assert isinstance(attacks.create("jpeg|blur"), attacks.OneOf)
+    pick = attacks.create(["brightness:delta=0.5", "identity", "hflip"], per="sample")
+    assert pick.per == "sample" and pick.grad == "exact"
+    x = images((16, 3, 16, 16))
+    params = pick.sample(x.shape, torch.Generator().manual_seed(0))
+    y = pick(x, params)
+    assert torch.equal(pick(x, params), y)
+    index = params["index"]
+    assert set(index.tolist()) == {0, 1, 2}
+    for i, want in enumerate([(x + 0.5).clamp(0, 1), x, x.flip(-1)]):
+        assert torch.equal(y[index == i], want[index == i])
+    clips = images((4, 2, 3, 16, 16))
+    assert pick(clips).shape == clips.shape
+    mixed = attacks.create(["dropout:keep=0", "identity"], per="sample")
+    params = mixed.sample(x.shape, torch.Generator().manual_seed(0))
+    y = mixed(x, params, cover=torch.zeros_like(x))
+    assert y[params["index"] == 0].abs().sum() == 0 and torch.equal(y[params["index"] == 1], x[params["index"] == 1])
+    with pytest.raises(AttackError, match="keep the size; resize"):
+        attacks.create(["blur", "resize"], per="sample")
+    with pytest.raises(AttackError, match="only the keyword per"):
+        attacks.create("blur|noise", sigma=2)
+
+
+def test_maybe_applies_with_probability():
+    maybe = attacks.create("brightness:delta=0.5,p=0.25,per=sample")
+    assert isinstance(maybe, attacks.Maybe) and maybe.p == 0.25
+    x = images((400, 3, 4, 4))
+    params = maybe.sample(x.shape, torch.Generator().manual_seed(0))
+    y = maybe(x, params)
+    changed = (y != x).flatten(1).any(1)
+    assert torch.equal(changed, params["index"] == 0) and 70 < int(changed.sum()) < 130
+    batch = attacks.Maybe(attacks.create("resize:scale=0.5"), 0.5)
+    g = torch.Generator().manual_seed(0)
+    sizes = {batch(x[:2], batch.sample((2, 3, 4, 4), g)).shape[-1] for _ in range(20)}
+    assert sizes == {2, 4}
+    assert attacks.create("jpeg:p=0").sample((2, 3, 8, 8))["index"] == 1
 
 
 def test_jpeg_mix_branches():
@@ -290,6 +415,32 @@ def test_clip_params_shared_by_frames(spec):
     frame = images((2, 1, 3, 32, 32))
     y = attacks.create(spec)(frame.expand(2, 3, 3, 32, 32))
     assert torch.equal(y[:, 0], y[:, 1]) and torch.equal(y[:, 1], y[:, 2])
+
+
+def test_flip_translate_values():
+    x = images((2, 3, 8, 10))
+    assert torch.equal(attacks.create("hflip")(x), x.flip(-1))
+    wrap = attacks.create("translate:dx=0.2,dy=-0.25,mode=wrap")(x)
+    assert torch.equal(wrap, x.roll((-2, 2), dims=(-2, -1)))
+    fill = attacks.create("translate:dx=0.2,dy=-0.25")(x)
+    assert torch.equal(fill[..., :6, 2:], x[..., 2:, :8])
+    assert fill[..., 6:, :].abs().sum() == 0 and fill[..., :2].abs().sum() == 0
+
+
+def test_filters_and_colour_values():
+    x = images((2, 3, 16, 16))
+    med = attacks.create("median:size=3")(x)
+    padded = F.pad(x, (1, 1, 1, 1), mode="replicate")
+    assert torch.equal(med, padded.unfold(2, 3, 1).unfold(3, 3, 1).flatten(-2).median(-1).values)
+    sharp = attacks.create("sharpen:amount=1")(x)
+    assert (sharp - x).abs().mean() > 1e-3 and sharp.std() > x.std()
+    assert torch.allclose(attacks.create("gamma:gamma=2")(x), x**2)
+    grey = attacks.create("grayscale")(x)
+    assert torch.equal(grey[:, 0], grey[:, 1]) and torch.equal(grey[:, 1], grey[:, 2])
+    assert torch.allclose(grey, attacks.create("saturation:factor=0")(x), atol=1e-6)
+    sp = attacks.create("salt_pepper:amount=0.2")(images((1, 3, 256, 256)))
+    black, white = (sp == 0).all(1).float().mean(), (sp == 1).all(1).float().mean()
+    assert 0.08 < black < 0.12 and 0.08 < white < 0.12
 
 
 def test_resize_and_crop_sizes():

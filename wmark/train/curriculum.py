@@ -1,12 +1,15 @@
 """The curriculum that keeps training from collapsing.
 
-1. ``message``: the message loss alone, until the running bit accuracy passes a threshold.
+1. ``message``: the message loss, with the image loss at 1 % of its final weight (enough to keep the
+   residual inside the pixel range), until the running bit accuracy passes a threshold.
 2. ``image``: the image-loss weight ramps linearly from 0 to its final value.
 3. ``attacks``: attacks join the pool one at a time, easy to hard (as StegaStamp does).
 """
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+
+MESSAGE_STAGE_IMAGE_FRACTION = 0.01
 
 
 @dataclass
@@ -38,9 +41,10 @@ class Curriculum:
     def image_fraction(self, step: int) -> float:
         """Share of the final image-loss weight in force at ``step``."""
         if self.stage == "message":
-            return 0.0
+            return MESSAGE_STAGE_IMAGE_FRACTION
         if self.stage == "image":
-            return min(1.0, (step - self.stage_start) / max(1, self.ramp_steps))
+            ramp = (step - self.stage_start) / max(1, self.ramp_steps)
+            return min(1.0, MESSAGE_STAGE_IMAGE_FRACTION + (1 - MESSAGE_STAGE_IMAGE_FRACTION) * ramp)
         return 1.0
 
     def active_attacks(self, step: int) -> tuple[str, ...]:

@@ -130,7 +130,8 @@ def train(cfg: TrainConfig) -> zoo.Card:
             spec, attack = pool[int(torch.randint(len(pool), (1,), generator=generator))] if pool else ("identity", None)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
                 marked = model(x, bits.float() * 2 - 1)
-                quantized = marked + (torch.round(marked.clamp(0, 1) * 255) / 255 - marked).detach()
+                clamped = marked.clamp(0, 1)
+                quantized = clamped + (torch.round(clamped * 255) / 255 - clamped).detach()
                 attacked = quantized
                 if attack is not None:
                     params = attack.sample(quantized.shape, generator=generator)
