@@ -12,7 +12,10 @@ from wmark import pipeline, zoo
 from wmark.stats import psnr
 
 EXPECTED = Path(__file__).parent / "expected"
-SMALL = {"hidden": {"message_bits": 16, "size": 64, "channels": 8, "encoder_blocks": 2, "decoder_blocks": 3}}
+SMALL = {
+    "hidden": {"message_bits": 16, "size": 64, "channels": 8, "encoder_blocks": 2, "decoder_blocks": 3},
+    "mbrs": {"message_bits": 16, "size": 64, "channels": 8, "plane": 16, "blocks": 1},
+}
 
 
 @pytest.mark.parametrize("family", zoo.families())

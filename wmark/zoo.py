@@ -22,7 +22,7 @@ from safetensors.torch import load_file
 from wmark.errors import WmarkError
 
 _FAMILIES: dict[str, type] = {}
-_FAMILY_MODULES = ("hidden",)
+_FAMILY_MODULES = ("hidden", "mbrs")
 CARD = "card.json"
 WEIGHTS = "model.safetensors"
 

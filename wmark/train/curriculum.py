@@ -2,14 +2,22 @@
 
 1. ``message``: the message loss, with the image loss at 1 % of its final weight (enough to keep the
    residual inside the pixel range), until the running bit accuracy passes a threshold.
-2. ``image``: the image-loss weight ramps linearly from 0 to its final value.
+2. ``image``: the image-loss weight ramps linearly up to its full value.
 3. ``attacks``: attacks join the pool one at a time, easy to hard (as StegaStamp does).
+
+From stage 2 on, the full image-loss weight is a Lagrange multiplier updated by dual ascent towards
+a target PSNR: it grows while the marked images are worse than the target and shrinks once they are
+better, so neither loss can win outright (no vanishing residual, no visible one).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 
 MESSAGE_STAGE_IMAGE_FRACTION = 0.01
+DUAL_STEP = 0.002  # change of log(weight) per step and per dB away from the target
+MAX_PSNR_ERROR = 10.0  # dB; bounds how fast the weight can move
+LOG_WEIGHT_RANGE = (-6.0, 12.0)
 
 
 @dataclass
@@ -18,14 +26,25 @@ class Curriculum:
     ramp_steps: int
     attack_specs: tuple[str, ...]
     attack_steps: int
+    image_weight: float
+    target_psnr: float
+    log_weight: float | None = None
     stage: str = "message"
     stage_start: int = 0
     running_accuracy: float = 0.5
     log: list = field(default_factory=list)
 
-    def update(self, step: int, bit_accuracy: float) -> str | None:
-        """Advance with this step's bit accuracy; return a message when the stage changes."""
+    def __post_init__(self) -> None:
+        if self.log_weight is None:
+            self.log_weight = math.log(self.image_weight)
+
+    def update(self, step: int, bit_accuracy: float, psnr: float) -> str | None:
+        """Advance with this step's bit accuracy and PSNR; return a message when the stage changes."""
         self.running_accuracy = 0.95 * self.running_accuracy + 0.05 * bit_accuracy
+        if self.stage != "message":
+            low, high = LOG_WEIGHT_RANGE
+            error = min(MAX_PSNR_ERROR, max(-MAX_PSNR_ERROR, self.target_psnr - psnr))
+            self.log_weight = min(high, max(low, self.log_weight + DUAL_STEP * error))
         if self.stage == "message" and self.running_accuracy >= self.warmup_accuracy:
             return self._enter("image", step)
         if self.stage == "image" and step - self.stage_start >= self.ramp_steps and self.attack_specs:
@@ -38,14 +57,15 @@ class Curriculum:
         self.log.append(note)
         return note
 
-    def image_fraction(self, step: int) -> float:
-        """Share of the final image-loss weight in force at ``step``."""
+    def current_image_weight(self, step: int) -> float:
+        """The image-loss weight in force at ``step``."""
+        fraction = 1.0
         if self.stage == "message":
-            return MESSAGE_STAGE_IMAGE_FRACTION
-        if self.stage == "image":
+            fraction = MESSAGE_STAGE_IMAGE_FRACTION
+        elif self.stage == "image":
             ramp = (step - self.stage_start) / max(1, self.ramp_steps)
-            return min(1.0, MESSAGE_STAGE_IMAGE_FRACTION + (1 - MESSAGE_STAGE_IMAGE_FRACTION) * ramp)
-        return 1.0
+            fraction = min(1.0, MESSAGE_STAGE_IMAGE_FRACTION + (1 - MESSAGE_STAGE_IMAGE_FRACTION) * ramp)
+        return fraction * math.exp(self.log_weight)
 
     def active_attacks(self, step: int) -> tuple[str, ...]:
         """The attack pool at ``step``: one more spec every ``attack_steps`` in the attack stage."""
@@ -58,5 +78,5 @@ class Curriculum:
         return asdict(self)
 
     def load_state_dict(self, state: dict) -> None:
-        for key in ("stage", "stage_start", "running_accuracy", "log"):
+        for key in ("stage", "stage_start", "running_accuracy", "log", "log_weight"):
             setattr(self, key, state[key])

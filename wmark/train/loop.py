@@ -100,6 +100,8 @@ def train(cfg: TrainConfig) -> zoo.Card:
         ramp_steps=int(recipe.ramp_fraction * cfg.steps),
         attack_specs=specs,
         attack_steps=max(1, int(0.4 * cfg.steps / max(1, len(specs)))),
+        image_weight=recipe.image_weight,
+        target_psnr=cfg.target_psnr + recipe.psnr_margin,
     )
     generator = torch.Generator().manual_seed(cfg.seed)
     step = 0
@@ -139,14 +141,15 @@ def train(cfg: TrainConfig) -> zoo.Card:
                 logits = model.decode(attacked).float()
             message_loss = F.binary_cross_entropy_with_logits(logits, bits.float())
             image_loss = F.mse_loss(marked.float(), x)
-            image_weight = recipe.image_weight * curriculum.image_fraction(step)
+            image_weight = curriculum.current_image_weight(step)
             loss = recipe.message_weight * message_loss + image_weight * image_loss
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             step += 1
             accuracy = float(((logits > 0).long() == bits).float().mean())
-            note = curriculum.update(step, accuracy)
+            batch_psnr = float(-10 * torch.log10(image_loss.detach().clamp_min(1e-10)))
+            note = curriculum.update(step, accuracy, batch_psnr)
             if note:
                 print(note, file=sys.stderr)
             row = {}
@@ -157,9 +160,9 @@ def train(cfg: TrainConfig) -> zoo.Card:
                     "attack": spec,
                     "message_loss": round(message_loss.item(), 5),
                     "image_loss": round(image_loss.item(), 7),
-                    "image_weight": round(image_weight, 4),
+                    "image_weight": round(image_weight, 2),
                     "bit_acc": round(accuracy, 4),
-                    "psnr": round(float(-10 * torch.log10(image_loss.detach().clamp_min(1e-10))), 2),
+                    "psnr": round(batch_psnr, 2),
                     "elapsed_s": round(time.time() - started, 1),
                 }
             if val_images and (step % cfg.val_every == 0 or step == cfg.steps):

@@ -11,13 +11,15 @@ class Recipe:
     """What a family contributes to the training loop.
 
     ``attacks`` is the easy-to-hard list the curriculum adds one by one once the image
-    loss has ramped up.
+    loss has ramped up. ``image_weight`` is the image-loss weight the curriculum starts from;
+    it then steers it towards a training PSNR of the target plus ``psnr_margin`` dB (at native size).
     """
 
     model_kwargs: dict = field(default_factory=dict)
     lr: float = 1e-3
     message_weight: float = 1.0
     image_weight: float = 0.7
+    psnr_margin: float = 1.0
     warmup_accuracy: float = 0.9
     ramp_fraction: float = 0.2
     attacks: tuple[str, ...] = ()
@@ -35,6 +37,19 @@ RECIPES = {
             "jpeg_mask",
             "jpeg:quality=50-95",
             "crop:scale=0.5-1.0",
+        ),
+    ),
+    # Jia et al. 2021: each mini-batch is real JPEG, simulated JPEG or identity (jpeg_mix).
+    "mbrs": Recipe(
+        model_kwargs={"message_bits": 64, "size": 64, "channels": 32, "plane": 16, "blocks": 1},
+        attacks=(
+            "identity",
+            "noise:std=0-0.02",
+            "blur:sigma=0.1-1.0",
+            "resize:scale=0.5-1.0",
+            "jpeg_mix:quality=50-90",
+            "crop:scale=0.6-1.0",
+            "h264_proxy:crf=18-30",
         ),
     ),
 }

@@ -1,0 +1,62 @@
+"""MBRS: Jia, Fang, Zhang, "MBRS: Enhancing Robustness of DNN-based Watermarking by Mini-Batch of
+Real and Simulated JPEG Compression", ACM MM 2021."""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from wmark.models.base import WatermarkModel
+from wmark.models.blocks import ConvBNReLU, SEResidualBlock
+from wmark.zoo import register_family
+
+
+@register_family("mbrs")
+class MBRS(WatermarkModel):
+    """MBRS encoder/decoder.
+
+    The message processor maps the L bits through a linear layer to a ``plane``×``plane`` map,
+    upsamples it with transposed convolutions to the image size and refines it with SE blocks;
+    the encoder concatenates it with SE image features and the image, and a 1×1 conv gives the
+    residual. The decoder runs SE blocks, strided convolutions down to ``plane``×``plane``, one
+    channel, and a linear layer back to L logits. ``diffusion`` makes the plane larger than the
+    message (the paper's diffusion variant for crop robustness spreads each bit further).
+    """
+
+    family = "mbrs"
+
+    def __init__(self, message_bits: int = 64, size: int = 64, channels: int = 32, plane: int = 16,
+                 blocks: int = 2, diffusion: bool = False) -> None:
+        super().__init__(message_bits, size)
+        steps = int(math.log2(size // plane))
+        if plane * 2**steps != size:
+            raise ValueError("size must be plane times a power of two")
+        self.plane = plane
+        self.message_in = nn.Linear(message_bits, plane * plane * (2 if diffusion else 1))
+        self.message_net = nn.Sequential(
+            ConvBNReLU(2 if diffusion else 1, channels),
+            *[nn.Sequential(nn.ConvTranspose2d(channels, channels, 2, stride=2), nn.BatchNorm2d(channels), nn.ReLU(True))
+              for _ in range(steps)],
+            *[SEResidualBlock(channels) for _ in range(blocks)],
+        )
+        self.image_net = nn.Sequential(ConvBNReLU(3, channels), *[SEResidualBlock(channels) for _ in range(blocks)])
+        self.fuse = ConvBNReLU(2 * channels + 3, channels)
+        self.to_residual = nn.Conv2d(channels, 3, 1)
+        self.decoder = nn.Sequential(
+            ConvBNReLU(3, channels),
+            *[SEResidualBlock(channels) for _ in range(blocks)],
+            *[ConvBNReLU(channels, channels, stride=2) for _ in range(steps)],
+            nn.Conv2d(channels, 1, 1),
+        )
+        self.decoder_linear = nn.Linear(plane * plane, message_bits)
+
+    def residual(self, x: torch.Tensor, message: torch.Tensor) -> torch.Tensor:
+        planes = self.message_in(message).view(x.shape[0], -1, self.plane, self.plane)
+        features = torch.cat([self.image_net(x), self.message_net(planes), x], dim=1)
+        return self.to_residual(self.fuse(features))
+
+    def decode(self, x: torch.Tensor) -> torch.Tensor:
+        x = nn.functional.interpolate(x, size=(self.size, self.size), mode="bilinear", align_corners=False) \
+            if x.shape[-2:] != (self.size, self.size) else x
+        return self.decoder_linear(self.decoder(x).flatten(1))
