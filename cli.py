@@ -42,28 +42,32 @@ def _print(payload: dict, as_json: bool, table: list[tuple[str, object]] | None 
         typer.echo(f"{label:<16} {value}")
 
 
-def _expand(paths: List[Path]) -> list[Path]:
-    """Files as given, directories walked recursively for images."""
-    from wmark.io.image import is_image_file
+def _expand(paths: List[Path]) -> list[tuple[Path, Path]]:
+    """(file, name relative to its input) pairs: files as given, folders walked for images."""
+    from wmark.io.image import list_images
 
-    files: list[Path] = []
+    pairs: list[tuple[Path, Path]] = []
     for path in paths:
-        files.extend(sorted(p for p in path.rglob("*") if is_image_file(p)) if path.is_dir() else [path])
-    return files
+        if path.is_dir():
+            pairs.extend((f, f.relative_to(path)) for f in list_images(path))
+        else:
+            pairs.append((path, Path(path.name)))
+    return pairs
 
 
 def _batch(items: list, work, label: str) -> tuple[list[dict], list[dict]]:
     """Run ``work(item) -> dict`` on each item with a progress bar; report bad items and go on."""
+    from rich.console import Console
     from rich.progress import Progress
 
     results, errors = [], []
-    with Progress(transient=True, console=None, disable=len(items) < 2) as progress:
+    with Progress(transient=True, console=Console(stderr=True), disable=len(items) < 2) as progress:
         task = progress.add_task(label, total=len(items))
         for item in items:
             try:
                 results.append(work(item))
             except _user_errors() as exc:
-                errors.append({"path": str(item), "error": str(exc)})
+                errors.append({"path": str(item[0] if isinstance(item, tuple) else item), "error": str(exc)})
                 typer.echo(f"error: {exc}", err=True)
             progress.advance(task)
     return results, errors
@@ -97,10 +101,19 @@ def embed(
         if len(inputs) == 1 and not inputs[0].is_dir():
             _print(marker.embed_file(inputs[0], output, **options).to_dict(), as_json)
             return
-        output.mkdir(parents=True, exist_ok=True)
-        results, errors = _batch(
-            _expand(inputs), lambda f: marker.embed_file(f, output / f.name, **options).to_dict(), "embedding"
-        )
+        if output.exists() and not output.is_dir():
+            raise wmark.WmarkError(f"with several inputs or a folder, OUTPUT must be a folder; {output} is a file")
+        pairs = _expand(inputs)
+        clashes = sorted({str(name) for _, name in pairs if sum(n == name for _, n in pairs) > 1})
+        if clashes:
+            raise wmark.WmarkError(f"several inputs would be written to the same output name: {', '.join(clashes)}")
+
+        def one(pair: tuple[Path, Path]) -> dict:
+            target = output / pair[1]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            return marker.embed_file(pair[0], target, **options).to_dict()
+
+        results, errors = _batch(pairs, one, "embedding")
         _print({"results": results, "errors": errors}, as_json, [(r["output"], f"PSNR {r['psnr']:.2f} dB") for r in results])
         if errors:
             raise typer.Exit(2)
@@ -127,7 +140,7 @@ def extract(
         if len(paths) == 1 and not paths[0].is_dir():
             _print(one(paths[0]), as_json)
             return
-        results, errors = _batch(_expand(paths), one, "extracting")
+        results, errors = _batch([path for path, _ in _expand(paths)], one, "extracting")
         _print({"results": results, "errors": errors}, as_json,
                [(r["path"], r["message"] if r["detected"] else "not detected") for r in results])
         if errors:

@@ -81,3 +81,49 @@ def test_refuses_to_overwrite_input(marker, photo, tmp_path):
     with pytest.raises(wmark.WmarkError, match="--force"):
         marker.embed_file(copy, copy, message="hi!")
     assert copy.read_bytes() == photo.read_bytes()
+
+
+@pytest.fixture(scope="module")
+def tiny(untrained_checkpoint):
+    return wmark.load(untrained_checkpoint, device="cpu")
+
+
+def test_alpha_survives_embedding_bit_exact(tiny, tmp_path):
+    generator = torch.Generator().manual_seed(5)
+    rgba = (torch.rand(96, 128, 4, generator=generator) * 255).to(torch.uint8).numpy()
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "in.png")
+    tiny.embed_file(tmp_path / "in.png", tmp_path / "out.png", bits="1" * tiny.bits)
+    out = Image.open(tmp_path / "out.png")
+    assert out.mode == "RGBA"
+    assert np.array_equal(np.asarray(out)[..., 3], rgba[..., 3])
+
+
+def test_sixteen_bit_grey_keeps_its_depth(tiny, tmp_path):
+    ramp = np.linspace(0, 65535, 96 * 128).reshape(96, 128).astype(np.uint16)
+    Image.fromarray(ramp).save(tmp_path / "in16.png")
+    tiny.embed_file(tmp_path / "in16.png", tmp_path / "out16.png", bits="0" * tiny.bits, strength=0.01)
+    out = np.asarray(Image.open(tmp_path / "out16.png"))
+    assert out.dtype == np.uint16 and len(np.unique(out)) > 5000
+
+
+def test_pil_rgba_keeps_alpha(tiny):
+    image = Image.new("RGBA", (100, 80), (10, 200, 30, 77))
+    marked = tiny.embed(image, bits="1" * tiny.bits)
+    assert marked.mode == "RGBA" and set(np.asarray(marked)[..., 3].ravel()) == {77}
+
+
+@pytest.mark.parametrize("strength", [0.0, -1.0, float("nan"), float("inf")])
+def test_bad_strength(tiny, strength):
+    with pytest.raises(wmark.WmarkError, match="strength"):
+        tiny.embed(torch.rand(1, 3, 64, 64), bits="1" * tiny.bits, strength=strength)
+
+
+@pytest.mark.parametrize("fpr", [0.0, 1.5, -1e-6])
+def test_bad_fpr(tiny, fpr):
+    with pytest.raises(wmark.WmarkError, match="false-positive"):
+        tiny.detect(torch.rand(1, 3, 64, 64), fpr=fpr)
+
+
+def test_extract_refuses_a_batch(tiny):
+    with pytest.raises(wmark.WmarkError, match="one image at a time"):
+        tiny.extract(torch.rand(2, 3, 64, 64))

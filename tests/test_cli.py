@@ -49,7 +49,8 @@ def test_embed_extract_detect_json(photo, tmp_path):
 
 
 def test_raw_bits_are_returned_unchanged(photo, tmp_path):
-    bits_count = json.loads(run("models", "--json").stdout)["models"][0]["bits"]
+    listing = json.loads(run("models", "--json").stdout)
+    bits_count = next(m["bits"] for m in listing["models"] if m["name"] == listing["default"])
     bits = ("0110" * bits_count)[:bits_count]
     run("embed", photo, tmp_path / "raw.png", "--bits", bits)
     assert json.loads(run("extract", tmp_path / "raw.png", "--json").stdout)["bits"] == bits
@@ -83,7 +84,7 @@ def _bad_inputs(tmp_path, photo):
         "missing": (tmp_path / "missing.png", "missing.png"),
         "empty": (empty, "empty"),
         "truncated": (truncated, "truncated"),
-        "not an image": (text, "not a supported image"),
+        "not an image": (text, "not a PNG, JPEG, WebP, TIFF or BMP image"),
         "too small": (small, "at least 64 px"),
     }
 
@@ -149,3 +150,16 @@ def test_installed_console_script(photo, tmp_path):
     assert json.loads(done.stdout)["message"] == "ok"
     bad = subprocess.run(command + ["extract", str(tmp_path / "nope.png")], capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr
+
+
+def test_batch_keeps_subfolders_and_refuses_a_file_as_output(photo, tmp_path):
+    inputs = tmp_path / "in"
+    for sub in ("x", "y"):
+        (inputs / sub).mkdir(parents=True)
+        shutil.copy(photo, inputs / sub / "p.jpg")
+    result = run("embed", inputs, tmp_path / "out", "--message", "hi!")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out" / "x" / "p.jpg").is_file() and (tmp_path / "out" / "y" / "p.jpg").is_file()
+    (tmp_path / "file.png").write_bytes(b"")
+    assert_user_error(run("embed", photo, photo, tmp_path / "file.png", "--message", "hi!"), "must be a folder")
+

@@ -70,3 +70,17 @@ def test_committed_card_is_complete(card):
 
 def test_default_is_committed():
     assert zoo.default_name() in [card.name for card in zoo.list_cards()]
+
+
+@pytest.mark.parametrize("card", zoo.list_cards(), ids=lambda c: c.name)
+def test_payload_code_for_committed_checkpoint(card):
+    """The checkpoint's bit count gets a working code: capacity stated, errors up to the limit corrected."""
+    from wmark.payload import PayloadCode
+
+    code = PayloadCode(card.data["bits"])
+    assert code.capacity_bytes == card.data["capacity_bytes"] and code.data_bits == card.data["data_bits"]
+    message = bytes(range(1, code.capacity_bytes + 1))
+    logits = code.encode(message).float() * 8 - 4
+    for symbol in range(code.parity_symbols // 2):
+        logits[symbol * code.symbol_bits] *= -1  # scrambling permutes positions: errors land anywhere
+    assert code.decode(logits).data == message

@@ -73,3 +73,22 @@ def test_pickled_weights_are_never_loaded(untrained_checkpoint, tmp_path):
 def test_checkpoints_found_from_installed_package():
     roots = zoo.checkpoint_roots()
     assert any((root / "zoo.json").is_file() for root in roots)
+
+
+@pytest.mark.parametrize("content", [None, "", "{}", "[1]"])
+def test_unreadable_default_index(tmp_path, content):
+    index = tmp_path / "zoo.json"
+    if content is not None:
+        index.write_text(content)
+    with pytest.raises(wmark.WmarkError, match="default model"):
+        zoo.default_name(index)
+
+
+def test_a_bad_card_is_skipped_not_fatal(untrained_checkpoint, tmp_path, monkeypatch):
+    shutil.copytree(untrained_checkpoint, tmp_path / "good")
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / zoo.CARD).write_text("{oops")
+    monkeypatch.setenv("WMARK_CHECKPOINTS", str(tmp_path))
+    with pytest.warns(UserWarning, match="skipping checkpoint"):
+        names = [card.name for card in zoo.list_cards()]
+    assert "good" in names and "broken" not in names

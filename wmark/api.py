@@ -4,6 +4,7 @@ A Watermarker embeds, extracts and detects on tensors, PIL images, numpy arrays 
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from PIL import Image
 from wmark import pipeline, zoo
 from wmark.device import resolve_device
 from wmark.errors import WmarkError
-from wmark.io.image import read_image, write_image
+from wmark.io.image import from_uint8, read_image, to_uint8, write_image
 from wmark.payload import PayloadCode, parse_bits
 from wmark.stats import DEFAULT_FPR, match_p_value, psnr, ssim
 
@@ -62,29 +63,43 @@ class EmbedReport:
         return asdict(self)
 
 
-def _to_tensor(image) -> tuple[torch.Tensor, str]:
-    """(B, 3, H, W) float in [0, 1] from a tensor, PIL image, numpy HWC array or file path."""
+def _to_tensor(image) -> tuple[torch.Tensor, Image.Image | str]:
+    """(B, 3, H, W) float in [0, 1] from a tensor, PIL image, numpy HWC uint8 array or file path.
+
+    The second value says how to give the result back: "tensor", "numpy", or the PIL image itself
+    (an RGBA image gets its own alpha back; other modes come back as RGB).
+    """
     if isinstance(image, torch.Tensor):
         x = image if image.dim() == 4 else image.unsqueeze(0)
         if x.dim() != 4 or x.shape[1] != 3:
             raise WmarkError(f"expected a (B, 3, H, W) or (3, H, W) tensor, got shape {tuple(image.shape)}")
         return x.float(), "tensor"
     if isinstance(image, Image.Image):
-        return _to_tensor(np.asarray(image.convert("RGB")))[0], "pil"
+        return _to_tensor(np.asarray(image.convert("RGB")))[0], image
     if isinstance(image, np.ndarray):
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise WmarkError("expected an (H, W, 3) uint8 array")
-        return torch.from_numpy(image.copy()).permute(2, 0, 1)[None].float() / 255, "numpy"
+        return from_uint8(image)[None], "numpy"
     if isinstance(image, (str, Path)):
         return read_image(image).rgb, "tensor"
     raise WmarkError(f"cannot watermark an object of type {type(image).__name__}")
 
 
-def _from_tensor(x: torch.Tensor, kind: str):
-    if kind == "tensor":
+def _from_tensor(x: torch.Tensor, kind: Image.Image | str):
+    if isinstance(kind, str) and kind == "tensor":
         return x
-    array = (x[0].clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
-    return Image.fromarray(array) if kind == "pil" else array
+    array = to_uint8(x[0])
+    if isinstance(kind, str):
+        return array
+    marked = Image.fromarray(array)
+    if kind.mode == "RGBA":
+        marked.putalpha(kind.getchannel("A"))
+    return marked
+
+
+def _check_fpr(fpr: float) -> None:
+    if not 0 < fpr <= 1:
+        raise WmarkError(f"false-positive rate must be in (0, 1], got {fpr}")
 
 
 class Watermarker:
@@ -121,6 +136,8 @@ class Watermarker:
     def embed_tensor(self, x: torch.Tensor, codeword: torch.Tensor, strength: float | None = None) -> torch.Tensor:
         """Mark a float batch (B, 3, H, W); returns the marked batch, clamped, not rounded."""
         s = self.card.strength if strength is None else strength
+        if not math.isfinite(s) or s <= 0:
+            raise WmarkError(f"strength must be a positive number, got {s}")
         message = (codeword.to(self.device).float() * 2 - 1).expand(x.shape[0], -1)
         return pipeline.embed(self.model, x.to(self.device), message, s).cpu()
 
@@ -133,19 +150,22 @@ class Watermarker:
     def embed_file(self, source: str | Path, output: str | Path, message: str | None = None, *,
                    bits: str | None = None, hex: str | None = None, key: str | None = None,
                    strength: float | None = None, quality: int | None = None, force: bool = False) -> EmbedReport:
-        """Mark an image file into ``output`` (atomically; the input is never modified)."""
+        """Mark an image file into ``output`` (atomically; the input is never modified).
+
+        PSNR and SSIM are measured on the file as stored (after rounding and any lossy coding).
+        """
         source, output = Path(source), Path(output)
         if output.exists() and output.resolve() == source.resolve() and not force:
             raise WmarkError(f"refusing to overwrite the input {source}; give --force to do so")
         codeword = self.codeword(message, bits=bits, hex=hex, key=key)
         picture = read_image(source)
-        marked = pipeline.quantize(self.embed_tensor(picture.rgb, codeword, strength))
-        write_image(picture, marked, output, quality=quality)
+        write_image(picture, self.embed_tensor(picture.rgb, codeword, strength), output, quality=quality)
+        stored = read_image(output).rgb
         return EmbedReport(
             output=str(output),
             model=self.name,
-            psnr=round(float(psnr(marked, picture.rgb)), 3),
-            ssim=round(float(ssim(marked, picture.rgb)), 5),
+            psnr=round(float(psnr(stored, picture.rgb)), 3),
+            ssim=round(float(ssim(stored, picture.rgb)), 5),
             bits="".join(map(str, codeword.tolist())),
             strength=self.card.strength if strength is None else strength,
         )
@@ -153,18 +173,22 @@ class Watermarker:
     def logits(self, image) -> torch.Tensor:
         """Decoder logits (L,) for one image (tensor, PIL image, array or path)."""
         x, _ = _to_tensor(image)
-        return pipeline.decode(self.model, x[:1].to(self.device))[0].float().cpu()
+        if x.shape[0] != 1:
+            raise WmarkError(f"extract and detect take one image at a time, got a batch of {x.shape[0]}")
+        return pipeline.decode(self.model, x.to(self.device))[0].float().cpu()
 
     def extract(self, image, key: str | None = None, fpr: float = DEFAULT_FPR) -> Extraction:
         """Blind extraction: decode, correct errors, and decide at false-positive rate ``fpr``."""
         return self.extract_logits(self.logits(image), key=key, fpr=fpr)
 
     def extract_logits(self, logits: torch.Tensor, key: str | None = None, fpr: float = DEFAULT_FPR) -> Extraction:
+        _check_fpr(fpr)
         result = self.code(key).decode(logits)
+        detected = bool(result.valid and result.p_value <= fpr)
         return Extraction(
-            detected=bool(result.valid and result.p_value <= fpr),
-            message=result.text,
-            hex=result.hex,
+            detected=detected,
+            message=result.text if detected else None,
+            hex=result.hex if detected else None,
             bits=result.bits,
             p_value=result.p_value,
             bit_confidence=round(float((2 * torch.sigmoid(logits.abs()) - 1).mean()), 4),
@@ -177,9 +201,10 @@ class Watermarker:
         if expect is None:
             found = self.extract_logits(logits, key=key, fpr=fpr)
             return Detection(found.detected, found.p_value, fpr, "blind")
+        _check_fpr(fpr)
         expected = self.codeword(expect, key=key)
         decoded = (logits > 0).to(torch.uint8)
-        p_value = match_p_value(decoded, expected)
+        p_value = float(match_p_value(decoded, expected))
         matches = int((decoded == expected).sum())
         return Detection(p_value <= fpr, p_value, fpr, "expect", matches)
 

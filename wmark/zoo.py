@@ -10,6 +10,7 @@ import hashlib
 import importlib
 import json
 import os
+import warnings
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -48,7 +49,10 @@ def build(family: str, **kwargs) -> torch.nn.Module:
     """Construct an untrained model of ``family`` with constructor ``kwargs``."""
     if family not in families():
         raise WmarkError(f"unknown model family {family!r}; known: {', '.join(families())}")
-    return _FAMILIES[family](**kwargs)
+    try:
+        return _FAMILIES[family](**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise WmarkError(f"cannot build a {family} model with {kwargs}: {exc}") from None
 
 
 @dataclass
@@ -95,24 +99,31 @@ def read_card(folder: Path) -> Card:
     missing = {"family", "kwargs", "bits", "size", "strength", "sha256"} - set(data)
     if missing:
         raise WmarkError(f"model card {folder / CARD} lacks {', '.join(sorted(missing))}")
-    return Card(name=data.get("name", folder.name), path=folder, data=data)
+    return Card(name=folder.name, path=folder, data=data)
 
 
 def list_cards() -> list[Card]:
-    """Every checkpoint found, first root winning on name clashes."""
+    """Every checkpoint found, first root winning on name clashes; unreadable cards are skipped with a warning."""
     cards: dict[str, Card] = {}
     for root in checkpoint_roots():
         if root.is_dir():
             for folder in sorted(root.iterdir()):
                 if (folder / CARD).is_file() and folder.name not in cards:
-                    cards[folder.name] = read_card(folder)
+                    try:
+                        cards[folder.name] = read_card(folder)
+                    except WmarkError as exc:
+                        warnings.warn(f"skipping checkpoint: {exc}", stacklevel=2)
     return list(cards.values())
 
 
-def default_name() -> str:
-    """Name of the default checkpoint, from the installed ``zoo.json``."""
-    index = Path(str(resources.files("wmark.checkpoints"))) / "zoo.json"
-    return json.loads(index.read_text())["default"]
+def default_name(index: Path | None = None) -> str:
+    """Name of the default checkpoint, from ``index`` (the installed ``zoo.json`` when None)."""
+    if index is None:
+        index = Path(str(resources.files("wmark.checkpoints"))) / "zoo.json"
+    try:
+        return json.loads(index.read_text())["default"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise WmarkError(f"cannot read the default model from {index}: {exc!r}") from None
 
 
 def find_card(name_or_path: str | os.PathLike | None) -> Card:

@@ -93,6 +93,11 @@ def is_image_file(path: str | os.PathLike) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES and path.is_file()
 
 
+def list_images(folder: str | os.PathLike) -> list[Path]:
+    """Image files anywhere under ``folder`` (by extension), sorted."""
+    return sorted(p for p in Path(folder).rglob("*") if is_image_file(p))
+
+
 def to_uint8(x: torch.Tensor) -> np.ndarray:
     """Float (..., C, H, W) in [0, 1] -> uint8 numpy (..., H, W, C), rounded and clamped."""
     return _quantize(x.movedim(-3, -1), 255, np.uint8)

@@ -20,22 +20,23 @@ class MBRS(WatermarkModel):
     upsamples it with transposed convolutions to the image size and refines it with SE blocks;
     the encoder concatenates it with SE image features and the image, and a 1×1 conv gives the
     residual. The decoder runs SE blocks, strided convolutions down to ``plane``×``plane``, one
-    channel, and a linear layer back to L logits. ``diffusion`` makes the plane larger than the
-    message (the paper's diffusion variant for crop robustness spreads each bit further).
+    channel, and a linear layer back to L logits. Because that last layer is position-dependent,
+    the decoder first resizes any input to the native size. (The paper's diffusion variant for
+    crop robustness is not implemented yet.)
     """
 
     family = "mbrs"
 
     def __init__(self, message_bits: int = 64, size: int = 64, channels: int = 32, plane: int = 16,
-                 blocks: int = 2, diffusion: bool = False) -> None:
+                 blocks: int = 2) -> None:
         super().__init__(message_bits, size)
         steps = int(math.log2(size // plane))
         if plane * 2**steps != size:
             raise ValueError("size must be plane times a power of two")
         self.plane = plane
-        self.message_in = nn.Linear(message_bits, plane * plane * (2 if diffusion else 1))
+        self.message_in = nn.Linear(message_bits, plane * plane)
         self.message_net = nn.Sequential(
-            ConvBNReLU(2 if diffusion else 1, channels),
+            ConvBNReLU(1, channels),
             *[nn.Sequential(nn.ConvTranspose2d(channels, channels, 2, stride=2), nn.BatchNorm2d(channels), nn.ReLU(True))
               for _ in range(steps)],
             *[SEResidualBlock(channels) for _ in range(blocks)],
@@ -52,11 +53,11 @@ class MBRS(WatermarkModel):
         self.decoder_linear = nn.Linear(plane * plane, message_bits)
 
     def residual(self, x: torch.Tensor, message: torch.Tensor) -> torch.Tensor:
-        planes = self.message_in(message).view(x.shape[0], -1, self.plane, self.plane)
+        planes = self.message_in(message).view(x.shape[0], 1, self.plane, self.plane)
         features = torch.cat([self.image_net(x), self.message_net(planes), x], dim=1)
         return self.to_residual(self.fuse(features))
 
     def decode(self, x: torch.Tensor) -> torch.Tensor:
-        x = nn.functional.interpolate(x, size=(self.size, self.size), mode="bilinear", align_corners=False) \
-            if x.shape[-2:] != (self.size, self.size) else x
+        if x.shape[-2:] != (self.size, self.size):
+            x = nn.functional.interpolate(x, size=(self.size, self.size), mode="bilinear", antialias=True)
         return self.decoder_linear(self.decoder(x).flatten(1))

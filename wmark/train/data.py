@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from wmark.errors import WmarkError
-from wmark.io.image import is_image_file, read_image
+from wmark.io.image import list_images, read_image
 
 
 def image_files(folder: str | Path) -> list[Path]:
@@ -15,7 +15,7 @@ def image_files(folder: str | Path) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
         raise WmarkError(f"data folder {folder} does not exist")
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and is_image_file(p))
+    files = list_images(folder)
     if not files:
         raise WmarkError(f"no images in {folder}")
     return files
@@ -42,9 +42,6 @@ class ImageCache:
         self.images = [
             (_shrink(read_image(path).rgb, max_side) * 255).round().to(torch.uint8).to(device) for path in self.files
         ]
-
-    def __len__(self) -> int:
-        return len(self.images)
 
     def sample(self, batch: int, size: int, generator: torch.Generator) -> torch.Tensor:
         """A float batch (B, 3, size, size) in [0, 1] of random views."""

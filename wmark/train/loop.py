@@ -10,7 +10,7 @@ import json
 import signal
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -18,7 +18,6 @@ import torch.nn.functional as F
 
 from wmark import zoo
 from wmark.device import resolve_device
-from wmark.errors import WmarkError
 from wmark.payload import PayloadCode
 from wmark.train.curriculum import Curriculum
 from wmark.train.data import ImageCache, load_validation
@@ -84,10 +83,15 @@ def train(cfg: TrainConfig) -> zoo.Card:
     """Train (or resume) a model as configured and write its checkpoint folder ``cfg.out``."""
     recipe = recipe_for(cfg.family)
     device = resolve_device(cfg.device)
+    kwargs = _model_kwargs(cfg)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)  # weight init draws from the global RNG; keep it reproducible and untouched
+        model = zoo.build(cfg.family, **kwargs).to(device)
+    print(f"decoding training images from {cfg.data} ...", file=sys.stderr)
+    cache = ImageCache(cfg.data, device=device)
+    val_images = load_validation(cfg.val) if cfg.val else []
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    kwargs = _model_kwargs(cfg)
-    model = zoo.build(cfg.family, **kwargs).to(device)
     if cfg.init:
         init_card = zoo.find_card(cfg.init)
         model.load_state_dict(zoo.load_model(init_card).state_dict(), strict=True)
@@ -114,9 +118,6 @@ def train(cfg: TrainConfig) -> zoo.Card:
         step = int(state["step"])
         print(f"resumed from step {step}, stage {curriculum.stage}", file=sys.stderr)
 
-    print(f"decoding training images from {cfg.data} ...", file=sys.stderr)
-    cache = ImageCache(cfg.data)
-    val_images = load_validation(cfg.val) if cfg.val else []
     pools: dict[tuple[str, ...], list] = {}
     stop = _StopFlag()
     started = time.time()
@@ -125,7 +126,7 @@ def train(cfg: TrainConfig) -> zoo.Card:
     model.train()
     try:
         while step < cfg.steps and not stop.raised:
-            x = cache.sample(cfg.batch, kwargs["size"], generator).to(device)
+            x = cache.sample(cfg.batch, kwargs["size"], generator)
             bits = torch.randint(0, 2, (cfg.batch, kwargs["message_bits"]), generator=generator).to(device)
             active = curriculum.active_attacks(step)
             pool = pools.setdefault(active, _attack_pool(active))
