@@ -39,7 +39,8 @@ RECIPES = {
             "crop:scale=0.5-1.0",
         ),
     ),
-    # Jia et al. 2021: each mini-batch is real JPEG, simulated JPEG or identity (jpeg_mix).
+    # Jia et al. 2021: each mini-batch is real JPEG, simulated JPEG or identity (jpeg_mix). No crop:
+    # the decoder's final dense layer is position-dependent, so crops need the diffusion variant.
     "mbrs": Recipe(
         model_kwargs={"message_bits": 64, "size": 64, "channels": 32, "plane": 16, "blocks": 1},
         attacks=(
@@ -48,7 +49,6 @@ RECIPES = {
             "blur:sigma=0.1-1.0",
             "resize:scale=0.5-1.0",
             "jpeg_mix:quality=50-90",
-            "crop:scale=0.6-1.0",
             "h264_proxy:crf=18-30",
         ),
     ),
