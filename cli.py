@@ -39,7 +39,7 @@ def _print(payload: dict, as_json: bool, table: list[tuple[str, object]] | None 
         typer.echo(json.dumps(payload))
         return
     for label, value in table if table is not None else payload.items():
-        typer.echo(f"{label:<16} {value}")
+        typer.echo(f"{label:<24} {value}")
 
 
 def _expand(paths: List[Path]) -> list[tuple[Path, Path]]:
