@@ -229,6 +229,9 @@ def train(
     init: Optional[str] = typer.Option(None, "--init", help="Start from this checkpoint's weights."),
     val_every: int = typer.Option(500, "--val-every"),
     target_psnr: float = typer.Option(40.0, "--target-psnr", help="Default strength is set for this median PSNR."),
+    pipeline_size: Optional[int] = typer.Option(
+        None, "--pipeline-size", help="Train through the any-resolution pipeline on crops of this size."),
+    decoder_only: bool = typer.Option(False, "--decoder-only", help="Freeze the encoder (start from --init)."),
 ) -> None:
     """Train a model family and write its checkpoint folder."""
     from wmark.train.loop import TrainConfig, train as run_training
@@ -237,7 +240,8 @@ def train(
         card = run_training(TrainConfig(
             family=family, data=str(data), out=str(out), val=str(val) if val else None, bits=bits, size=size,
             steps=steps, batch=batch, lr=lr, attacks=attack or None, device=device, resume=resume, seed=seed,
-            init=init, val_every=val_every, target_psnr=target_psnr,
+            init=init, val_every=val_every, target_psnr=target_psnr, pipeline_size=pipeline_size,
+            decoder_only=decoder_only,
         ))
     typer.echo(json.dumps(card.summary()))
 

@@ -79,3 +79,15 @@ def test_train_cli_missing_data(tmp_path):
 
     result = CliRunner().invoke(app, ["train", "hidden", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "x")])
     assert result.exit_code == 2 and "does not exist" in result.stderr
+
+
+def test_decoder_only_through_the_pipeline_keeps_the_encoder(folder, tmp_path):
+    first = tmp_path / "first"
+    base = dict(family="hidden", data=str(folder), steps=2, batch=2, log_every=1, model_kwargs=TINY, attacks=["identity"])
+    train(TrainConfig(out=str(first), **base))
+    before = wmark.load(first, device="cpu").model.state_dict()
+    second = tmp_path / "second"
+    train(TrainConfig(out=str(second), init=str(first), decoder_only=True, pipeline_size=128, **base))
+    after = wmark.load(second, device="cpu").model.state_dict()
+    changed = {name for name in before if not torch.equal(before[name], after[name])}
+    assert changed and all(name.startswith("decoder") for name in changed)

@@ -10,7 +10,8 @@ class WatermarkModel(nn.Module):
 
     Images are float (B, 3, H, W) in [0, 1] at the model's native ``size``. Messages
     enter as ±1 (B, L); the decoder returns logits (B, L), positive meaning bit 1.
-    The marked image is ``x + strength * residual(x, message)``.
+    The marked image is ``x + strength * residual(x, message)``. Decoder submodules are named
+    ``decoder*``; everything else belongs to the encoder.
     """
 
     family: str = ""
@@ -29,3 +30,10 @@ class WatermarkModel(nn.Module):
     def forward(self, x: torch.Tensor, message: torch.Tensor, strength: float = 1.0) -> torch.Tensor:
         """Marked image at native size (not clamped, so gradients pass everywhere)."""
         return x + strength * self.residual(x, message)
+
+    def freeze_encoder(self) -> None:
+        """Train the decoder alone (two-stage training): encoder weights fixed, its batch norms in eval mode."""
+        for name, module in self.named_children():
+            if not name.startswith("decoder"):
+                module.eval()
+                module.requires_grad_(False)

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from wmark import zoo
+from wmark import pipeline, zoo
 from wmark.device import resolve_device
 from wmark.payload import PayloadCode
 from wmark.train.curriculum import Curriculum
@@ -46,6 +46,8 @@ class TrainConfig:
     val_every: int = 500
     log_every: int = 50
     target_psnr: float = 40.0
+    pipeline_size: int | None = None
+    decoder_only: bool = False
     model_kwargs: dict = field(default_factory=dict)
 
 
@@ -97,7 +99,10 @@ def train(cfg: TrainConfig) -> zoo.Card:
         model.load_state_dict(zoo.load_model(init_card).state_dict(), strict=True)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr if cfg.lr is not None else recipe.lr)
+    if cfg.decoder_only:
+        model.freeze_encoder()
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(trainable, lr=cfg.lr if cfg.lr is not None else recipe.lr)
     specs = tuple(cfg.attacks) if cfg.attacks is not None else recipe.attacks
     curriculum = Curriculum(
         warmup_accuracy=recipe.warmup_accuracy,
@@ -123,25 +128,29 @@ def train(cfg: TrainConfig) -> zoo.Card:
     started = time.time()
     metrics: dict = {}
     log = _CsvLog(out / "log.csv")
-    model.train()
+    _train_mode(model, cfg)
     try:
         while step < cfg.steps and not stop.raised:
-            x = cache.sample(cfg.batch, kwargs["size"], generator)
+            cover = cache.sample(cfg.batch, cfg.pipeline_size or kwargs["size"], generator)
+            x = pipeline.to_native(cover, kwargs["size"])
             bits = torch.randint(0, 2, (cfg.batch, kwargs["message_bits"]), generator=generator).to(device)
             active = curriculum.active_attacks(step)
             pool = pools.setdefault(active, _attack_pool(active))
             spec, attack = pool[int(torch.randint(len(pool), (1,), generator=generator))] if pool else ("identity", None)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-                marked = model(x, bits.float() * 2 - 1)
+                residual = model.residual(x, bits.float() * 2 - 1)
+                marked = cover + pipeline.from_native(residual, *cover.shape[-2:])
                 clamped = marked.clamp(0, 1)
                 quantized = clamped + (torch.round(clamped * 255) / 255 - clamped).detach()
                 attacked = quantized
                 if attack is not None:
                     params = attack.sample(quantized.shape, generator=generator)
-                    attacked = attack(quantized.float(), params=params, cover=x)
+                    attacked = attack(quantized.float(), params=params, cover=cover)
+                if cfg.pipeline_size:
+                    attacked = pipeline.to_native(attacked, kwargs["size"])
                 logits = model.decode(attacked).float()
             message_loss = F.binary_cross_entropy_with_logits(logits, bits.float())
-            image_loss = F.mse_loss(marked.float(), x)
+            image_loss = F.mse_loss(marked.float(), cover)
             image_weight = curriculum.current_image_weight(step)
             loss = recipe.message_weight * message_loss + image_weight * image_loss
             optimizer.zero_grad(set_to_none=True)
@@ -170,6 +179,7 @@ def train(cfg: TrainConfig) -> zoo.Card:
                 metrics = validate(model, val_images, strength=1.0)
                 row.update({k: round(v, 4) for k, v in metrics.items()}, step=step, stage=curriculum.stage)
                 _save_state(out, model, optimizer, curriculum, generator, step)
+                _train_mode(model, cfg)
             if row:
                 log.write(row)
                 print(" ".join(f"{k}={v}" for k, v in row.items()), file=sys.stderr)
@@ -177,6 +187,12 @@ def train(cfg: TrainConfig) -> zoo.Card:
         stop.restore()
         _save_state(out, model, optimizer, curriculum, generator, step)
     return _export(cfg, model, kwargs, specs, curriculum, val_images, step, time.time() - started, device)
+
+
+def _train_mode(model, cfg: TrainConfig) -> None:
+    model.train()
+    if cfg.decoder_only:
+        model.freeze_encoder()
 
 
 def _save_state(out: Path, model, optimizer, curriculum: Curriculum, generator, step: int) -> None:
@@ -226,6 +242,8 @@ def _export(cfg, model, kwargs, specs, curriculum, val_images, step, seconds, de
             "curriculum": curriculum.log,
             "seed": cfg.seed,
             "init": cfg.init,
+            "pipeline_size": cfg.pipeline_size,
+            "decoder_only": cfg.decoder_only,
         },
         "metrics": {"validation": metrics},
     }
