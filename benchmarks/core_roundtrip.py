@@ -23,6 +23,7 @@ from PIL import Image
 
 import wmark
 from wmark.io.image import from_uint8
+from wmark.stats import bit_accuracy
 from wmark.train.data import image_files
 
 RESULTS = Path(__file__).parent / "results"
@@ -31,6 +32,10 @@ RESULTS = Path(__file__).parent / "results"
 def _random_message(generator: torch.Generator, length: int) -> str:
     alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
     return "".join(alphabet[int(i)] for i in torch.randint(len(alphabet), (length,), generator=generator))
+
+
+def _bits(text: str) -> torch.Tensor:
+    return torch.tensor([int(c) for c in text])
 
 
 def round_trips(marker, photos: list[Path], work: Path) -> list[dict]:
@@ -50,7 +55,7 @@ def round_trips(marker, photos: list[Path], work: Path) -> list[dict]:
                 Image.open(marked).save(target, quality=quality)
             found = marker.extract(target)
             row[label] = {"exact": found.message == message, "detected": found.detected, "p_value": found.p_value,
-                          "bit_accuracy": sum(a == b for a, b in zip(found.bits, report.bits)) / len(report.bits)}
+                          "bit_accuracy": float(bit_accuracy(_bits(found.bits), _bits(report.bits)))}
         rows.append(row)
     return rows
 

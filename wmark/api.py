@@ -20,8 +20,15 @@ from wmark.payload import PayloadCode, parse_bits
 from wmark.stats import DEFAULT_FPR, match_p_value, psnr, ssim
 
 
+class _Report:
+    """A result that the CLI prints as JSON."""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
 @dataclass
-class Extraction:
+class Extraction(_Report):
     """What a blind extraction found. ``bits`` is the raw decoded codeword, before ECC."""
 
     detected: bool
@@ -32,12 +39,9 @@ class Extraction:
     bit_confidence: float
     corrected_symbols: int
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
 
 @dataclass
-class Detection:
+class Detection(_Report):
     """A detection decision at a chosen false-positive rate."""
 
     detected: bool
@@ -46,21 +50,15 @@ class Detection:
     method: str
     matching_bits: int | None = None
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
 
 @dataclass
-class EmbedReport:
+class EmbedReport(_Report):
     output: str
     model: str
     psnr: float
     ssim: float
     bits: str
     strength: float
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def _to_tensor(image) -> tuple[torch.Tensor, Image.Image | str]:
