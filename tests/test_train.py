@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import csv
-import json
 
 import pytest
 import torch
@@ -91,3 +90,9 @@ def test_decoder_only_through_the_pipeline_keeps_the_encoder(folder, tmp_path):
     after = wmark.load(second, device="cpu").model.state_dict()
     changed = {name for name in before if not torch.equal(before[name], after[name])}
     assert changed and all(name.startswith("decoder") for name in changed)
+
+
+def test_init_from_another_family_is_refused(folder, untrained_checkpoint, tmp_path):
+    with pytest.raises(wmark.WmarkError, match="is a hidden model, not mbrs"):
+        train(TrainConfig(family="mbrs", data=str(folder), out=str(tmp_path / "x"), steps=1,
+                          init=str(untrained_checkpoint)))

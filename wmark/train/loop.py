@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from wmark import pipeline, zoo
 from wmark.device import resolve_device
+from wmark.errors import WmarkError
 from wmark.payload import PayloadCode
 from wmark.train.curriculum import Curriculum
 from wmark.train.data import ImageCache, load_validation
@@ -66,8 +67,12 @@ class _StopFlag:
             signal.signal(sig, handler)
 
 
-def _model_kwargs(cfg: TrainConfig) -> dict:
-    kwargs = {**recipe_for(cfg.family).model_kwargs, **cfg.model_kwargs}
+def _model_kwargs(cfg: TrainConfig, init_card: zoo.Card | None) -> dict:
+    """Constructor arguments: the recipe's (or the --init checkpoint's), then explicit overrides."""
+    if init_card is not None and init_card.family != cfg.family:
+        raise WmarkError(f"--init {init_card.name} is a {init_card.family} model, not {cfg.family}")
+    base = init_card.kwargs if init_card is not None else recipe_for(cfg.family).model_kwargs
+    kwargs = {**base, **cfg.model_kwargs}
     if cfg.bits is not None:
         kwargs["message_bits"] = cfg.bits
     if cfg.size is not None:
@@ -85,7 +90,8 @@ def train(cfg: TrainConfig) -> zoo.Card:
     """Train (or resume) a model as configured and write its checkpoint folder ``cfg.out``."""
     recipe = recipe_for(cfg.family)
     device = resolve_device(cfg.device)
-    kwargs = _model_kwargs(cfg)
+    init_card = zoo.find_card(cfg.init) if cfg.init else None
+    kwargs = _model_kwargs(cfg, init_card)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)  # weight init draws from the global RNG; keep it reproducible and untouched
         model = zoo.build(cfg.family, **kwargs).to(device)
@@ -94,8 +100,7 @@ def train(cfg: TrainConfig) -> zoo.Card:
     val_images = load_validation(cfg.val) if cfg.val else []
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    if cfg.init:
-        init_card = zoo.find_card(cfg.init)
+    if init_card is not None:
         model.load_state_dict(zoo.load_model(init_card).state_dict(), strict=True)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
@@ -119,14 +124,13 @@ def train(cfg: TrainConfig) -> zoo.Card:
         model.load_state_dict(state["model"], strict=True)
         optimizer.load_state_dict(state["optimizer"])
         curriculum.load_state_dict(json.loads(state["curriculum"]))
-        generator.set_state(state["rng"])
+        generator.set_state(state["rng"].cpu())
         step = int(state["step"])
         print(f"resumed from step {step}, stage {curriculum.stage}", file=sys.stderr)
 
     pools: dict[tuple[str, ...], list] = {}
     stop = _StopFlag()
     started = time.time()
-    metrics: dict = {}
     log = _CsvLog(out / "log.csv")
     _train_mode(model, cfg)
     try:
