@@ -307,3 +307,12 @@ class Identity(Attack):
 
     def transform(self, x, params, cover):
         return x
+
+
+class PerSample(Attack):
+    """An attack whose one random option, `key`, is drawn once per sample (or per clip)."""
+
+    key: str
+
+    def draw(self, shape, generator):
+        return {self.key: self.draw_option(self.key, shape[0], generator)}

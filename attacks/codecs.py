@@ -7,7 +7,7 @@ import io
 import numpy as np
 from PIL import Image
 
-from .base import Attack, from_uint8, param, register, straight_through, to_uint8
+from .base import PerSample, from_uint8, param, register, straight_through, to_uint8
 
 _SUBSAMPLING = {"444": 0, "422": 1, "420": 2}  # Pillow's codes
 
@@ -28,20 +28,18 @@ def pillow_roundtrip(x, qualities, fmt: str, **save_options):
 
 
 @register("jpeg")
-class Jpeg(Attack):
+class Jpeg(PerSample):
     """Real JPEG (libjpeg via Pillow) with the straight-through estimator.
 
     Quality 0 is valid (libjpeg treats it as 1). One quality per image (per clip).
     """
 
+    key = "quality"
     grad = "ste"
     params_doc = {
         "quality": param(50, "JPEG quality 0-100; lo-hi draws one per sample", lo=0, hi=100),
         "subsampling": param("420", "chroma subsampling", choices=_SUBSAMPLING),
     }
-
-    def draw(self, shape, generator):
-        return {"quality": self.draw_option("quality", shape[0], generator)}
 
     def transform(self, x, params, cover):
         sub = _SUBSAMPLING[self.options["subsampling"]]
@@ -49,16 +47,14 @@ class Jpeg(Attack):
 
 
 @register("webp")
-class WebP(Attack):
+class WebP(PerSample):
     """Real lossy WebP (libwebp via Pillow) with the straight-through estimator."""
 
+    key = "quality"
     grad = "ste"
     params_doc = {
         "quality": param(50, "WebP quality 0-100; lo-hi draws one per sample", lo=0, hi=100),
     }
-
-    def draw(self, shape, generator):
-        return {"quality": self.draw_option("quality", shape[0], generator)}
 
     def transform(self, x, params, cover):
         return straight_through(x, pillow_roundtrip(x, params["quality"], "WEBP"))

@@ -9,7 +9,7 @@ import math
 import kornia
 import torch
 
-from .base import Attack, AttackError, param, register
+from .base import Attack, AttackError, PerSample, param, register
 from .photometric import gaussian_blur
 
 
@@ -34,16 +34,14 @@ class Median(Attack):
 
 
 @register("sharpen")
-class Sharpen(Attack):
+class Sharpen(PerSample):
     """Unsharp mask: x + amount * (x - gaussian_blur(x, sigma)), clipped."""
 
+    key = "amount"
     params_doc = {
         "amount": param(1.0, "strength (0 = unchanged); lo-hi per sample", lo=0, hi=10),
         "sigma": param(1.0, "blur sigma of the mask in pixels", lo=0.1, hi=10, range=False),
     }
-
-    def draw(self, shape, generator):
-        return {"amount": self.draw_option("amount", shape[0], generator)}
 
     def transform(self, x, params, cover):
         sigma = self.options["sigma"]

@@ -11,7 +11,7 @@ import kornia
 import torch
 import torch.nn.functional as F
 
-from .base import Attack, param, register
+from .base import Attack, PerSample, param, register
 
 _INTERPOLATION = ("bilinear", "bicubic", "nearest", "area")
 
@@ -80,13 +80,11 @@ class Crop(Attack):
 
 
 @register("rotate")
-class Rotate(Attack):
+class Rotate(PerSample):
     """Rotate about the centre by `degrees` (counter-clockwise), same size, corners black."""
 
+    key = "degrees"
     params_doc = {"degrees": param(10.0, "angle; lo-hi draws one per sample", lo=-180, hi=180)}
-
-    def draw(self, shape, generator):
-        return {"degrees": self.draw_option("degrees", shape[0], generator)}
 
     def transform(self, x, params, cover):
         angle = params["degrees"].to(device=x.device, dtype=x.dtype)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .base import Attack, param, register
+from .base import PerSample, param, register
 from .jpeg_proxies import cubic_round, pad_to
 
 # BT.601 studio range (as FFmpeg's rgb24 -> yuv420p), per unit RGB, 0-255 YUV scale.
@@ -64,7 +64,7 @@ def _quantize(plane: torch.Tensor, step: torch.Tensor) -> torch.Tensor:
 
 
 @register("h264_proxy")
-class H264Proxy(Attack):
+class H264Proxy(PerSample):
     """Differentiable H.264 at a given crf, frame by frame: RGB -> BT.601 studio-range
     YUV, chroma averaged 2x2 (4:2:0, as FFmpeg's swscale), 4x4 core transform,
     quantisation at Qstep = 2^((QP - 4) / 6) (= 0.625 * 2^(QP / 6); chroma QP from
@@ -85,13 +85,11 @@ class H264Proxy(Attack):
     reports the same comparison.
     """
 
+    key = "crf"
     grad = "approx"
     params_doc = {
         "crf": param(23.0, "H.264 crf this imitates, 0-51; lo-hi per clip", lo=0, hi=51),
     }
-
-    def draw(self, shape, generator):
-        return {"crf": self.draw_option("crf", shape[0], generator)}
 
     def transform(self, x, params, cover):
         h, w = x.shape[-2:]

@@ -12,7 +12,7 @@ import kornia
 import torch
 import torch.nn.functional as F
 
-from .base import Attack, Identity, param, register
+from .base import Attack, Identity, PerSample, param, register
 from .codecs import Jpeg
 from .compose import OneOf
 
@@ -159,19 +159,17 @@ def _quantize(plane: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
 
 
 @register("jpeg_cubic")
-class JpegCubic(Attack):
+class JpegCubic(PerSample):
     """StegaStamp's JPEG (Tancik et al., CVPR 2020): 4:2:0 chroma, 8x8 DCT, IJG
     quantization tables at `quality`, with rounding replaced by the cubic
     approximation round(x) + (x - round(x))^3 (Shin & Song 2017).
     """
 
+    key = "quality"
     grad = "approx"
     params_doc = {
         "quality": param(50.0, "JPEG quality 0-100 (0 acts as 1); lo-hi draws per sample", lo=0, hi=100),
     }
-
-    def draw(self, shape, generator):
-        return {"quality": self.draw_option("quality", shape[0], generator)}
 
     def transform(self, x, params, cover):
         h, w = x.shape[-2:]
@@ -184,16 +182,14 @@ class JpegCubic(Attack):
 
 
 @register("jpeg_diff")
-class JpegDiff(Attack):
+class JpegDiff(PerSample):
     """kornia's differentiable JPEG (Reich et al., WACV 2024), per-sample quality."""
 
+    key = "quality"
     grad = "approx"
     params_doc = {
         "quality": param(50.0, "JPEG quality 0-100 (0 acts as 1); lo-hi draws per sample", lo=0, hi=100),
     }
-
-    def draw(self, shape, generator):
-        return {"quality": self.draw_option("quality", shape[0], generator)}
 
     def transform(self, x, params, cover):
         quality = params["quality"].to(device=x.device, dtype=x.dtype)

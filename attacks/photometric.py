@@ -11,7 +11,7 @@ import kornia
 import torch
 import torch.nn.functional as F
 
-from .base import Attack, param, register
+from .base import Attack, PerSample, param, register
 
 _LUMA = (0.299, 0.587, 0.114)
 
@@ -45,17 +45,8 @@ def gaussian_blur(x: torch.Tensor, sigma: torch.Tensor, radius: int) -> torch.Te
     return y.reshape(n, c, h, w)
 
 
-class _PerSample(Attack):
-    """An attack with one option, `key`, drawn once per sample."""
-
-    key: str
-
-    def draw(self, shape, generator):
-        return {self.key: self.draw_option(self.key, shape[0], generator)}
-
-
 @register("blur")
-class Blur(_PerSample):
+class Blur(PerSample):
     """Gaussian blur (HiDDeN, StegaStamp). The kernel radius is ceil(3 * max sigma)."""
 
     key = "sigma"
@@ -104,7 +95,7 @@ class SaltPepper(Attack):
 
 
 @register("brightness")
-class Brightness(_PerSample):
+class Brightness(PerSample):
     """Add `delta` to every channel, clipped (StegaStamp's brightness offset)."""
 
     key = "delta"
@@ -115,7 +106,7 @@ class Brightness(_PerSample):
 
 
 @register("contrast")
-class Contrast(_PerSample):
+class Contrast(PerSample):
     """Scale deviations from the image's mean luma by `factor`, clipped."""
 
     key = "factor"
@@ -127,7 +118,7 @@ class Contrast(_PerSample):
 
 
 @register("saturation")
-class Saturation(_PerSample):
+class Saturation(PerSample):
     """Blend each pixel with its luma: 0 gives grey, 1 the input, above 1 more colour."""
 
     key = "factor"
@@ -139,7 +130,7 @@ class Saturation(_PerSample):
 
 
 @register("hue")
-class Hue(_PerSample):
+class Hue(PerSample):
     """Rotate hue in HSV (kornia.enhance.adjust_hue) by `shift` turns."""
 
     key = "shift"
@@ -151,7 +142,7 @@ class Hue(_PerSample):
 
 
 @register("gamma")
-class Gamma(_PerSample):
+class Gamma(PerSample):
     """Gamma curve x ** gamma (below 1 brightens, above 1 darkens). Black stays black,
     with gradient 0 there (x ** gamma has none at 0 for gamma < 1).
     """

@@ -19,7 +19,7 @@ from fractions import Fraction
 import av
 import numpy as np
 
-from .base import Attack, from_uint8, param, register, register_unavailable, straight_through, to_uint8
+from .base import PerSample, from_uint8, param, register, register_unavailable, straight_through, to_uint8
 
 os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints its whole config at info level
 
@@ -58,9 +58,10 @@ def _roundtrip(frames: np.ndarray, encoder: str, decoder: str, options: dict) ->
     return np.stack([f.to_ndarray(format="rgb24") for f in decoded])
 
 
-class VideoCodec(Attack):
+class VideoCodec(PerSample):
     """A real video codec with the straight-through estimator; one crf per clip."""
 
+    key = "crf"
     grad = "ste"
     frames_native = True
     encoder: str
@@ -69,9 +70,6 @@ class VideoCodec(Attack):
 
     def encoder_options(self, crf: int) -> dict:
         raise NotImplementedError
-
-    def draw(self, shape, generator):
-        return {"crf": self.draw_option("crf", shape[0], generator)}
 
     def transform(self, x, params, cover):
         clips = x if x.dim() == 5 else x.unsqueeze(1)
