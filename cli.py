@@ -43,13 +43,16 @@ def _print(payload: dict, as_json: bool, table: list[tuple[str, object]] | None 
 
 
 def _expand(paths: List[Path]) -> list[tuple[Path, Path]]:
-    """(file, name relative to its input) pairs: files as given, folders walked for images."""
-    from wmark.io.image import list_images
+    """(file, name relative to its input) pairs: files as given, folders walked for images and videos."""
+    from wmark.io.image import IMAGE_SUFFIXES
+    from wmark.io.video import VIDEO_SUFFIXES
 
+    suffixes = IMAGE_SUFFIXES | VIDEO_SUFFIXES
     pairs: list[tuple[Path, Path]] = []
     for path in paths:
         if path.is_dir():
-            pairs.extend((f, f.relative_to(path)) for f in list_images(path))
+            files = sorted(f for f in path.rglob("*") if f.suffix.lower() in suffixes and f.is_file())
+            pairs.extend((f, f.relative_to(path)) for f in files)
         else:
             pairs.append((path, Path(path.name)))
     return pairs
@@ -73,6 +76,23 @@ def _batch(items: list, work, label: str) -> tuple[list[dict], list[dict]]:
     return results, errors
 
 
+@contextmanager
+def _frame_progress(path: Path):
+    """A frame progress bar on stderr for a video input: yields the callback, or None for images."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from wmark.io.media import media_kind
+    from wmark.io.video import probe
+
+    if not path.is_file() or media_kind(path) != "video":
+        yield None
+        return
+    with Progress(transient=True, console=Console(stderr=True)) as progress:
+        task = progress.add_task("frames", total=probe(path).frames)
+        yield lambda done: progress.advance(task, done)
+
+
 @app.command()
 def embed(
     paths: List[Path] = typer.Argument(..., help="INPUT OUTPUT, or INPUT... OUTPUT_DIR (inputs may be folders)."),
@@ -84,10 +104,15 @@ def embed(
     strength: Optional[float] = typer.Option(None, "--strength", help="Residual strength (default: the card's)."),
     quality: Optional[int] = typer.Option(None, "--quality", help="Quality for lossy outputs (JPEG, WebP)."),
     force: bool = typer.Option(False, "--force", help="Allow overwriting the input file."),
+    codec: str = typer.Option("h264", "--codec", help="Video codec: h264, h265, vp9 or av1."),
+    crf: int = typer.Option(18, "--crf", help="Video quality (lower is better)."),
+    preset: str = typer.Option("medium", "--preset", help="x264/x265 speed preset."),
+    batch: int = typer.Option(16, "--batch", help="Video frames per model call."),
+    every: int = typer.Option(1, "--every", help="Video: embed every K-th frame and reuse its residual between."),
     device: str = DEVICE,
     as_json: bool = JSON,
 ) -> None:
-    """Hide a message in images."""
+    """Hide a message in images and videos."""
     import wmark
 
     with _reported():
@@ -98,8 +123,11 @@ def embed(
             raise wmark.WmarkError("give a payload: --message TEXT, --bits 0101... or --hex HEX")
         marker = wmark.load(model, device=device)
         options = dict(message=message, bits=bits, hex=hex_, key=key, strength=strength, quality=quality, force=force)
+        video = dict(codec=codec, crf=crf, preset=preset, batch=batch, every=every)
         if len(inputs) == 1 and not inputs[0].is_dir():
-            _print(marker.embed_file(inputs[0], output, **options).to_dict(), as_json)
+            with _frame_progress(inputs[0]) as progress:
+                report = marker.embed_file(inputs[0], output, **options, **video, progress=progress)
+            _print(report.to_dict(), as_json)
             return
         if output.exists() and not output.is_dir():
             raise wmark.WmarkError(f"with several inputs or a folder, OUTPUT must be a folder; {output} is a file")
@@ -111,7 +139,7 @@ def embed(
         def one(pair: tuple[Path, Path]) -> dict:
             target = output / pair[1]
             target.parent.mkdir(parents=True, exist_ok=True)
-            return marker.embed_file(pair[0], target, **options).to_dict()
+            return marker.embed_file(pair[0], target, **options, **video).to_dict()
 
         results, errors = _batch(pairs, one, "embedding")
         _print({"results": results, "errors": errors}, as_json, [(r["output"], f"PSNR {r['psnr']:.2f} dB") for r in results])
@@ -121,21 +149,29 @@ def embed(
 
 @app.command()
 def extract(
-    paths: List[Path] = typer.Argument(..., help="Images or folders."),
+    paths: List[Path] = typer.Argument(..., help="Images, videos or folders."),
     model: Optional[str] = MODEL,
     key: Optional[str] = KEY,
     fpr: float = typer.Option(1e-6, "--fpr", help="False-positive rate for 'detected'."),
+    frames: Optional[int] = typer.Option(None, "--frames", help="Video: read N frames spread evenly (default all)."),
+    per_frame: bool = typer.Option(False, "--per-frame", help="Video: also report each frame."),
+    batch: int = typer.Option(16, "--batch", help="Video frames per model call."),
     device: str = DEVICE,
     as_json: bool = JSON,
 ) -> None:
-    """Read the hidden message back (blind)."""
+    """Read the hidden message back (blind). For a video: one message from all frames, and a timeline."""
     import wmark
+    from wmark.io.media import media_kind
 
     with _reported():
         marker = wmark.load(model, device=device)
 
         def one(path: Path) -> dict:
-            return {"path": str(path), "model": marker.name, **marker.extract(path, key=key, fpr=fpr).to_dict()}
+            if media_kind(path) == "video":
+                found = marker.extract_video(path, key=key, fpr=fpr, frames=frames, batch=batch, per_frame=per_frame)
+            else:
+                found = marker.extract(path, key=key, fpr=fpr)
+            return {"path": str(path), "model": marker.name, **found.to_dict()}
 
         if len(paths) == 1 and not paths[0].is_dir():
             _print(one(paths[0]), as_json)
@@ -149,7 +185,7 @@ def extract(
 
 @app.command()
 def detect(
-    path: Path = typer.Argument(..., help="Image to check."),
+    path: Path = typer.Argument(..., help="Image or video to check."),
     model: Optional[str] = MODEL,
     key: Optional[str] = KEY,
     expect: Optional[str] = typer.Option(None, "--expect", help="The message you expect (binomial test on all bits)."),

@@ -84,7 +84,7 @@ def _bad_inputs(tmp_path, photo):
         "missing": (tmp_path / "missing.png", "missing.png"),
         "empty": (empty, "empty"),
         "truncated": (truncated, "truncated"),
-        "not an image": (text, "not a PNG, JPEG, WebP, TIFF or BMP image"),
+        "not an image": (text, "neither an image nor a video"),
         "too small": (small, "at least 64 px"),
     }
 

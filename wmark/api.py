@@ -5,7 +5,7 @@ A Watermarker embeds, extracts and detects on tensors, PIL images, numpy arrays 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +16,8 @@ from wmark import pipeline, zoo
 from wmark.device import resolve_device
 from wmark.errors import WmarkError
 from wmark.io.image import from_uint8, read_image, to_uint8, write_image
+from wmark.io.media import media_kind
+from wmark.io.video import VIDEO_SUFFIXES, probe, read_frames, transcode
 from wmark.payload import PayloadCode, parse_bits
 from wmark.stats import DEFAULT_FPR, match_p_value, psnr, ssim
 
@@ -59,6 +61,53 @@ class EmbedReport(_Report):
     ssim: float
     bits: str
     strength: float
+
+
+@dataclass
+class VideoEmbedReport(_Report):
+    """``psnr`` compares the marked 8-bit frames with the decoded input, before the encoder's own loss."""
+
+    output: str
+    model: str
+    frames: int
+    psnr: float
+    psnr_min: float
+    bits: str
+    strength: float
+    codec: str
+    crf: int
+    every: int
+
+
+@dataclass
+class VideoExtraction(Extraction):
+    """A video-level extraction from the mean of the per-frame logits, with a per-frame timeline.
+
+    ``detected_share``: share of read frames whose own decision was positive; ``segments``: inclusive
+    [first, last] frame ranges of those frames; ``per_frame``: one entry a frame when asked for.
+    """
+
+    frames: int = 0
+    detected_share: float = 0.0
+    segments: list = field(default_factory=list)
+    per_frame: list | None = None
+
+
+def _segments(indices: list[int], flags: list[bool]) -> list[list[int]]:
+    """Inclusive [first, last] runs of consecutive read frames whose flag is set."""
+    runs: list[list[int]] = []
+    previous = None
+    for index, flag in zip(indices, flags):
+        if flag and runs and previous is not None and runs[-1][1] == previous:
+            runs[-1][1] = index
+        elif flag:
+            runs.append([index, index])
+        previous = index
+    return runs
+
+
+def _is_video(image) -> bool:
+    return isinstance(image, (str, Path)) and media_kind(image) == "video"
 
 
 def _to_tensor(image) -> tuple[torch.Tensor, Image.Image | str]:
@@ -131,13 +180,19 @@ class Watermarker:
         code = self.code(key)
         return code.encode_text(message) if message is not None else code.encode_hex(hex)
 
-    def embed_tensor(self, x: torch.Tensor, codeword: torch.Tensor, strength: float | None = None) -> torch.Tensor:
-        """Mark a float batch (B, 3, H, W); returns the marked batch, clamped, not rounded."""
+    def _strength(self, strength: float | None) -> float:
         s = self.card.strength if strength is None else strength
         if not math.isfinite(s) or s <= 0:
             raise WmarkError(f"strength must be a positive number, got {s}")
-        message = (codeword.to(self.device).float() * 2 - 1).expand(x.shape[0], -1)
-        return pipeline.embed(self.model, x.to(self.device), message, s).cpu()
+        return s
+
+    def _message(self, codeword: torch.Tensor, batch: int) -> torch.Tensor:
+        return (codeword.to(self.device).float() * 2 - 1).expand(batch, -1)
+
+    def embed_tensor(self, x: torch.Tensor, codeword: torch.Tensor, strength: float | None = None) -> torch.Tensor:
+        """Mark a float batch (B, 3, H, W); returns the marked batch, clamped, not rounded."""
+        s = self._strength(strength)
+        return pipeline.embed(self.model, x.to(self.device), self._message(codeword, x.shape[0]), s).cpu()
 
     def embed(self, image, message: str | None = None, *, bits: str | None = None, hex: str | None = None,
               key: str | None = None, strength: float | None = None):
@@ -147,15 +202,19 @@ class Watermarker:
 
     def embed_file(self, source: str | Path, output: str | Path, message: str | None = None, *,
                    bits: str | None = None, hex: str | None = None, key: str | None = None,
-                   strength: float | None = None, quality: int | None = None, force: bool = False) -> EmbedReport:
-        """Mark an image file into ``output`` (atomically; the input is never modified).
+                   strength: float | None = None, quality: int | None = None, force: bool = False,
+                   **video_options) -> EmbedReport | VideoEmbedReport:
+        """Mark an image or video file into ``output`` (atomically; the input is never modified).
 
-        PSNR and SSIM are measured on the file as stored (after rounding and any lossy coding).
+        For images, PSNR and SSIM are measured on the file as stored (after rounding and any lossy
+        coding). Videos go to :meth:`embed_video` with ``video_options``.
         """
         source, output = Path(source), Path(output)
         if output.exists() and output.resolve() == source.resolve() and not force:
             raise WmarkError(f"refusing to overwrite the input {source}; give --force to do so")
         codeword = self.codeword(message, bits=bits, hex=hex, key=key)
+        if media_kind(source) == "video":
+            return self.embed_video(source, output, codeword, strength, **video_options)
         picture = read_image(source)
         write_image(picture, self.embed_tensor(picture.rgb, codeword, strength), output, quality=quality)
         stored = read_image(output).rgb
@@ -168,8 +227,87 @@ class Watermarker:
             strength=self.card.strength if strength is None else strength,
         )
 
+    def embed_video(self, source: str | Path, output: str | Path, codeword: torch.Tensor,
+                    strength: float | None = None, *, codec: str = "h264", crf: int = 18, preset: str = "medium",
+                    batch: int = 16, every: int = 1, progress=None) -> VideoEmbedReport:
+        """Mark every frame of a video and encode it; audio and subtitles are copied untouched.
+
+        With ``every`` = K > 1 the residual is computed on every K-th frame and reused for the
+        frames up to the next one (temporal propagation, as in VideoSeal): K times fewer model
+        calls, at some cost in quality on moving content.
+        """
+        output = Path(output)
+        if output.suffix.lower() not in VIDEO_SUFFIXES:
+            raise WmarkError(f"a marked video needs a video file name ({', '.join(sorted(VIDEO_SUFFIXES))}); got {output}")
+        if every < 1:
+            raise WmarkError(f"--every must be at least 1, got {every}")
+        s = self._strength(strength)
+        psnrs: list[float] = []
+        state = {"frame": 0, "residual": None}
+
+        def mark(x: torch.Tensor) -> torch.Tensor:
+            x = x.to(self.device)
+            first = state["frame"]
+            keys = [i for i in range(len(x)) if (first + i) % every == 0]
+            if keys:
+                fresh = pipeline.residual(self.model, x[keys], self._message(codeword, len(keys)))
+            residuals = []
+            for i in range(len(x)):
+                if i in keys:
+                    state["residual"] = fresh[keys.index(i)]
+                residuals.append(state["residual"])
+            marked = pipeline.quantize(x + s * torch.stack(residuals))
+            psnrs.extend(psnr(marked, x).tolist())
+            state["frame"] += len(x)
+            return marked.cpu()
+
+        info = transcode(source, output, mark, codec=codec, crf=crf, preset=preset, batch=batch, progress=progress)
+        return VideoEmbedReport(
+            output=str(output), model=self.name, frames=info.frames,
+            psnr=round(float(np.mean(psnrs)), 3), psnr_min=round(float(np.min(psnrs)), 3),
+            bits="".join(map(str, codeword.tolist())), strength=s, codec=codec, crf=crf, every=every,
+        )
+
+    def frame_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Decoder logits (B, L) for a float batch (B, 3, H, W) at any resolution."""
+        return pipeline.decode(self.model, x.to(self.device)).float().cpu()
+
+    def video_logits(self, path: str | Path, frames: int | None = None, batch: int = 16
+                     ) -> tuple[list[int], torch.Tensor]:
+        """(frame indices, logits (N, L)) for all frames of a video, or ``frames`` of them spread evenly."""
+        select = None
+        if frames is not None:
+            if frames < 1:
+                raise WmarkError(f"--frames must be at least 1, got {frames}")
+            total = probe(path).frames
+            chosen = set(np.linspace(0, total - 1, min(frames, total)).round().astype(int).tolist())
+            select = chosen.__contains__
+        indices, logits = [], []
+        for batch_indices, x in read_frames(path, batch=batch, select=select):
+            indices += batch_indices
+            logits.append(self.frame_logits(x))
+        if not logits:
+            raise WmarkError(f"{path}: no frame could be decoded")
+        return indices, torch.cat(logits)
+
+    def extract_video(self, path: str | Path, key: str | None = None, fpr: float = DEFAULT_FPR,
+                      frames: int | None = None, batch: int = 16, per_frame: bool = False) -> VideoExtraction:
+        """Blind extraction from a video: one message from the mean frame logits, plus a timeline."""
+        indices, logits = self.video_logits(path, frames, batch)
+        found = self.extract_logits(logits.mean(0), key=key, fpr=fpr)
+        each = [self.extract_logits(row, key=key, fpr=fpr) for row in logits]
+        flags = [e.detected for e in each]
+        timeline = None
+        if per_frame:
+            timeline = [{"frame": i, "detected": e.detected, "p_value": e.p_value,
+                         "bit_confidence": e.bit_confidence, "message": e.message} for i, e in zip(indices, each)]
+        return VideoExtraction(**asdict(found), frames=len(indices), detected_share=round(sum(flags) / len(flags), 4),
+                               segments=_segments(indices, flags), per_frame=timeline)
+
     def logits(self, image) -> torch.Tensor:
-        """Decoder logits (L,) for one image (tensor, PIL image, array or path)."""
+        """Decoder logits (L,) for one image (tensor, PIL image, array or path); a video's mean logits."""
+        if _is_video(image):
+            return self.video_logits(image)[1].mean(0)
         x, _ = _to_tensor(image)
         if x.shape[0] != 1:
             raise WmarkError(f"extract and detect take one image at a time, got a batch of {x.shape[0]}")
@@ -177,6 +315,8 @@ class Watermarker:
 
     def extract(self, image, key: str | None = None, fpr: float = DEFAULT_FPR) -> Extraction:
         """Blind extraction: decode, correct errors, and decide at false-positive rate ``fpr``."""
+        if _is_video(image):
+            return self.extract_video(image, key=key, fpr=fpr)
         return self.extract_logits(self.logits(image), key=key, fpr=fpr)
 
     def extract_logits(self, logits: torch.Tensor, key: str | None = None, fpr: float = DEFAULT_FPR) -> Extraction:

@@ -43,12 +43,15 @@ def quantize(x: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
+def residual(model: WatermarkModel, x: torch.Tensor, message: torch.Tensor) -> torch.Tensor:
+    """The full-resolution residual for images ``x`` (B, 3, H, W) and ±1 ``message`` (B, L), at strength 1."""
+    check_size(x)
+    return from_native(model.residual(to_native(x, model.size), message), *x.shape[-2:])
+
+
 def embed(model: WatermarkModel, x: torch.Tensor, message: torch.Tensor, strength: float) -> torch.Tensor:
     """Mark full-resolution images ``x`` (B, 3, H, W) with ±1 ``message`` (B, L); clamped, not rounded."""
-    check_size(x)
-    native = to_native(x, model.size)
-    residual = model.residual(native, message)
-    return (x + strength * from_native(residual, *x.shape[-2:])).clamp(0, 1)
+    return (x + strength * residual(model, x, message)).clamp(0, 1)
 
 
 @torch.no_grad()

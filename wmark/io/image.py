@@ -28,6 +28,7 @@ _FORMATS = {
     ".bmp": "BMP",
 }
 IMAGE_SUFFIXES = frozenset(_FORMATS)
+READ_FORMATS = ("PNG", "JPEG", "WEBP", "TIFF", "BMP")
 
 # Modes each format stores faithfully, alpha included (Pillow writes RGBA BMPs but reads them
 # back without alpha). WebP has no grey mode: L/LA are stored as RGB/RGBA with equal channels.
@@ -180,7 +181,7 @@ def _one_line(e: Exception) -> str:
 def _decode(path: Path) -> tuple[Image.Image, str | None, dict]:
     """Open and fully decode; return the upright image, its format and the metadata to keep."""
     try:
-        with Image.open(path, formats=["PNG", "JPEG", "WEBP", "TIFF", "BMP"]) as img:
+        with Image.open(path, formats=READ_FORMATS) as img:
             frames = getattr(img, "n_frames", 1)
             if frames > 1 and img.format != "MPO":  # MPO: a JPEG plus extra views; keep the first
                 raise WmarkError(f"{path}: has {frames} frames; only still images are supported")

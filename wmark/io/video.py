@@ -1,0 +1,242 @@
+"""Video files <-> float frame batches, through PyAV (FFmpeg), in constant memory.
+
+``read_frames`` streams (indices, (B, 3, H, W) float) batches from a file. ``transcode`` decodes a
+video, passes its frames through a function in batches, encodes them and copies the audio and
+subtitle streams as packets, untouched. Every frame keeps its timestamp, so the frame count, the
+frame rate and variable frame rates survive. Outputs are written atomically. User-caused failures
+raise ``WmarkError``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import torch
+
+from wmark.errors import WmarkError
+from wmark.io.atomic import atomic_output
+from wmark.io.image import from_uint8, to_uint8
+
+VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mkv", ".mov", ".webm", ".avi", ".ts", ".mts", ".y4m", ".ogv"})
+# Encoders behind the user-facing codec names, and how each takes a quality and a speed setting.
+ENCODERS = {"h264": "libx264", "h265": "libx265", "vp9": "libvpx-vp9", "av1": "libsvtav1"}
+_CODEC_IDS = {"h264": "h264", "h265": "hevc", "vp9": "vp9", "av1": "av1"}
+_X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
+_COPIED = ("audio", "subtitle")
+
+
+@dataclass
+class VideoInfo:
+    """What a video holds: the first video stream's geometry, codec, rate and frame count."""
+
+    width: int
+    height: int
+    frames: int
+    rate: float | None
+    codec: str
+    duration: float | None
+    audio_streams: int
+    subtitle_streams: int
+
+
+def _open(path: str | os.PathLike):
+    path = Path(path)
+    if not path.is_file():
+        raise WmarkError(f"no such file: {path}")
+    try:
+        container = av.open(str(path), "r", metadata_errors="ignore")
+    except (av.FFmpegError, UnicodeDecodeError) as exc:
+        raise WmarkError(f"cannot read video {path}: {_reason(exc)}") from None
+    if not container.streams.video:
+        container.close()
+        raise WmarkError(f"{path} has no video stream")
+    return container
+
+
+def _reason(exc: Exception) -> str:
+    text = getattr(exc, "strerror", None) or str(exc)
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def is_video_file(path: str | os.PathLike) -> bool:
+    """Whether FFmpeg opens ``path`` (by content, not by name) and finds a video stream in it."""
+    try:
+        with av.open(str(path), "r", metadata_errors="ignore") as container:
+            return bool(container.streams.video) and container.format.name not in _STILL_FORMATS
+    except (av.FFmpegError, UnicodeDecodeError, OSError):
+        return False
+
+
+# FFmpeg demuxers that open still images; Pillow handles those.
+_STILL_FORMATS = frozenset({
+    "image2", "png_pipe", "jpeg_pipe", "webp_pipe", "tiff_pipe", "bmp_pipe", "gif", "gif_pipe", "jpegls_pipe",
+    "pgm_pipe", "ppm_pipe", "pam_pipe", "qoi_pipe", "svg_pipe", "xbm_pipe", "psd_pipe", "dpx_pipe",
+})
+
+
+def probe(path: str | os.PathLike) -> VideoInfo:
+    """Read a video's header; counts packets when the container does not store a frame count."""
+    with _open(path) as container:
+        stream = container.streams.video[0]
+        frames = stream.frames or sum(1 for p in container.demux(stream) if p.size)
+        duration = float(container.duration / av.time_base) if container.duration else None
+        return VideoInfo(
+            width=stream.codec_context.width,
+            height=stream.codec_context.height,
+            frames=frames,
+            rate=float(stream.average_rate) if stream.average_rate else None,
+            codec=stream.codec_context.name,
+            duration=duration,
+            audio_streams=len(container.streams.audio),
+            subtitle_streams=len(container.streams.subtitles),
+        )
+
+
+def _decoded(container, path: Path) -> Iterator:
+    stream = container.streams.video[0]
+    stream.thread_type = "AUTO"
+    try:
+        yield from container.decode(stream)
+    except av.FFmpegError as exc:
+        raise WmarkError(f"cannot decode {path}: {_reason(exc)}") from None
+
+
+def read_frames(path: str | os.PathLike, batch: int = 16, select: Callable[[int], bool] | None = None
+                ) -> Iterator[tuple[list[int], torch.Tensor]]:
+    """Stream (frame indices, (B, 3, H, W) float RGB in [0, 1]) batches; ``select`` picks frames."""
+    _check_batch(batch)
+    with _open(path) as container:
+        indices, frames = [], []
+        for index, frame in enumerate(_decoded(container, Path(path))):
+            if select is not None and not select(index):
+                continue
+            indices.append(index)
+            frames.append(frame.to_ndarray(format="rgb24"))
+            if len(frames) == batch:
+                yield indices, _stack(frames)
+                indices, frames = [], []
+        if frames:
+            yield indices, _stack(frames)
+
+
+def _stack(frames: list[np.ndarray]) -> torch.Tensor:
+    return from_uint8(np.stack(frames))
+
+
+def _check_batch(batch: int) -> None:
+    if batch < 1:
+        raise WmarkError(f"batch must be at least 1, got {batch}")
+
+
+def encoder_options(codec: str, crf: int, preset: str) -> dict:
+    """The FFmpeg encoder options for ``codec``; checks the values and the build."""
+    if codec not in ENCODERS:
+        raise WmarkError(f"unknown video codec {codec!r}; valid: {', '.join(ENCODERS)}")
+    encoder = ENCODERS[codec]
+    try:
+        av.codec.Codec(encoder, "w")
+    except ValueError:
+        raise WmarkError(f"this PyAV build has no {encoder} encoder for {codec}") from None
+    top = 63 if codec in ("vp9", "av1") else 51
+    if not 0 <= crf <= top:
+        raise WmarkError(f"crf for {codec} must be in [0, {top}], got {crf}")
+    if codec in ("h264", "h265"):
+        if preset not in _X26X_PRESETS:
+            raise WmarkError(f"unknown preset {preset!r}; valid: {', '.join(_X26X_PRESETS)}")
+        options = {"crf": str(crf), "preset": preset}
+        return options | ({"x265-params": "log-level=error"} if codec == "h265" else {})
+    if codec == "vp9":
+        return {"crf": str(crf), "b": "0", "row-mt": "1"}
+    return {"crf": str(crf)}
+
+
+def transcode(source: str | os.PathLike, output: str | os.PathLike,
+              process: Callable[[torch.Tensor], torch.Tensor], *, codec: str = "h264", crf: int = 18,
+              preset: str = "medium", pix_fmt: str = "yuv420p", batch: int = 16,
+              progress: Callable[[int], None] | None = None) -> VideoInfo:
+    """Decode ``source``, map its frames through ``process`` in order, encode them into ``output``.
+
+    ``process`` takes and returns (B, 3, H, W) float batches; it is called on consecutive frames,
+    so it may keep state (a key frame's residual). Audio and subtitle streams are copied as packets.
+    ``progress`` is called with the number of frames written after each batch.
+    """
+    source, output = Path(source), Path(output)
+    _check_batch(batch)
+    options = encoder_options(codec, crf, preset)
+    info = probe(source)
+    if pix_fmt in ("yuv420p", "yuv420p10le") and (info.width % 2 or info.height % 2):
+        raise WmarkError(f"{source} is {info.width}x{info.height}; {pix_fmt} needs an even width and height")
+    with _open(source) as container, atomic_output(output) as tmp:
+        try:
+            with av.open(str(tmp), "w") as out:
+                written = _transcode_streams(container, out, process, codec, options, pix_fmt, batch, progress)
+        except (av.FFmpegError, ValueError) as exc:
+            raise WmarkError(f"cannot write {output} with {codec}: {_reason(exc)}") from None
+    if written != info.frames:
+        raise WmarkError(f"{source}: wrote {written} frames of {info.frames}")
+    return info
+
+
+def _check_container(out, codec: str, copied: list) -> None:
+    """Refuse, before writing, a container that cannot hold the video codec or a copied stream."""
+    kind = Path(out.name).suffix
+    if _CODEC_IDS[codec] not in out.supported_codecs:
+        raise WmarkError(f"a {kind} file cannot hold {codec} video; choose another --codec or output type")
+    for stream in copied:
+        if stream.codec_context.name not in out.supported_codecs:
+            raise WmarkError(f"a {kind} file cannot hold the input's {stream.codec_context.name} {stream.type} "
+                             "stream, which is copied untouched; write the input's own container type")
+
+
+def _transcode_streams(container, out, process, codec, options, pix_fmt, batch, progress) -> int:
+    video = container.streams.video[0]
+    copied = [s for s in container.streams if s.type in _COPIED]
+    _check_container(out, codec, copied)
+    target = out.add_stream(ENCODERS[codec], rate=video.average_rate or Fraction(25))
+    target.width, target.height, target.pix_fmt = video.codec_context.width, video.codec_context.height, pix_fmt
+    target.time_base = video.time_base
+    target.codec_context.time_base = video.time_base
+    target.options = options
+    mapping = {s.index: out.add_stream_from_template(s) for s in copied}
+    pending: list = []
+    written = 0
+
+    def flush() -> int:
+        rgb = process(_stack([f.to_ndarray(format="rgb24") for f in pending]))
+        for marked, original in zip(to_uint8(rgb.detach().cpu()), pending):
+            frame = av.VideoFrame.from_ndarray(marked, format="rgb24").reformat(format=pix_fmt)
+            frame.pts, frame.time_base = original.pts, original.time_base
+            out.mux(target.encode(frame))
+        done = len(pending)
+        pending.clear()
+        if progress is not None:
+            progress(done)
+        return done
+
+    for packet in container.demux(video, *copied):
+        if packet.stream.index in mapping:
+            if packet.dts is not None:
+                packet.stream = mapping[packet.stream.index]
+                out.mux(packet)
+            continue
+        for frame in _decode_packet(packet, container):
+            pending.append(frame)
+            if len(pending) == batch:
+                written += flush()
+    if pending:
+        written += flush()
+    out.mux(target.encode(None))
+    return written
+
+
+def _decode_packet(packet, container) -> list:
+    try:
+        return packet.decode()
+    except av.FFmpegError as exc:
+        raise WmarkError(f"cannot decode {container.name}: {_reason(exc)}") from None
