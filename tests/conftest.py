@@ -18,6 +18,12 @@ def photo() -> Path:
 
 
 @pytest.fixture(scope="session")
+def clip() -> Path:
+    """A 160×96, 20-frame H.264 pan over the photo, with AAC audio and a subtitle (make_clip.py)."""
+    return FIXTURES / "clip.mp4"
+
+
+@pytest.fixture(scope="session")
 def untrained_checkpoint(tmp_path_factory) -> Path:
     """A tiny HiDDeN checkpoint folder with random weights: for plumbing and error tests."""
     torch.manual_seed(0)

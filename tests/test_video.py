@@ -1,0 +1,157 @@
+"""Video files: streaming I/O, embedding with the streams kept, extraction with a timeline, bad input."""
+from __future__ import annotations
+
+import hashlib
+import json
+from fractions import Fraction
+
+import av
+import numpy as np
+import pytest
+import torch
+
+import wmark
+from cli import app
+from tests.test_cli import assert_user_error, run
+from wmark.errors import WmarkError
+from wmark.io.media import media_kind
+from wmark.io.video import probe, read_frames, transcode
+
+
+def packets(path, kind):
+    """(pts, payload) of every non-empty packet of the first stream of ``kind``."""
+    with av.open(str(path)) as container:
+        stream = getattr(container.streams, kind)[0]
+        return [(p.pts, bytes(p)) for p in container.demux(stream) if p.size]
+
+
+def frame_pts(path):
+    with av.open(str(path)) as container:
+        return [f.pts for f in container.decode(video=0)]
+
+
+def write_clip(path, frames, pts=None, codec="libx264", pix_fmt="yuv420p", time_base=Fraction(1, 1000)):
+    """Encode (T, H, W, 3) uint8 frames with the given timestamps (in ``time_base``)."""
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream(codec, rate=25)
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], pix_fmt
+        stream.time_base = stream.codec_context.time_base = time_base
+        stream.options = {"crf": "12"} if codec == "libx264" else {}
+        for i, rgb in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+            frame.pts, frame.time_base = (pts[i] if pts else 40 * i), time_base
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+
+
+def decoded(path):
+    return torch.cat([x for _, x in read_frames(path, batch=8)])
+
+
+@pytest.fixture(scope="module")
+def marker():
+    return wmark.load()
+
+
+def test_probe_and_read_frames_in_batches(clip):
+    info = probe(clip)
+    assert (info.width, info.height, info.frames, info.rate, info.codec) == (160, 96, 20, 25.0, "h264")
+    assert (info.audio_streams, info.subtitle_streams) == (1, 1)
+    batches = list(read_frames(clip, batch=8))
+    assert [len(i) for i, _ in batches] == [8, 8, 4]
+    assert batches[0][1].shape == (8, 3, 96, 160) and batches[0][1].dtype == torch.float32
+    picked = [i for i, _ in read_frames(clip, batch=8, select=lambda i: i % 5 == 0)]
+    assert picked == [[0, 5, 10, 15]]
+
+
+def test_media_kind_by_content(clip, photo, tmp_path):
+    disguised = tmp_path / "movie.jpg"
+    disguised.write_bytes(clip.read_bytes())
+    text = tmp_path / "notes.mp4"
+    text.write_text("not a video")
+    assert media_kind(photo) == "image" and media_kind(disguised) == "video"
+    with pytest.raises(WmarkError, match="neither an image nor a video"):
+        media_kind(text)
+
+
+def test_plain_transcode_keeps_streams_and_timestamps(clip, tmp_path):
+    out = tmp_path / "copy.mp4"
+    transcode(clip, out, lambda x: x, batch=7)
+    assert probe(out).frames == 20 and frame_pts(out) == frame_pts(clip)
+    assert packets(out, "audio") == packets(clip, "audio")
+    assert packets(out, "subtitles") == packets(clip, "subtitles")
+    mse = (decoded(out) - decoded(clip)).pow(2).mean()
+    assert -10 * torch.log10(mse) > 38  # only the CRF 18 re-encode's loss
+
+
+def test_embed_extract_video_cli(clip, tmp_path):
+    before = hashlib.sha256(clip.read_bytes()).hexdigest()
+    out = tmp_path / "marked.mp4"
+    result = run("embed", clip, out, "--message", "hi!", "--batch", "6", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["frames"] == 20 and report["psnr"] > 38 and report["codec"] == "h264"
+    assert hashlib.sha256(clip.read_bytes()).hexdigest() == before
+    assert frame_pts(out) == frame_pts(clip) and packets(out, "audio") == packets(clip, "audio")
+
+    found = json.loads(run("extract", out, "--json", "--per-frame").stdout)
+    assert found["detected"] and found["message"] == "hi!" and found["frames"] == 20
+    assert found["detected_share"] >= 0.9 and len(found["per_frame"]) == 20
+    sampled = json.loads(run("extract", out, "--json", "--frames", "4").stdout)
+    assert sampled["frames"] == 4 and sampled["message"] == "hi!"
+    assert run("detect", out).exit_code == 0
+    assert run("detect", clip).exit_code == 1
+    assert run("detect", out, "--expect", "hi!").exit_code == 0
+
+
+def test_every_k_reuses_key_frame_residuals(marker, clip, tmp_path):
+    codeword = marker.codeword("ok")
+    every = marker.embed_video(clip, tmp_path / "k4.mp4", codeword, every=4, crf=12)
+    assert every.every == 4 and every.psnr > 35
+    assert marker.extract(tmp_path / "k4.mp4").message == "ok"
+
+
+def test_variable_frame_rate_is_kept(marker, clip, tmp_path):
+    frames = (decoded(clip)[:8].movedim(1, -1) * 255).round().to(torch.uint8).numpy()
+    pts = [0, 40, 50, 130, 140, 300, 310, 500]
+    source = tmp_path / "vfr.mkv"
+    write_clip(source, frames, pts)
+    out = tmp_path / "vfr-marked.mkv"
+    marker.embed_video(source, out, marker.codeword("v"))
+    assert frame_pts(out) == frame_pts(source) == pts
+
+
+def test_timeline_shows_the_spliced_segment(marker, clip, tmp_path):
+    marked = tmp_path / "marked.mp4"
+    marker.embed_video(clip, marked, marker.codeword("cut"), crf=12)
+    spliced = torch.cat([decoded(marked)[:10], decoded(clip)[10:]])
+    source = tmp_path / "spliced.mp4"
+    write_clip(source, (spliced.movedim(1, -1) * 255).round().to(torch.uint8).numpy(), pix_fmt="yuv444p")
+    found = marker.extract_video(source, per_frame=True)
+    flags = [f["detected"] for f in found.per_frame]
+    assert sum(flags[:10]) >= 8 and not any(flags[10:])
+    assert found.segments and all(last <= 9 for _, last in found.segments)
+
+
+def test_bad_videos(clip, tmp_path):
+    audio_only = tmp_path / "audio.m4a"
+    with av.open(str(audio_only), "w") as out:
+        stream = out.add_stream("aac", rate=48000)
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+        frame.sample_rate, frame.pts = 48000, 0
+        out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    truncated = tmp_path / "truncated.mp4"
+    truncated.write_bytes(clip.read_bytes()[: clip.stat().st_size // 3])
+    odd = tmp_path / "odd.mkv"
+    write_clip(odd, np.zeros((3, 97, 161, 3), np.uint8), codec="ffv1", pix_fmt="yuv444p")
+
+    assert_user_error(run("extract", audio_only), "neither an image nor a video")
+    assert_user_error(run("extract", truncated), "truncated.mp4")
+    assert_user_error(run("embed", odd, tmp_path / "o.mkv", "--message", "x"), "needs an even width and height")
+    assert_user_error(run("embed", clip, tmp_path / "o.mp4", "--message", "x", "--codec", "mpeg2"), "unknown video codec")
+    assert_user_error(run("embed", clip, tmp_path / "o.mp4", "--message", "x", "--crf", "99"), "crf for h264")
+    assert_user_error(run("embed", clip, tmp_path / "o.mkv", "--message", "x"), "cannot hold the input's mov_text")
+    assert_user_error(run("embed", clip, tmp_path / "o.png", "--message", "x"), "needs a video file name")
+    assert_user_error(run("embed", clip, clip, "--message", "x"), "refusing to overwrite the input")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["audio.m4a", "odd.mkv", "truncated.mp4"]
