@@ -17,7 +17,7 @@ from wmark.device import resolve_device
 from wmark.errors import WmarkError
 from wmark.io.image import from_uint8, read_image, to_uint8, write_image
 from wmark.io.media import media_kind
-from wmark.io.video import VIDEO_SUFFIXES, probe, read_frames, transcode
+from wmark.io.video import VIDEO_SUFFIXES, probe, read_uint8_frames, transcode
 from wmark.payload import PayloadCode, parse_bits
 from wmark.stats import DEFAULT_FPR, match_p_value, psnr, ssim
 
@@ -245,21 +245,27 @@ class Watermarker:
         psnrs: list[float] = []
         state = {"frame": 0, "residual": None}
 
-        def mark(x: torch.Tensor) -> torch.Tensor:
-            x = x.to(self.device)
+        def mark(frames: np.ndarray) -> np.ndarray:
+            x8 = torch.from_numpy(frames).to(self.device)
             first = state["frame"]
-            keys = [i for i in range(len(x)) if (first + i) % every == 0]
+            keys = [i for i in range(len(x8)) if (first + i) % every == 0]
             if keys:
-                fresh = pipeline.residual(self.model, x[keys], self._message(codeword, len(keys)))
-            residuals = []
-            for i in range(len(x)):
-                if i in keys:
-                    state["residual"] = fresh[keys.index(i)]
-                residuals.append(state["residual"])
-            marked = pipeline.quantize(x + s * torch.stack(residuals))
-            psnrs.extend(psnr(marked, x).tolist())
-            state["frame"] += len(x)
-            return marked.cpu()
+                fresh = pipeline.frame_residual(self.model, x8[keys], self._message(codeword, len(keys)))
+            if len(keys) == len(x8):
+                residuals = fresh
+            else:
+                chosen = []
+                for i in range(len(x8)):
+                    if i in keys:
+                        state["residual"] = fresh[keys.index(i)]
+                    chosen.append(state["residual"])
+                residuals = torch.stack(chosen)
+            state["residual"] = residuals[-1]
+            marked = pipeline.add_to_uint8(x8, residuals, s)
+            mse = (marked.to(torch.int16) - x8).float().square_().flatten(1).mean(1) / 255**2
+            psnrs.extend((-10 * torch.log10(mse)).tolist())
+            state["frame"] += len(x8)
+            return marked.cpu().numpy()
 
         info = transcode(source, output, mark, codec=codec, crf=crf, preset=preset, batch=batch, progress=progress)
         return VideoEmbedReport(
@@ -283,9 +289,9 @@ class Watermarker:
             chosen = set(np.linspace(0, total - 1, min(frames, total)).round().astype(int).tolist())
             select = chosen.__contains__
         indices, logits = [], []
-        for batch_indices, x in read_frames(path, batch=batch, select=select):
+        for batch_indices, frames in read_uint8_frames(path, batch=batch, select=select):
             indices += batch_indices
-            logits.append(self.frame_logits(x))
+            logits.append(pipeline.decode_frames(self.model, torch.from_numpy(frames).to(self.device)).float().cpu())
         if not logits:
             raise WmarkError(f"{path}: no frame could be decoded")
         return indices, torch.cat(logits)
@@ -294,6 +300,11 @@ class Watermarker:
                       frames: int | None = None, batch: int = 16, per_frame: bool = False) -> VideoExtraction:
         """Blind extraction from a video: one message from the mean frame logits, plus a timeline."""
         indices, logits = self.video_logits(path, frames, batch)
+        return self.extract_frames(indices, logits, key=key, fpr=fpr, per_frame=per_frame)
+
+    def extract_frames(self, indices: list[int], logits: torch.Tensor, key: str | None = None,
+                       fpr: float = DEFAULT_FPR, per_frame: bool = False) -> VideoExtraction:
+        """A video's extraction from its frames' logits (N, L): the mean decides, each frame gives the timeline."""
         found = self.extract_logits(logits.mean(0), key=key, fpr=fpr)
         each = [self.extract_logits(row, key=key, fpr=fpr) for row in logits]
         flags = [e.detected for e in each]

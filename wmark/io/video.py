@@ -21,7 +21,7 @@ import torch
 
 from wmark.errors import WmarkError
 from wmark.io.atomic import atomic_output
-from wmark.io.image import from_uint8, to_uint8
+from wmark.io.image import from_uint8
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mkv", ".mov", ".webm", ".avi", ".ts", ".mts", ".y4m", ".ogv"})
 # Encoders behind the user-facing codec names, and how each takes a quality and a speed setting.
@@ -110,6 +110,13 @@ def _decoded(container, path: Path) -> Iterator:
 def read_frames(path: str | os.PathLike, batch: int = 16, select: Callable[[int], bool] | None = None
                 ) -> Iterator[tuple[list[int], torch.Tensor]]:
     """Stream (frame indices, (B, 3, H, W) float RGB in [0, 1]) batches; ``select`` picks frames."""
+    for indices, frames in read_uint8_frames(path, batch, select):
+        yield indices, from_uint8(frames)
+
+
+def read_uint8_frames(path: str | os.PathLike, batch: int = 16, select: Callable[[int], bool] | None = None
+                      ) -> Iterator[tuple[list[int], np.ndarray]]:
+    """Stream (frame indices, uint8 (B, H, W, 3) RGB) batches; ``select`` picks frames."""
     _check_batch(batch)
     with _open(path) as container:
         indices, frames = [], []
@@ -119,14 +126,10 @@ def read_frames(path: str | os.PathLike, batch: int = 16, select: Callable[[int]
             indices.append(index)
             frames.append(frame.to_ndarray(format="rgb24"))
             if len(frames) == batch:
-                yield indices, _stack(frames)
+                yield indices, np.stack(frames)
                 indices, frames = [], []
         if frames:
-            yield indices, _stack(frames)
-
-
-def _stack(frames: list[np.ndarray]) -> torch.Tensor:
-    return from_uint8(np.stack(frames))
+            yield indices, np.stack(frames)
 
 
 def _check_batch(batch: int) -> None:
@@ -157,12 +160,12 @@ def encoder_options(codec: str, crf: int, preset: str) -> dict:
 
 
 def transcode(source: str | os.PathLike, output: str | os.PathLike,
-              process: Callable[[torch.Tensor], torch.Tensor], *, codec: str = "h264", crf: int = 18,
+              process: Callable[[np.ndarray], np.ndarray], *, codec: str = "h264", crf: int = 18,
               preset: str = "medium", pix_fmt: str = "yuv420p", batch: int = 16,
               progress: Callable[[int], None] | None = None) -> VideoInfo:
     """Decode ``source``, map its frames through ``process`` in order, encode them into ``output``.
 
-    ``process`` takes and returns (B, 3, H, W) float batches; it is called on consecutive frames,
+    ``process`` takes and returns uint8 (B, H, W, 3) RGB arrays; it is called on consecutive frames,
     so it may keep state (a key frame's residual). Audio and subtitle streams are copied as packets.
     ``progress`` is called with the number of frames written after each batch.
     """
@@ -208,8 +211,8 @@ def _transcode_streams(container, out, process, codec, options, pix_fmt, batch, 
     written = 0
 
     def flush() -> int:
-        rgb = process(_stack([f.to_ndarray(format="rgb24") for f in pending]))
-        for marked, original in zip(to_uint8(rgb.detach().cpu()), pending):
+        rgb = process(np.stack([f.to_ndarray(format="rgb24") for f in pending]))
+        for marked, original in zip(rgb, pending):
             frame = av.VideoFrame.from_ndarray(marked, format="rgb24").reformat(format=pix_fmt)
             frame.pts, frame.time_base = original.pts, original.time_base
             out.mux(target.encode(frame))
