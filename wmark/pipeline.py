@@ -41,11 +41,14 @@ def from_native(residual: torch.Tensor, height: int, width: int) -> torch.Tensor
 def native_from_uint8(frames: torch.Tensor, size: int) -> torch.Tensor:
     """uint8 frames (B, H, W, 3) -> float (B, 3, size, size) in [0, 1], anti-aliased.
 
-    Resizes the uint8 frames as they are (torch's fast uint8 channels-last kernel, ~25x quicker
-    than converting full frames to float first); the native image is rounded to 8 bits.
+    On the CPU the uint8 frames are resized as they are (torch's uint8 channels-last kernel, ~25x
+    quicker than converting full frames to float first; the native image is rounded to 8 bits).
+    That kernel is CPU-only, so other devices resize floats.
     """
     planes = frames.permute(0, 3, 1, 2)
     check_size(planes)
+    if planes.device.type != "cpu":
+        planes = planes.float()
     native = F.interpolate(planes, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
     return native.float().div_(255)
 
