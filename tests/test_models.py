@@ -15,6 +15,7 @@ EXPECTED = Path(__file__).parent / "expected"
 SMALL = {
     "hidden": {"message_bits": 16, "size": 64, "channels": 8, "encoder_blocks": 2, "decoder_blocks": 3},
     "mbrs": {"message_bits": 16, "size": 64, "channels": 8, "plane": 16, "blocks": 1},
+    "dwtcnn": {"message_bits": 16, "size": 64, "channels": 8, "plane": 4, "wavelet": "db2"},
 }
 
 
