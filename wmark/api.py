@@ -17,7 +17,8 @@ from wmark.device import resolve_device
 from wmark.errors import WmarkError
 from wmark.io.image import from_uint8, read_image, to_uint8, write_image
 from wmark.io.media import media_kind
-from wmark.io.video import VIDEO_SUFFIXES, probe, read_uint8_frames, transcode
+from wmark.io.video import VIDEO_SUFFIXES, probe, read_yuv, transcode
+from wmark.io.yuv import YuvFrames
 from wmark.payload import PayloadCode, parse_bits
 from wmark.stats import DEFAULT_FPR, match_p_value, psnr, ssim
 
@@ -65,13 +66,13 @@ class EmbedReport(_Report):
 
 @dataclass
 class VideoEmbedReport(_Report):
-    """``psnr`` compares the marked 8-bit frames with the decoded input, before the encoder's own loss."""
+    """``psnr_y``: mean luma PSNR of the marked frames against the decoded input, before the encoder's own loss."""
 
     output: str
     model: str
     frames: int
-    psnr: float
-    psnr_min: float
+    psnr_y: float
+    psnr_y_min: float
     bits: str
     strength: float
     codec: str
@@ -245,32 +246,29 @@ class Watermarker:
         psnrs: list[float] = []
         state = {"frame": 0, "residual": None}
 
-        def mark(frames: np.ndarray) -> np.ndarray:
-            x8 = torch.from_numpy(frames).to(self.device)
+        def mark(frames: YuvFrames) -> YuvFrames:
+            frames = frames.to(self.device)
             first = state["frame"]
-            keys = [i for i in range(len(x8)) if (first + i) % every == 0]
+            keys = [i for i in range(len(frames)) if (first + i) % every == 0]
             if keys:
-                fresh = pipeline.frame_residual(self.model, x8[keys], self._message(codeword, len(keys)))
-            if len(keys) == len(x8):
-                residuals = fresh
-            else:
-                chosen = []
-                for i in range(len(x8)):
-                    if i in keys:
-                        state["residual"] = fresh[keys.index(i)]
-                    chosen.append(state["residual"])
-                residuals = torch.stack(chosen)
-            state["residual"] = residuals[-1]
-            marked = pipeline.add_to_uint8(x8, residuals, s)
-            mse = (marked.to(torch.int16) - x8).float().square_().flatten(1).mean(1) / 255**2
-            psnrs.extend((-10 * torch.log10(mse)).tolist())
-            state["frame"] += len(x8)
-            return marked.cpu().numpy()
+                pipeline.check_size(frames.y.unsqueeze(1))
+                with torch.no_grad():
+                    subset = frames if len(keys) == len(frames) else frames.take(keys)
+                    fresh = self.model.residual(subset.rgb(self.model.size), self._message(codeword, len(keys)))
+            chosen = []
+            for i in range(len(frames)):
+                if i in keys:
+                    state["residual"] = fresh[keys.index(i)]
+                chosen.append(state["residual"])
+            marked = frames.add_rgb(s * torch.stack(chosen))
+            psnrs.extend(marked.luma_psnr(frames).tolist())
+            state["frame"] += len(frames)
+            return marked
 
         info = transcode(source, output, mark, codec=codec, crf=crf, preset=preset, batch=batch, progress=progress)
         return VideoEmbedReport(
             output=str(output), model=self.name, frames=info.frames,
-            psnr=round(float(np.mean(psnrs)), 3), psnr_min=round(float(np.min(psnrs)), 3),
+            psnr_y=round(float(np.mean(psnrs)), 3), psnr_y_min=round(float(np.min(psnrs)), 3),
             bits="".join(map(str, codeword.tolist())), strength=s, codec=codec, crf=crf, every=every,
         )
 
@@ -289,9 +287,11 @@ class Watermarker:
             chosen = set(np.linspace(0, total - 1, min(frames, total)).round().astype(int).tolist())
             select = chosen.__contains__
         indices, logits = [], []
-        for batch_indices, frames in read_uint8_frames(path, batch=batch, select=select):
+        for batch_indices, frames in read_yuv(path, batch=batch, select=select):
             indices += batch_indices
-            logits.append(pipeline.decode_frames(self.model, torch.from_numpy(frames).to(self.device)).float().cpu())
+            pipeline.check_size(frames.y.unsqueeze(1))
+            with torch.no_grad():
+                logits.append(self.model.decode(frames.to(self.device).rgb(self.model.size)).float().cpu())
         if not logits:
             raise WmarkError(f"{path}: no frame could be decoded")
         return indices, torch.cat(logits)

@@ -21,7 +21,7 @@ import torch
 
 from wmark.errors import WmarkError
 from wmark.io.atomic import atomic_output
-from wmark.io.image import from_uint8
+from wmark.io.yuv import YuvFrames
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mkv", ".mov", ".webm", ".avi", ".ts", ".mts", ".y4m", ".ogv"})
 # Encoders behind the user-facing codec names, and how each takes a quality and a speed setting.
@@ -110,26 +110,46 @@ def _decoded(container, path: Path) -> Iterator:
 def read_frames(path: str | os.PathLike, batch: int = 16, select: Callable[[int], bool] | None = None
                 ) -> Iterator[tuple[list[int], torch.Tensor]]:
     """Stream (frame indices, (B, 3, H, W) float RGB in [0, 1]) batches; ``select`` picks frames."""
-    for indices, frames in read_uint8_frames(path, batch, select):
-        yield indices, from_uint8(frames)
+    for indices, frames in read_yuv(path, batch, select):
+        yield indices, frames.rgb()
 
 
-def read_uint8_frames(path: str | os.PathLike, batch: int = 16, select: Callable[[int], bool] | None = None
-                      ) -> Iterator[tuple[list[int], np.ndarray]]:
-    """Stream (frame indices, uint8 (B, H, W, 3) RGB) batches; ``select`` picks frames."""
+def read_yuv(path: str | os.PathLike, batch: int = 16, select: Callable[[int], bool] | None = None
+             ) -> Iterator[tuple[list[int], YuvFrames]]:
+    """Stream (frame indices, 4:2:0 planes) batches; ``select`` picks frames."""
     _check_batch(batch)
     with _open(path) as container:
         indices, frames = [], []
         for index, frame in enumerate(_decoded(container, Path(path))):
-            if select is not None and not select(index):
-                continue
-            indices.append(index)
-            frames.append(frame.to_ndarray(format="rgb24"))
+            if select is None or select(index):
+                indices.append(index)
+                frames.append(frame)
             if len(frames) == batch:
-                yield indices, np.stack(frames)
+                yield indices, to_planes(frames)
                 indices, frames = [], []
         if frames:
-            yield indices, np.stack(frames)
+            yield indices, to_planes(frames)
+
+
+def to_planes(frames: list) -> YuvFrames:
+    """PyAV frames (any pixel format; 8-bit 4:2:0 passes untouched) -> YuvFrames."""
+    first = frames[0]
+    height, width = first.height, first.width
+    if height % 2 or width % 2:
+        raise WmarkError(f"frames are {width}x{height}; 4:2:0 video needs an even width and height")
+    arrays = np.stack([(f if f.format.name == "yuv420p" else f.reformat(format="yuv420p")).to_ndarray()
+                       for f in frames])
+    chroma = arrays[:, height:].reshape(len(frames), 2, height // 2, width // 2)
+    planes = torch.from_numpy(arrays[:, :height]), torch.from_numpy(chroma[:, 0]), torch.from_numpy(chroma[:, 1])
+    return YuvFrames(*planes, **YuvFrames.matrix(first.colorspace, first.color_range))
+
+
+def from_planes(frames: YuvFrames) -> list:
+    """YuvFrames -> yuv420p PyAV frames (without timestamps)."""
+    y, u, v = (p.cpu().numpy() for p in (frames.y, frames.u, frames.v))
+    height, width = y.shape[1:]
+    chroma = np.stack([u, v], 1).reshape(len(y), height // 2, width)
+    return [av.VideoFrame.from_ndarray(np.concatenate([luma, c]), format="yuv420p") for luma, c in zip(y, chroma)]
 
 
 def _check_batch(batch: int) -> None:
@@ -160,29 +180,30 @@ def encoder_options(codec: str, crf: int, preset: str) -> dict:
 
 
 def transcode(source: str | os.PathLike, output: str | os.PathLike,
-              process: Callable[[np.ndarray], np.ndarray], *, codec: str = "h264", crf: int = 18,
-              preset: str = "medium", pix_fmt: str = "yuv420p", batch: int = 16,
+              process: Callable[[YuvFrames], YuvFrames], *, codec: str = "h264", crf: int = 18,
+              preset: str = "medium", batch: int = 16,
               progress: Callable[[int], None] | None = None) -> VideoInfo:
     """Decode ``source``, map its frames through ``process`` in order, encode them into ``output``.
 
-    ``process`` takes and returns uint8 (B, H, W, 3) RGB arrays; it is called on consecutive frames,
-    so it may keep state (a key frame's residual). Audio and subtitle streams are copied as packets.
+    ``process`` takes and returns :class:`YuvFrames` (8-bit 4:2:0 planes, so that what it leaves
+    alone passes bit-exactly); it is called on consecutive frames, so it may keep state (a key
+    frame's residual). The output is yuv420p. Audio and subtitle streams are copied as packets.
     ``progress`` is called with the number of frames written after each batch.
     """
     source, output = Path(source), Path(output)
     _check_batch(batch)
     options = encoder_options(codec, crf, preset)
     info = probe(source)
-    if pix_fmt in ("yuv420p", "yuv420p10le") and (info.width % 2 or info.height % 2):
-        raise WmarkError(f"{source} is {info.width}x{info.height}; {pix_fmt} needs an even width and height")
+    if info.width % 2 or info.height % 2:
+        raise WmarkError(f"{source} is {info.width}x{info.height}; yuv420p needs an even width and height")
     with _open(source) as container, atomic_output(output) as tmp:
         try:
             with av.open(str(tmp), "w") as out:
-                written = _transcode_streams(container, out, process, codec, options, pix_fmt, batch, progress)
+                written = _transcode_streams(container, out, process, codec, options, batch, progress)
         except (av.FFmpegError, ValueError) as exc:
             raise WmarkError(f"cannot write {output} with {codec}: {_reason(exc)}") from None
-    if written != info.frames:
-        raise WmarkError(f"{source}: wrote {written} frames of {info.frames}")
+        if written != info.frames:
+            raise WmarkError(f"{source}: decoded {written} frames of the {info.frames} it holds (truncated?)")
     return info
 
 
@@ -197,24 +218,25 @@ def _check_container(out, codec: str, copied: list) -> None:
                              "stream, which is copied untouched; write the input's own container type")
 
 
-def _transcode_streams(container, out, process, codec, options, pix_fmt, batch, progress) -> int:
+def _transcode_streams(container, out, process, codec, options, batch, progress) -> int:
     video = container.streams.video[0]
     copied = [s for s in container.streams if s.type in _COPIED]
     _check_container(out, codec, copied)
     target = out.add_stream(ENCODERS[codec], rate=video.average_rate or Fraction(25))
-    target.width, target.height, target.pix_fmt = video.codec_context.width, video.codec_context.height, pix_fmt
+    target.width, target.height, target.pix_fmt = video.codec_context.width, video.codec_context.height, "yuv420p"
     target.time_base = video.time_base
     target.codec_context.time_base = video.time_base
     target.options = options
+    for tag in ("colorspace", "color_primaries", "color_trc", "color_range"):  # keep the source's colour tags
+        setattr(target.codec_context, tag, getattr(video.codec_context, tag))
     mapping = {s.index: out.add_stream_from_template(s) for s in copied}
     pending: list = []
     written = 0
 
     def flush() -> int:
-        rgb = process(np.stack([f.to_ndarray(format="rgb24") for f in pending]))
-        for marked, original in zip(rgb, pending):
-            frame = av.VideoFrame.from_ndarray(marked, format="rgb24").reformat(format=pix_fmt)
+        for frame, original in zip(from_planes(process(to_planes(pending))), pending):
             frame.pts, frame.time_base = original.pts, original.time_base
+            frame.colorspace, frame.color_range = original.colorspace, original.color_range
             out.mux(target.encode(frame))
         done = len(pending)
         pending.clear()
