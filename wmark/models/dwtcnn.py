@@ -31,7 +31,7 @@ class DWTCNN(WatermarkModel):
     family = "dwtcnn"
 
     def __init__(self, message_bits: int = 32, size: int = 64, channels: int = 32, subband: str = "LL",
-                 luma: bool = True, wavelet: str = "haar", plane: int = 4) -> None:
+                 luma: bool = True, wavelet: str = "haar", plane: int = 8) -> None:
         super().__init__(message_bits, size)
         if subband not in SUBBANDS:
             raise ValueError(f"subband must be one of {', '.join(SUBBANDS)}")
