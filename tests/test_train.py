@@ -1,17 +1,37 @@
-"""The training loop: curriculum, checkpoint export, resume and the CLI entry point."""
+"""The training loop: curriculum, stages, checkpoint export, resume, time budget, data cache and the CLI."""
 from __future__ import annotations
 
 import csv
+import dataclasses
+import itertools
+import json
 
 import pytest
 import torch
 from PIL import Image
 
+import attacks
 import wmark
+from wmark import zoo
+from wmark.train import data, recipes
+from wmark.train.budget import Stop, parse_duration
+from wmark.train.codec_pool import CodecPool
 from wmark.train.curriculum import Curriculum
+from wmark.train.data import ImageCache
 from wmark.train.loop import STATE, TrainConfig, train
+from wmark.train.recipes import Stage
 
 TINY = {"message_bits": 24, "size": 64, "channels": 8, "encoder_blocks": 2, "decoder_blocks": 3}
+SMALL = {"size": 32, "bits": 8, "batch": 4, "log_every": 1}  # any family at its recipe's settings, shrunk
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny models train several times faster on one thread, and do not collapse when the CPU is shared."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -22,6 +42,50 @@ def folder(tmp_path_factory):
         pixels = (torch.rand(140, 200, 3, generator=generator) * 255).to(torch.uint8).numpy()
         Image.fromarray(pixels).save(root / f"{i}.png")
     return root
+
+
+def _rows(out) -> list[dict]:
+    with open(out / "log.csv") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _weights(out) -> dict:
+    return wmark.load(out, device="cpu").model.state_dict()
+
+
+def _same_weights(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.allclose(a[k].float(), b[k].float(), atol=1e-6) for k in a)
+
+
+@pytest.fixture
+def quick_hidden(monkeypatch):
+    """Install a hidden recipe whose curriculum reaches every phase within a few steps (plus ``changes``)."""
+
+    def install(**changes):
+        recipe = dataclasses.replace(recipes.RECIPES["hidden"], warmup_accuracy=0.5, ramp_fraction=0.1, **changes)
+        monkeypatch.setitem(recipes.RECIPES, "hidden", recipe)
+
+    return install
+
+
+def _stop_after(monkeypatch, steps: int) -> None:
+    """Make the loop stop after ``steps`` steps, as --time or SIGTERM would."""
+    checks = itertools.count()
+
+    def due(self, reserve=0.0):
+        if next(checks) >= steps:
+            self.reason = "SIGTERM"
+        return self.reason is not None
+
+    monkeypatch.setattr(Stop, "due", due)
+
+
+def _cli(*args):
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    return CliRunner().invoke(app, ["train", *map(str, args)])
 
 
 def test_curriculum_stages_and_weight():
@@ -63,20 +127,12 @@ def test_train_writes_a_loadable_checkpoint_and_resumes(folder, tmp_path):
 
 
 def test_train_cli_unknown_family(folder, tmp_path):
-    from typer.testing import CliRunner
-
-    from cli import app
-
-    result = CliRunner().invoke(app, ["train", "nope", "--data", str(folder), "--out", str(tmp_path / "x")])
+    result = _cli("nope", "--data", folder, "--out", tmp_path / "x")
     assert result.exit_code == 2 and "no training recipe" in result.stderr
 
 
 def test_train_cli_missing_data(tmp_path):
-    from typer.testing import CliRunner
-
-    from cli import app
-
-    result = CliRunner().invoke(app, ["train", "hidden", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "x")])
+    result = _cli("hidden", "--data", tmp_path / "none", "--out", tmp_path / "x")
     assert result.exit_code == 2 and "does not exist" in result.stderr
 
 
@@ -96,3 +152,126 @@ def test_init_from_another_family_is_refused(folder, untrained_checkpoint, tmp_p
     with pytest.raises(wmark.WmarkError, match="is a hidden model, not mbrs"):
         train(TrainConfig(family="mbrs", data=str(folder), out=str(tmp_path / "x"), steps=1,
                           init=str(untrained_checkpoint)))
+
+
+@pytest.mark.parametrize("family", zoo.families())
+def test_every_family_learns_and_exports(family, folder, tmp_path):
+    out = tmp_path / family
+    card = train(TrainConfig(family=family, data=str(folder), out=str(out), steps=30, attacks=["identity"], **SMALL))
+    losses = [float(row["loss"]) for row in _rows(out)]
+    assert len(losses) == 30 and sum(losses[-5:]) < sum(losses[:5])
+    assert card.data["training"]["steps"] == 30
+    assert wmark.load(out, device="cpu").bits == 8
+
+
+def test_resume_continues_exactly(folder, tmp_path, monkeypatch, quick_hidden):
+    quick_hidden()
+    config = dict(family="hidden", data=str(folder), steps=16, attacks=["identity", "jpeg:quality=50-90"],
+                  codec_workers=2, **SMALL)
+    straight = train(TrainConfig(out=str(tmp_path / "straight"), **config))
+    events = straight.data["training"]["curriculum"]
+    assert any("curriculum attacks" in note for note in events), "the run should cross every curriculum phase"
+    assert [row["event"] for row in _rows(tmp_path / "straight") if row["event"]] == events
+    with monkeypatch.context() as patch:
+        _stop_after(patch, 7)
+        stopped = train(TrainConfig(out=str(tmp_path / "resumed"), **config))
+    assert stopped.data["training"]["steps"] == 7 and stopped.data["training"]["stopped"] == "SIGTERM"
+    resumed = train(TrainConfig(out=str(tmp_path / "resumed"), resume=True, **config))
+    assert resumed.data["training"]["steps"] == 16 and resumed.data["training"]["curriculum"] == events
+    assert _same_weights(_weights(tmp_path / "straight"), _weights(tmp_path / "resumed"))
+
+
+def test_stages_run_in_order_and_resume_exactly(folder, tmp_path, monkeypatch, quick_hidden):
+    quick_hidden(stages=(Stage("joint", attacks=("identity",)),
+                         Stage("decoder", decoder_only=True, attacks=("jpeg:quality=50-90",))))
+    config = dict(family="hidden", data=str(folder), steps=5, **SMALL)
+    card = train(TrainConfig(out=str(tmp_path / "straight"), **config)).data["training"]
+    assert card["steps"] == 10 and card["stage"] is None
+    assert [(s["name"], s["decoder_only"], s["attacks"]) for s in card["stages"]] == [
+        ("joint", False, ["identity"]), ("decoder", True, ["jpeg:quality=50-90"])]
+    assert "stage 2 (decoder, decoder only)" in card["curriculum"]
+    assert {row["stage"] for row in _rows(tmp_path / "straight")} == {"1", "2"}
+    with monkeypatch.context() as patch:
+        _stop_after(patch, 7)
+        train(TrainConfig(out=str(tmp_path / "resumed"), **config))
+    train(TrainConfig(out=str(tmp_path / "resumed"), resume=True, **config))
+    assert _same_weights(_weights(tmp_path / "straight"), _weights(tmp_path / "resumed"))
+
+    with pytest.raises(wmark.WmarkError, match="needs a trained encoder"):
+        train(TrainConfig(out=str(tmp_path / "alone"), stage=2, **config))
+    second = train(TrainConfig(out=str(tmp_path / "second"), stage=2, init=str(tmp_path / "straight"), **config))
+    assert second.data["training"]["stage"] == 2 and second.data["training"]["steps"] == 5
+    before, after = _weights(tmp_path / "straight"), _weights(tmp_path / "second")
+    assert all(torch.equal(before[k], after[k]) for k in before if not k.startswith("decoder"))
+
+
+def test_cli_stage_that_does_not_exist(folder, tmp_path):
+    result = _cli("hidden", "--data", folder, "--out", tmp_path / "x", "--stage", 2)
+    assert result.exit_code == 2 and "hidden has no training stage 2" in result.stderr
+
+
+def test_cli_time_budget_stops_saves_and_exports(folder, tmp_path):
+    out = tmp_path / "budget"
+    result = _cli("hidden", "--data", folder, "--out", out, "--steps", 10**6, "--batch", 4, "--size", 32,
+                  "--bits", 8, "--device", "cpu", "--time", "1s")
+    assert result.exit_code == 0, result.output
+    training = json.loads((out / "card.json").read_text())["training"]
+    assert training["stopped"] == "time budget" and training["time_budget_s"] == 1.0
+    assert 0 < training["steps"] < 10**6 and (out / STATE).is_file()
+    assert wmark.load(out, device="cpu").bits == 8
+
+
+@pytest.mark.parametrize("text, seconds", [("45m", 2700), ("90s", 90), ("2h", 7200), ("1h30m", 5400), ("1.5h", 5400)])
+def test_parse_duration(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "45", "abc", "0m", "1m2h"])
+def test_bad_duration_is_a_user_error(text):
+    with pytest.raises(wmark.WmarkError, match="bad time budget"):
+        parse_duration(text)
+
+
+def test_cli_model_args_reach_the_constructor(folder, tmp_path):
+    out = tmp_path / "hh"
+    result = _cli("dwtcnn", "--data", folder, "--out", out, "--steps", 2, "--batch", 2, "--bits", 8,
+                  "--device", "cpu", "--model-arg", "subband=HH", "--model-arg", "channels=4")
+    assert result.exit_code == 0, result.output
+    kwargs = json.loads((out / "card.json").read_text())["kwargs"]
+    assert kwargs["subband"] == "HH" and kwargs["channels"] == 4
+
+
+@pytest.mark.parametrize("arg, message", [("subband", "takes KEY=VALUE"), ("colour=1", "colour")])
+def test_cli_bad_model_arg(folder, tmp_path, arg, message):
+    result = _cli("dwtcnn", "--data", folder, "--out", tmp_path / "x", "--model-arg", arg)
+    assert result.exit_code == 2 and message in result.stderr
+
+
+def test_cli_bad_time_budget(folder, tmp_path):
+    result = _cli("hidden", "--data", folder, "--out", tmp_path / "x", "--time", "soon")
+    assert result.exit_code == 2 and "bad time budget 'soon'" in result.stderr
+
+
+def test_disk_cache_is_decoded_once_and_memory_mapped(folder, tmp_path, monkeypatch):
+    first = ImageCache(folder, disk=tmp_path)
+    assert len(list(tmp_path.glob("decoded-*.npy"))) == 1
+    monkeypatch.setattr(data, "read_image", lambda path: pytest.fail("decoded again"))
+    second = ImageCache(folder, disk=tmp_path)
+    assert all(a.dtype == torch.uint8 and torch.equal(a, b) for a, b in zip(first.images, second.images))
+    views = [cache.sample(4, 32, torch.Generator().manual_seed(1)) for cache in (first, second)]
+    assert torch.equal(*views) and views[0].shape == (4, 3, 32, 32)
+
+
+@pytest.mark.parametrize("spec", ["jpeg:quality=30-90", "webp:quality=50-90", "jpeg_mix:quality=50", "h264:crf=20-30"])
+def test_codec_pool_matches_one_call(spec):
+    attack, generator = attacks.create(spec), torch.Generator().manual_seed(0)
+    x = torch.rand(5, 3, 32, 32, generator=generator).requires_grad_()
+    params = attack.sample(x.shape, generator)
+    while params.get("index", 0) != 0:  # jpeg_mix: take a batch that goes through the real JPEG
+        params = attack.sample(x.shape, generator)
+    pool = CodecPool(2)
+    pooled = pool(attack, x, params, x)
+    pool.close()
+    assert torch.equal(pooled, attack(x, params=params, cover=x))
+    pooled.sum().backward()
+    assert torch.equal(x.grad, torch.ones_like(x)), "straight-through gradient"

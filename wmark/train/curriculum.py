@@ -12,7 +12,7 @@ better, so neither loss can win outright (no vanishing residual, no visible one)
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 MESSAGE_STAGE_IMAGE_FRACTION = 0.01
 DUAL_STEP = 0.002  # change of log(weight) per step and per dB away from the target
@@ -32,7 +32,6 @@ class Curriculum:
     stage: str = "message"
     stage_start: int = 0
     running_accuracy: float = 0.5
-    log: list = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.log_weight is None:
@@ -53,9 +52,7 @@ class Curriculum:
 
     def _enter(self, stage: str, step: int) -> str:
         self.stage, self.stage_start = stage, step
-        note = f"step {step}: stage {stage} (running bit accuracy {self.running_accuracy:.3f})"
-        self.log.append(note)
-        return note
+        return f"step {step}: curriculum {stage} (running bit accuracy {self.running_accuracy:.3f})"
 
     def current_image_weight(self, step: int) -> float:
         """The image-loss weight in force at ``step``."""
@@ -78,5 +75,5 @@ class Curriculum:
         return asdict(self)
 
     def load_state_dict(self, state: dict) -> None:
-        for key in ("stage", "stage_start", "running_accuracy", "log", "log_weight"):
+        for key in ("stage", "stage_start", "running_accuracy", "log_weight"):
             setattr(self, key, state[key])

@@ -1,13 +1,11 @@
 """The training loop shared by every family.
 
-A family supplies a :class:`~wmark.train.recipes.Recipe`; the loop owns data, the
-curriculum, attacks, validation, logging, checkpoints and resuming.
+A family supplies a :class:`~wmark.train.recipes.Recipe`; the loop owns data, stages, the
+curriculum, attacks, validation, logging, checkpoints, resuming and the time budget.
 """
 from __future__ import annotations
 
-import csv
 import json
-import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -20,9 +18,12 @@ from wmark import pipeline, zoo
 from wmark.device import resolve_device
 from wmark.errors import WmarkError
 from wmark.payload import PayloadCode
+from wmark.train.budget import Stop
+from wmark.train.codec_pool import CodecPool
 from wmark.train.curriculum import Curriculum
 from wmark.train.data import ImageCache, load_validation
-from wmark.train.recipes import recipe_for
+from wmark.train.recipes import Stage, recipe_for, select_stages
+from wmark.train.report import CsvLog, ProgressBar
 from wmark.train.validate import VALIDATION_ATTACKS, calibrate_strength, validate
 
 STATE = "train_state.pt"
@@ -36,7 +37,7 @@ class TrainConfig:
     val: str | None = None
     bits: int | None = None
     size: int | None = None
-    steps: int = 10000
+    steps: int = 10000  # per stage
     batch: int = 16
     lr: float | None = None
     attacks: list[str] | None = None
@@ -49,22 +50,11 @@ class TrainConfig:
     target_psnr: float = 40.0
     pipeline_size: int | None = None
     decoder_only: bool = False
+    stage: int | None = None  # run only this stage of the recipe (from 1); None runs them all
+    time_budget: float | None = None  # wall-clock seconds for the whole run; training stops in time to export
+    cache: str | None = None  # folder for the decoded-image cache
+    codec_workers: int = 0  # threads for real codecs inside the loop (< 2: none)
     model_kwargs: dict = field(default_factory=dict)
-
-
-class _StopFlag:
-    """Turns SIGINT/SIGTERM into a flag the loop checks, so state is saved before exit."""
-
-    def __init__(self) -> None:
-        self.raised = False
-        self._previous = {sig: signal.signal(sig, self._set) for sig in (signal.SIGINT, signal.SIGTERM)}
-
-    def _set(self, signum, frame) -> None:
-        self.raised = True
-
-    def restore(self) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
 
 
 def _model_kwargs(cfg: TrainConfig, init_card: zoo.Card | None) -> dict:
@@ -88,186 +78,257 @@ def _attack_pool(specs: tuple[str, ...]):
 
 def train(cfg: TrainConfig) -> zoo.Card:
     """Train (or resume) a model as configured and write its checkpoint folder ``cfg.out``."""
-    recipe = recipe_for(cfg.family)
-    device = resolve_device(cfg.device)
-    init_card = zoo.find_card(cfg.init) if cfg.init else None
-    kwargs = _model_kwargs(cfg, init_card)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cfg.seed)  # weight init draws from the global RNG; keep it reproducible and untouched
-        model = zoo.build(cfg.family, **kwargs).to(device)
-    print(f"decoding training images from {cfg.data} ...", file=sys.stderr)
-    cache = ImageCache(cfg.data, device=device)
-    val_images = load_validation(cfg.val) if cfg.val else []
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    if init_card is not None:
-        model.load_state_dict(zoo.load_model(init_card).state_dict(), strict=True)
-    if device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
-    if cfg.decoder_only:
-        model.freeze_encoder()
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(trainable, lr=cfg.lr if cfg.lr is not None else recipe.lr)
-    specs = tuple(cfg.attacks) if cfg.attacks is not None else recipe.attacks
-    curriculum = Curriculum(
-        warmup_accuracy=recipe.warmup_accuracy,
-        ramp_steps=int(recipe.ramp_fraction * cfg.steps),
-        attack_specs=specs,
-        attack_steps=max(1, int(0.4 * cfg.steps / max(1, len(specs)))),
-        image_weight=recipe.image_weight,
-        target_psnr=cfg.target_psnr + recipe.psnr_margin,
-    )
-    generator = torch.Generator().manual_seed(cfg.seed)
-    step = 0
-    if cfg.resume and (out / STATE).is_file():
-        state = torch.load(out / STATE, map_location=device, weights_only=True)
-        model.load_state_dict(state["model"], strict=True)
-        optimizer.load_state_dict(state["optimizer"])
-        curriculum.load_state_dict(json.loads(state["curriculum"]))
-        generator.set_state(state["rng"].cpu())
-        step = int(state["step"])
-        print(f"resumed from step {step}, stage {curriculum.stage}", file=sys.stderr)
-
-    pools: dict[tuple[str, ...], list] = {}
-    stop = _StopFlag()
-    started = time.time()
-    log = _CsvLog(out / "log.csv")
-    _train_mode(model, cfg)
-    try:
-        while step < cfg.steps and not stop.raised:
-            cover = cache.sample(cfg.batch, cfg.pipeline_size or kwargs["size"], generator)
-            x = pipeline.to_native(cover, kwargs["size"])
-            bits = torch.randint(0, 2, (cfg.batch, kwargs["message_bits"]), generator=generator).to(device)
-            active = curriculum.active_attacks(step)
-            pool = pools.setdefault(active, _attack_pool(active))
-            spec, attack = pool[int(torch.randint(len(pool), (1,), generator=generator))] if pool else ("identity", None)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-                residual = model.residual(x, bits.float() * 2 - 1)
-                marked = cover + pipeline.from_native(residual, *cover.shape[-2:])
-                clamped = marked.clamp(0, 1)
-                quantized = clamped + (torch.round(clamped * 255) / 255 - clamped).detach()
-                attacked = quantized
-                if attack is not None:
-                    params = attack.sample(quantized.shape, generator=generator)
-                    attacked = attack(quantized.float(), params=params, cover=cover)
-                if cfg.pipeline_size:
-                    attacked = pipeline.to_native(attacked, kwargs["size"])
-                logits = model.decode(attacked).float()
-            message_loss = F.binary_cross_entropy_with_logits(logits, bits.float())
-            image_loss = F.mse_loss(marked.float(), cover)
-            image_weight = curriculum.current_image_weight(step)
-            loss = recipe.message_weight * message_loss + image_weight * image_loss
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            step += 1
-            accuracy = float(((logits > 0).long() == bits).float().mean())
-            batch_psnr = float(-10 * torch.log10(image_loss.detach().clamp_min(1e-10)))
-            note = curriculum.update(step, accuracy, batch_psnr)
-            if note:
-                print(note, file=sys.stderr)
-            row = {}
-            if step % cfg.log_every == 0 or step == cfg.steps:
-                row = {
-                    "step": step,
-                    "stage": curriculum.stage,
-                    "attack": spec,
-                    "message_loss": round(message_loss.item(), 5),
-                    "image_loss": round(image_loss.item(), 7),
-                    "image_weight": round(image_weight, 2),
-                    "bit_acc": round(accuracy, 4),
-                    "psnr": round(batch_psnr, 2),
-                    "elapsed_s": round(time.time() - started, 1),
-                }
-            if val_images and (step % cfg.val_every == 0 or step == cfg.steps):
-                metrics = validate(model, val_images, strength=1.0)
-                row.update({k: round(v, 4) for k, v in metrics.items()}, step=step, stage=curriculum.stage)
-                _save_state(out, model, optimizer, curriculum, generator, step)
-                _train_mode(model, cfg)
-            if row:
-                log.write(row)
-                print(" ".join(f"{k}={v}" for k, v in row.items()), file=sys.stderr)
-    finally:
-        stop.restore()
-        _save_state(out, model, optimizer, curriculum, generator, step)
-    return _export(cfg, model, kwargs, specs, curriculum, val_images, step, time.time() - started, device)
+    return Trainer(cfg).run()
 
 
-def _train_mode(model, cfg: TrainConfig) -> None:
-    model.train()
-    if cfg.decoder_only:
-        model.freeze_encoder()
+class Trainer:
+    """One training run: :meth:`run` does it all; :meth:`begin` and :meth:`step` let benchmarks time steps."""
 
+    def __init__(self, cfg: TrainConfig) -> None:
+        self.started = time.monotonic()  # the time budget counts from here, image decoding included
+        self.cfg = cfg
+        self.recipe = recipe_for(cfg.family)
+        self.stages = select_stages(cfg.family, cfg.stage)
+        self.device = resolve_device(cfg.device)
+        init_card = zoo.find_card(cfg.init) if cfg.init else None
+        self.kwargs = _model_kwargs(cfg, init_card)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg.seed)  # weight init draws from the global RNG; keep it reproducible and untouched
+            self.model = zoo.build(cfg.family, **self.kwargs).to(self.device)
+        self.out = Path(cfg.out)
+        resumable = cfg.resume and (self.out / STATE).is_file()
+        self.state = torch.load(self.out / STATE, map_location=self.device, weights_only=True) if resumable else None
+        done = self.state.get("stage", 1) if self.state else 1  # stages before the saved one are finished
+        self.todo = [(number, stage) for number, stage in self.stages if number >= done]
+        if self.todo and (cfg.decoder_only or self.todo[0][1].decoder_only) and init_card is None and not resumable:
+            raise WmarkError("training the decoder alone needs a trained encoder: give --init CKPT")
+        print(f"loading training images from {cfg.data} ...", file=sys.stderr)
+        self.cache = ImageCache(cfg.data, device=self.device, disk=cfg.cache)
+        self.val_images = load_validation(cfg.val) if cfg.val else []
+        self.out.mkdir(parents=True, exist_ok=True)
+        if init_card is not None:
+            self.model.load_state_dict(zoo.load_model(init_card).state_dict(), strict=True)
+        if self.device.type == "cuda":
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.generator = torch.Generator().manual_seed(cfg.seed)
+        self.total_steps, self.events = 0, []
+        if self.state is not None:
+            self.model.load_state_dict(self.state["model"], strict=True)
+            self.generator.set_state(self.state["rng"].cpu())
+            self.total_steps = int(self.state.get("total_steps", self.state["step"]))
+            self.events = list(self.state.get("events", json.loads(self.state["curriculum"]).get("log", [])))
+        self.log = CsvLog(self.out / "log.csv")
+        self.bar = ProgressBar()
+        self.codecs = CodecPool(cfg.codec_workers)
+        self.pools: dict[tuple[str, ...], list] = {}  # attack pools by the curriculum's active specs
+        self.val_seconds, self.last_val = 0.0, {}
+        self.number, self.decoder_only, self.step_in_stage = None, cfg.decoder_only, 0
+        self.optimizer: torch.optim.Optimizer | None = None
+        self.curriculum: Curriculum | None = None
 
-def _save_state(out: Path, model, optimizer, curriculum: Curriculum, generator, step: int) -> None:
-    from wmark.io.atomic import atomic_output
+    def specs(self, stage: Stage) -> tuple[str, ...]:
+        """The attacks of ``stage``: --attack, else the stage's, else the recipe's."""
+        if self.cfg.attacks is not None:
+            return tuple(self.cfg.attacks)
+        return stage.attacks if stage.attacks is not None else self.recipe.attacks
 
-    state = {
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "curriculum": json.dumps(curriculum.state_dict()),
-        "rng": generator.get_state(),
-        "step": step,
-    }
-    with atomic_output(out / STATE) as tmp:
-        torch.save(state, tmp)
+    def run(self) -> zoo.Card:
+        """Run the remaining stages until done, out of time or signalled; save the state, then export."""
+        stop = Stop(self.cfg.time_budget, self.started)
+        try:
+            with self.bar:
+                for number, stage in self.todo:
+                    self.begin(number, stage)
+                    while self.step_in_stage < self.cfg.steps and not stop.due(reserve=2 * self.val_seconds):
+                        self.step()
+                    if stop.reason:
+                        print(f"stopping at stage {number} step {self.step_in_stage}: {stop.reason}", file=sys.stderr)
+                        break
+        finally:
+            stop.restore()
+            self.codecs.close()
+            if self.optimizer is not None:
+                self._save_state()
+        return self._export(stop.reason)
 
+    def begin(self, number: int, stage: Stage) -> None:
+        """Enter stage ``number``: its trainable modules, optimizer and curriculum (the saved ones on resume)."""
+        cfg, recipe = self.cfg, self.recipe
+        self.number, self.decoder_only = number, cfg.decoder_only or stage.decoder_only
+        self._train_mode()
+        trainable = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.Adam(trainable, lr=cfg.lr if cfg.lr is not None else recipe.lr)
+        specs = self.specs(stage)
+        self.curriculum = Curriculum(
+            warmup_accuracy=recipe.warmup_accuracy,
+            ramp_steps=int(recipe.ramp_fraction * cfg.steps),
+            attack_specs=specs,
+            attack_steps=max(1, int(0.4 * cfg.steps / max(1, len(specs)))),
+            image_weight=recipe.image_weight,
+            target_psnr=cfg.target_psnr + recipe.psnr_margin,
+        )
+        self.step_in_stage = 0
+        state, self.state = self.state, None
+        if state is not None and state.get("stage", 1) == number:
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.curriculum.load_state_dict(json.loads(state["curriculum"]))
+            self.step_in_stage = int(state["step"])
+            print(f"resumed stage {number} at step {self.step_in_stage}, curriculum {self.curriculum.stage}",
+                  file=sys.stderr)
+        elif len(recipe.stages) > 1:
+            self._event(f"stage {number} ({stage.name}{', decoder only' if self.decoder_only else ''})", {"step": 0})
 
-def _export(cfg, model, kwargs, specs, curriculum, val_images, step, seconds, device) -> zoo.Card:
-    """Calibrate the default strength on validation images and write the checkpoint."""
-    model.eval()
-    strength, metrics = 1.0, {}
-    if val_images:
-        strength = round(calibrate_strength(model, val_images, cfg.target_psnr), 4)
-        metrics = {k: round(v, 4) for k, v in validate(model, val_images, strength, VALIDATION_ATTACKS).items()}
-    code = PayloadCode(kwargs["message_bits"])
-    previous = {}
-    if (Path(cfg.out) / zoo.CARD).is_file():
-        previous = zoo.read_card(Path(cfg.out)).data.get("training", {})
-    card = {
-        "name": Path(cfg.out).name,
-        "family": cfg.family,
-        "kwargs": kwargs,
-        "bits": kwargs["message_bits"],
-        "data_bits": code.data_bits,
-        "capacity_bytes": code.capacity_bytes,
-        "payload": code.describe(),
-        "size": kwargs["size"],
-        "strength": strength,
-        "strength_rule": f"median PSNR {cfg.target_psnr} dB on the validation images",
-        "training": {
-            "data": cfg.data,
-            "val": cfg.val,
-            "steps": step,
-            "batch": cfg.batch,
-            "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-            "seconds": round(previous.get("seconds", 0) + seconds, 1) if cfg.resume else round(seconds, 1),
-            "attacks": list(specs),
-            "curriculum": curriculum.log,
-            "seed": cfg.seed,
-            "init": cfg.init,
-            "pipeline_size": cfg.pipeline_size,
-            "decoder_only": cfg.decoder_only,
-        },
-        "metrics": {"validation": metrics},
-    }
-    return zoo.save_checkpoint(Path(cfg.out), model, card)
+    def step(self) -> None:
+        """One optimisation step of the current stage; logs, validates and saves the state when due."""
+        cfg, kwargs, device, generator = self.cfg, self.kwargs, self.device, self.generator
+        cover = self.cache.sample(cfg.batch, cfg.pipeline_size or kwargs["size"], generator)
+        x = pipeline.to_native(cover, kwargs["size"])
+        bits = torch.randint(0, 2, (cfg.batch, kwargs["message_bits"]), generator=generator).to(device)
+        active = self.curriculum.active_attacks(self.step_in_stage)
+        pool = self.pools.setdefault(active, _attack_pool(active))
+        spec, attack = pool[int(torch.randint(len(pool), (1,), generator=generator))] if pool else ("identity", None)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            residual = self.model.residual(x, bits.float() * 2 - 1)
+            marked = cover + pipeline.from_native(residual, *cover.shape[-2:])
+            clamped = marked.clamp(0, 1)
+            quantized = clamped + (torch.round(clamped * 255) / 255 - clamped).detach()
+            attacked = quantized
+            if attack is not None:
+                params = attack.sample(quantized.shape, generator=generator)
+                attacked = self.codecs(attack, quantized.float(), params, cover)
+            if cfg.pipeline_size:
+                attacked = pipeline.to_native(attacked, kwargs["size"])
+            logits = self.model.decode(attacked).float()
+        message_loss = F.binary_cross_entropy_with_logits(logits, bits.float())
+        image_loss = F.mse_loss(marked.float(), cover)
+        image_weight = self.curriculum.current_image_weight(self.step_in_stage)
+        loss = self.recipe.message_weight * message_loss + image_weight * image_loss
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.step_in_stage += 1
+        self.total_steps += 1
+        step = self.step_in_stage
+        accuracy = float(((logits > 0).long() == bits).float().mean())
+        batch_psnr = float(-10 * torch.log10(image_loss.detach().clamp_min(1e-10)))
+        note = self.curriculum.update(step, accuracy, batch_psnr)
+        row = {
+            "step": step,
+            "stage": self.number,
+            "curriculum": self.curriculum.stage,
+            "attack": spec,
+            "loss": round(loss.item(), 5),
+            "message_loss": round(message_loss.item(), 5),
+            "image_loss": round(image_loss.item(), 7),
+            "image_weight": round(image_weight, 2),
+            "bit_acc": round(accuracy, 4),
+            "psnr": round(batch_psnr, 2),
+            "elapsed_s": round(time.monotonic() - self.started, 1),
+        }
+        last = step == cfg.steps
+        due = step % cfg.log_every == 0 or last
+        if self.val_images and (step % cfg.val_every == 0 or last):
+            row.update(self._validate())
+            self._save_state()
+            due = True
+        if note:
+            self._event(note, row)
+        elif due:
+            self._write(row)
+        self._show(row)
 
+    def _event(self, note: str, row: dict) -> None:
+        """Record a stage or curriculum change: in the card's history, on stderr and in log.csv."""
+        self.events.append(note)
+        self._write({**row, "stage": self.number, "event": note})
 
-class _CsvLog:
-    """Appends rows to ``log.csv``, widening the header when new columns appear."""
+    def _write(self, row: dict) -> None:
+        self.log.write(row)
+        print(" ".join(f"{key}={value}" for key, value in row.items()), file=sys.stderr)
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def _show(self, row: dict) -> None:
+        status = f"loss {row['loss']:.3f} acc {row['bit_acc']:.2f}"
+        if self.last_val:
+            accuracies = [v for k, v in self.last_val.items() if k.startswith("bit_acc")]
+            status += f" | val {self.last_val['psnr']:.1f} dB acc {sum(accuracies) / len(accuracies):.2f}"
+        self.bar.show(f"stage {self.number} {self.curriculum.stage}", row["step"], self.cfg.steps, status)
 
-    def write(self, row: dict) -> None:
-        rows = []
-        if self.path.is_file():
-            with open(self.path, newline="") as handle:
-                rows = list(csv.DictReader(handle))
-        rows.append(row)
-        columns = list(dict.fromkeys(k for r in rows for k in r))
-        with open(self.path, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=columns)
-            writer.writeheader()
-            writer.writerows(rows)
+    def _validate(self) -> dict:
+        begun = time.monotonic()
+        self.last_val = {k: round(v, 4) for k, v in validate(self.model, self.val_images, strength=1.0).items()}
+        self.val_seconds = time.monotonic() - begun
+        self._train_mode()
+        return {f"val_{key}": value for key, value in self.last_val.items()}
+
+    def _train_mode(self) -> None:
+        self.model.train().requires_grad_(True)
+        if self.decoder_only:
+            self.model.freeze_encoder()
+
+    def _save_state(self) -> None:
+        from wmark.io.atomic import atomic_output
+
+        state = {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "curriculum": json.dumps(self.curriculum.state_dict()),
+            "rng": self.generator.get_state(),
+            "stage": self.number,
+            "step": self.step_in_stage,
+            "total_steps": self.total_steps,
+            "events": self.events,
+        }
+        with atomic_output(self.out / STATE) as tmp:
+            torch.save(state, tmp)
+
+    def _export(self, stopped: str | None) -> zoo.Card:
+        """Calibrate the default strength on validation images and write the checkpoint."""
+        cfg, kwargs, model, device = self.cfg, self.kwargs, self.model, self.device
+        model.eval()
+        strength, metrics = 1.0, {}
+        if self.val_images:
+            strength = round(calibrate_strength(model, self.val_images, cfg.target_psnr), 4)
+            metrics = validate(model, self.val_images, strength, VALIDATION_ATTACKS)
+            metrics = {k: round(v, 4) for k, v in metrics.items()}
+        code = PayloadCode(kwargs["message_bits"])
+        previous = {}
+        if (self.out / zoo.CARD).is_file():
+            previous = zoo.read_card(self.out).data.get("training", {})
+        seconds = time.monotonic() - self.started
+        stages = [
+            {"stage": number, "name": stage.name, "decoder_only": cfg.decoder_only or stage.decoder_only,
+             "attacks": list(self.specs(stage))}
+            for number, stage in self.stages
+        ]
+        card = {
+            "name": self.out.name,
+            "family": cfg.family,
+            "kwargs": kwargs,
+            "bits": kwargs["message_bits"],
+            "data_bits": code.data_bits,
+            "capacity_bytes": code.capacity_bytes,
+            "payload": code.describe(),
+            "size": kwargs["size"],
+            "strength": strength,
+            "strength_rule": f"median PSNR {cfg.target_psnr} dB on the validation images",
+            "training": {
+                "data": cfg.data,
+                "val": cfg.val,
+                "steps": self.total_steps,
+                "batch": cfg.batch,
+                "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+                "seconds": round(previous.get("seconds", 0) + seconds, 1) if cfg.resume else round(seconds, 1),
+                "time_budget_s": cfg.time_budget,
+                "stopped": stopped,
+                "stage": cfg.stage,
+                "stages": stages,
+                "attacks": list(dict.fromkeys(spec for entry in stages for spec in entry["attacks"])),
+                "curriculum": self.events,
+                "seed": cfg.seed,
+                "init": cfg.init,
+                "pipeline_size": cfg.pipeline_size,
+                "decoder_only": cfg.decoder_only,
+            },
+            "metrics": {"validation": metrics},
+        }
+        return zoo.save_checkpoint(self.out, model, card)

@@ -7,12 +7,22 @@ from wmark.errors import WmarkError
 
 
 @dataclass(frozen=True)
+class Stage:
+    """One training stage: which modules train and on which attacks (None: the recipe's)."""
+
+    name: str
+    decoder_only: bool = False
+    attacks: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
 class Recipe:
     """What a family contributes to the training loop.
 
     ``attacks`` is the easy-to-hard list the curriculum adds one by one once the image
     loss has ramped up. ``image_weight`` is the image-loss weight the curriculum starts from;
     it then steers it towards a training PSNR of the target plus ``psnr_margin`` dB (at native size).
+    ``stages`` run in order (``--stage N`` runs one), each for ``--steps`` steps with its own curriculum.
     """
 
     model_kwargs: dict = field(default_factory=dict)
@@ -23,6 +33,7 @@ class Recipe:
     warmup_accuracy: float = 0.9
     ramp_fraction: float = 0.2
     attacks: tuple[str, ...] = ()
+    stages: tuple[Stage, ...] = (Stage("end-to-end"),)
 
 
 RECIPES = {
@@ -52,10 +63,35 @@ RECIPES = {
             "h264_proxy:crf=18-30",
         ),
     ),
+    # Tavakoli et al. 2022 embed in one wavelet subband; LL on luma is the robust choice (JPEG keeps
+    # luma at full resolution and quantises low frequencies least). Same attack ladder as MBRS.
+    "dwtcnn": Recipe(
+        model_kwargs={"message_bits": 32, "size": 64, "channels": 32, "subband": "LL", "luma": True, "plane": 8},
+        attacks=(
+            "identity",
+            "noise:std=0-0.02",
+            "blur:sigma=0.1-1.0",
+            "resize:scale=0.5-1.0",
+            "jpeg_mix:quality=50-90",
+            "h264_proxy:crf=18-30",
+        ),
+    ),
 }
 
 
 def recipe_for(family: str) -> Recipe:
+    """The recipe of ``family``; a WmarkError when it has none."""
     if family not in RECIPES:
         raise WmarkError(f"no training recipe for family {family!r}; have: {', '.join(sorted(RECIPES))}")
     return RECIPES[family]
+
+
+def select_stages(family: str, stage: int | None) -> list[tuple[int, Stage]]:
+    """``(number, stage)`` pairs to run: every stage of the family's recipe in order, or only ``stage`` (from 1)."""
+    numbered = list(enumerate(recipe_for(family).stages, start=1))
+    if stage is None:
+        return numbered
+    if not 1 <= stage <= len(numbered):
+        names = ", ".join(f"{n} ({s.name})" for n, s in numbered)
+        raise WmarkError(f"{family} has no training stage {stage}; its stages: {names}")
+    return [numbered[stage - 1]]
