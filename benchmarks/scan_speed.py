@@ -1,0 +1,110 @@
+"""Scan throughput with 1 and 2 workers, and false positives on >= 10,000 clean images.
+
+    python benchmarks/scan_speed.py --val ../shared/data/val
+
+Writes benchmarks/results/scan_speed.json. Speed: the validation photos (2-4 MP JPEGs) copied
+to ``--files`` files in a temporary folder, scanned by ``wmark.scan.run`` with the default model
+and 1, then 2 worker processes (one torch thread each); files/s is timed from when the workers are
+ready (their start-up is reported apart; the first run also starts the fork server). False
+positives: the same photos plus random crops (20-100 % of each side) rescaled to a random long side
+of 256-2048 px and rounded to 8 bits, generated in memory and passed to the scan's own detection
+function at the default threshold (FPR 1e-6).
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import platform
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from wmark.io.image import from_uint8, list_images
+from wmark.pipeline import MIN_SIDE, quantize
+from wmark.scan import run
+from wmark.scanner import ScanConfig, detect_image, markers
+from wmark.stats import DEFAULT_FPR
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def speed(photos: list[Path], files: int, workers: int, work: Path) -> dict:
+    folder = work / "files"
+    if not folder.exists():
+        folder.mkdir()
+        for i in range(files):
+            shutil.copy(photos[i % len(photos)], folder / f"{i:04}_{photos[i % len(photos)].name}")
+    summary = run([str(folder)], ScanConfig(), workers=workers, stdout=io.StringIO())
+    assert summary.errors == 0 and summary.scanned == files
+    return {"workers": workers, **summary.to_dict()}
+
+
+def _variant(photo: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """A random crop of ``photo`` (1, 3, H, W), rescaled to a random long side, on the 8-bit grid."""
+    height, width = photo.shape[-2:]
+    fractions = 0.2 + 0.8 * torch.rand(2, generator=generator)
+    crop_h, crop_w = max(MIN_SIDE, int(height * fractions[0])), max(MIN_SIDE, int(width * fractions[1]))
+    top = int(torch.randint(height - crop_h + 1, (1,), generator=generator))
+    left = int(torch.randint(width - crop_w + 1, (1,), generator=generator))
+    crop = photo[..., top:top + crop_h, left:left + crop_w]
+    long_side = int(torch.randint(256, 2049, (1,), generator=generator))
+    scale = long_side / max(crop_h, crop_w)
+    size = (max(MIN_SIDE, round(crop_h * scale)), max(MIN_SIDE, round(crop_w * scale)))
+    return quantize(F.interpolate(crop, size=size, mode="bilinear", antialias=True, align_corners=False))
+
+
+def false_positives(photos: list[Path], items: int, seed: int) -> dict:
+    torch.set_num_threads(1)  # one item at a time gains little from threads, and spinning ones stall a busy CPU
+    models = markers((None,), "cpu")
+    pictures = [from_uint8(np.asarray(Image.open(p).convert("RGB")))[None] for p in photos]
+    generator = torch.Generator().manual_seed(seed)
+    detected, lowest, valid = [], 1.0, 0
+    start = time.perf_counter()
+    for i in range(items):
+        x = pictures[i] if i < len(pictures) else _variant(pictures[i % len(pictures)], generator)
+        result = detect_image(models, x)[0]
+        lowest = min(lowest, result["p_value"])
+        valid += result["p_value"] < 1
+        if result["detected"]:
+            detected.append({"item": i, "photo": photos[i % len(photos)].name, "p_value": result["p_value"]})
+    return {"model": models[0].name, "fpr": DEFAULT_FPR, "items": items, "photos": len(photos),
+            "detected": len(detected), "which": detected, "min_p_value": lowest,
+            "valid_codewords": valid, "seed": seed, "seconds": round(time.perf_counter() - start, 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--val", default="../shared/data/val")
+    parser.add_argument("--files", type=int, default=40)
+    parser.add_argument("--items", type=int, default=10000)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    photos = list_images(args.val)
+    sizes = [Image.open(p).size for p in photos]
+    load = os.getloadavg()
+    with tempfile.TemporaryDirectory() as work:
+        speeds = [speed(photos, args.files, workers, Path(work)) for workers in (1, 2)]
+    result = {
+        "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
+                    "load_average_at_start": [round(v, 2) for v in load]},
+        "speed": {"files": args.files, "megapixels": [round(min(w * h for w, h in sizes) / 1e6, 2),
+                                                      round(max(w * h for w, h in sizes) / 1e6, 2)],
+                  "runs": speeds},
+        "false_positives": false_positives(photos, args.items, args.seed),
+    }
+    result["machine"]["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "scan_speed.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
