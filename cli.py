@@ -43,19 +43,9 @@ def _print(payload: dict, as_json: bool, table: list[tuple[str, object]] | None 
 
 
 def _expand(paths: List[Path]) -> list[tuple[Path, Path]]:
-    """(file, name relative to its input) pairs: files as given, folders walked for images and videos."""
-    from wmark.io.image import IMAGE_SUFFIXES
-    from wmark.io.video import VIDEO_SUFFIXES
+    from wmark.io.media import expand_media
 
-    suffixes = IMAGE_SUFFIXES | VIDEO_SUFFIXES
-    pairs: list[tuple[Path, Path]] = []
-    for path in paths:
-        if path.is_dir():
-            files = sorted(f for f in path.rglob("*") if f.suffix.lower() in suffixes and f.is_file())
-            pairs.extend((f, f.relative_to(path)) for f in files)
-        else:
-            pairs.append((path, Path(path.name)))
-    return pairs
+    return expand_media(paths)
 
 
 def _batch(items: list, work, label: str) -> tuple[list[dict], list[dict]]:
@@ -74,6 +64,10 @@ def _batch(items: list, work, label: str) -> tuple[list[dict], list[dict]]:
                 typer.echo(f"error: {exc}", err=True)
             progress.advance(task)
     return results, errors
+
+
+def _quality(report: dict) -> str:
+    return f"PSNR-Y {report['psnr_y']:.2f} dB" if "psnr_y" in report else f"PSNR {report['psnr']:.2f} dB"
 
 
 @contextmanager
@@ -142,7 +136,7 @@ def embed(
             return marker.embed_file(pair[0], target, **options, **video).to_dict()
 
         results, errors = _batch(pairs, one, "embedding")
-        _print({"results": results, "errors": errors}, as_json, [(r["output"], f"PSNR {r['psnr']:.2f} dB") for r in results])
+        _print({"results": results, "errors": errors}, as_json, [(r["output"], _quality(r)) for r in results])
         if errors:
             raise typer.Exit(2)
 
@@ -247,6 +241,22 @@ def demo(
     _print(report, as_json, [(k, v) for k, v in report.items() if not isinstance(v, dict)])
 
 
+def _model_args(pairs: List[str]) -> dict:
+    """KEY=VALUE pairs; values are read as JSON (numbers, true/false) and otherwise kept as text."""
+    from wmark.errors import WmarkError
+
+    parsed = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.isidentifier():
+            raise WmarkError(f"--model-arg takes KEY=VALUE, got {pair!r}")
+        try:
+            parsed[key] = json.loads(value)
+        except json.JSONDecodeError:
+            parsed[key] = value
+    return parsed
+
+
 @app.command()
 def train(
     family: str = typer.Argument(..., help="Model family, e.g. hidden."),
@@ -268,8 +278,17 @@ def train(
     pipeline_size: Optional[int] = typer.Option(
         None, "--pipeline-size", help="Train through the any-resolution pipeline on crops of this size."),
     decoder_only: bool = typer.Option(False, "--decoder-only", help="Freeze the encoder (start from --init)."),
+    stage: Optional[int] = typer.Option(None, "--stage", help="Run only this stage of the recipe (default: all)."),
+    time_budget: Optional[str] = typer.Option(
+        None, "--time", help="Wall-clock budget (45m, 90s, 2h, 1h30m): stop in time to save the state and export."),
+    cache: Optional[Path] = typer.Option(
+        None, "--cache", help="Keep the decoded training images in this folder (uint8 .npy) for later runs."),
+    codec_workers: int = typer.Option(0, "--codec-workers", help="Threads for real codecs (jpeg, h264) in the loop."),
+    model_arg: Optional[List[str]] = typer.Option(
+        None, "--model-arg", help="Constructor argument KEY=VALUE of the family (repeatable), e.g. subband=HH."),
 ) -> None:
     """Train a model family and write its checkpoint folder."""
+    from wmark.train.budget import parse_duration
     from wmark.train.loop import TrainConfig, train as run_training
 
     with _reported():
@@ -277,9 +296,101 @@ def train(
             family=family, data=str(data), out=str(out), val=str(val) if val else None, bits=bits, size=size,
             steps=steps, batch=batch, lr=lr, attacks=attack or None, device=device, resume=resume, seed=seed,
             init=init, val_every=val_every, target_psnr=target_psnr, pipeline_size=pipeline_size,
-            decoder_only=decoder_only,
+            decoder_only=decoder_only, stage=stage,
+            time_budget=parse_duration(time_budget) if time_budget is not None else None,
+            cache=str(cache) if cache else None, codec_workers=codec_workers,
+            model_kwargs=_model_args(model_arg or []),
         ))
     typer.echo(json.dumps(card.summary()))
+
+
+@app.command()
+def bench(
+    inputs: List[Path] = typer.Argument(..., help="Images, videos or folders of them."),
+    model: Optional[List[str]] = typer.Option(
+        None, "-m", "--model", help="Checkpoint name or folder, or imwatermark:dwtDct|dwtDctSvd|rivaGan (repeatable)."),
+    attack: Optional[List[str]] = typer.Option(
+        None, "-a", "--attack", help="Attack spec (repeatable; default: the fixed grid, see the README)."),
+    strength: Optional[List[float]] = typer.Option(None, "--strength", help="Strength to sweep (repeatable; default: the card's)."),
+    frames: Optional[int] = typer.Option(None, "--frames", help="Video: N frames spread evenly (default all)."),
+    batch: int = typer.Option(16, "--batch", help="Video frames per model call (and per attacked clip)."),
+    out: Path = typer.Option(Path("wmark-bench"), "--out", help="Folder for frames.csv, summary.json and the plots."),
+    fail_under: Optional[List[str]] = typer.Option(
+        None, "--fail-under", help="SPEC=ACC: exit 1 when a model's mean bit accuracy under SPEC is below ACC (repeatable)."),
+    seed: int = typer.Option(0, "--seed", help="Seeds the codewords and the attack params."),
+    device: str = DEVICE,
+    as_json: bool = JSON,
+) -> None:
+    """Benchmark models against an attack grid: bit accuracy against PSNR, per frame. Exit 1 if a --fail-under fails."""
+    from wmark import bench as engine
+    from wmark import bench_report as report
+
+    with _reported():
+        thresholds = report.parse_thresholds(fail_under or [], attack or None)
+        result = engine.run(inputs, engine.load_models(model or None, device), attack or None, strength or None,
+                            frames=frames, seed=seed, batch=batch, device=device)
+        summary = engine.summarize(result)
+        outcomes = report.check_thresholds(summary, thresholds)
+        if thresholds:
+            summary["thresholds"] = outcomes
+        report.write_outputs(result, summary, out)
+    if as_json:
+        typer.echo(json.dumps(summary))
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(*report.TABLE_HEADER, title=f"wmark bench: {summary['speed']['frames']} frames, {out}")
+        for row in report.table_rows(summary):
+            table.add_row(*row)
+        console = Console()
+        (console if console.is_terminal else Console(width=160)).print(table)  # whole lines in logs
+        for outcome in outcomes:
+            typer.echo(f"{'ok  ' if outcome['passed'] else 'FAIL'} {outcome['threshold']}")
+            for failure in outcome["failures"]:
+                typer.echo(f"     {failure}")
+    for error in summary["errors"]:
+        where = ", ".join(str(v) for k, v in error.items() if k != "error")
+        typer.echo(f"warning: {where}: {error['error']}", err=True)
+    if not all(o["passed"] for o in outcomes):
+        raise typer.Exit(1)
+
+
+@app.command()
+def scan(
+    paths: List[str] = typer.Argument(..., help="Files and folders (walked recursively); - reads paths from stdin."),
+    model: Optional[List[str]] = typer.Option(
+        None, "-m", "--model", help="Checkpoint name or folder (repeatable: every file meets every model)."),
+    key: Optional[str] = KEY,
+    fpr: float = typer.Option(1e-6, "--fpr", help="False-positive rate for 'detected'."),
+    out: Optional[str] = typer.Option(None, "--out", help="JSONL report, one row a file (default: stdout)."),
+    csv: Optional[str] = typer.Option(None, "--csv", help="Also write a flat CSV of the report when the scan ends."),
+    workers: int = typer.Option(1, "--workers", help="Worker processes (0: scan in this process)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue --out: skip the files in it, append the rest."),
+    force: bool = typer.Option(False, "--force", help="Start --out over when it exists."),
+    timeout: Optional[float] = typer.Option(None, "--timeout", help="Seconds a file may take (then an error row)."),
+    engine: str = typer.Option("local", "--engine", help="local (worker processes) or dask."),
+    address: Optional[str] = typer.Option(None, "--address", help="Dask scheduler, e.g. tcp://host:8786 (default: a LocalCluster)."),
+    device: str = DEVICE,
+    as_json: bool = JSON,
+) -> None:
+    """Forensic scan of files and folders: one JSON line a file, every model tried. Exit 0 when it completes."""
+    from wmark.scan import run
+    from wmark.scanner import ScanConfig
+
+    with _reported():
+        try:
+            summary = run(paths, ScanConfig(tuple(model or [None]), key, fpr, device, timeout), out=out, csv=csv,
+                          resume=resume, force=force, workers=workers, engine=engine, address=address, progress=True)
+        except KeyboardInterrupt:
+            typer.echo("interrupted; the report holds whole lines: --resume continues it", err=True)
+            raise typer.Exit(130) from None
+    if as_json:
+        typer.echo(json.dumps(summary.to_dict()))
+    else:
+        typer.echo(f"scanned {summary.scanned} files in {summary.seconds:.1f} s ({summary.files_per_s:.2f} files/s): "
+                   f"{summary.detected} detected, {summary.clean} clean, {summary.errors} errors; "
+                   f"{summary.skipped} already in the report", err=True)
 
 
 def main() -> None:

@@ -45,6 +45,7 @@ def _roundtrip(frames: np.ndarray, encoder: str, decoder: str, options: dict) ->
     enc.width, enc.height, enc.pix_fmt = w, h, "yuv420p"
     enc.time_base, enc.framerate = Fraction(1, _RATE), Fraction(_RATE)
     enc.options = options
+    enc.thread_count = 1  # PyAV's default (0, automatic) overrides the "threads" option; x264 then varies
     packets = []
     for i, rgb in enumerate(frames):
         frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
@@ -52,10 +53,10 @@ def _roundtrip(frames: np.ndarray, encoder: str, decoder: str, options: dict) ->
         packets += enc.encode(frame)
     packets += enc.encode(None)
     dec = av.CodecContext.create(decoder, "r")
-    decoded = [f for p in packets for f in dec.decode(p)] + dec.decode(None)
+    decoded = [f.to_ndarray(format="rgb24") for p in [*packets, None] for f in dec.decode(p)]
     if len(decoded) != t:
         raise RuntimeError(f"{encoder} -> {decoder} returned {len(decoded)} frames for {t}")
-    return np.stack([f.to_ndarray(format="rgb24") for f in decoded])
+    return np.stack(decoded)
 
 
 class VideoCodec(PerSample):

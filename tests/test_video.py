@@ -11,7 +11,6 @@ import pytest
 import torch
 
 import wmark
-from cli import app
 from tests.test_cli import assert_user_error, run
 from wmark.errors import WmarkError
 from wmark.io.media import media_kind
@@ -170,3 +169,17 @@ def test_bad_videos(clip, tmp_path):
     assert_user_error(run("embed", clip, tmp_path / "o.png", "--message", "x"), "needs a video file name")
     assert_user_error(run("embed", clip, clip, "--message", "x"), "refusing to overwrite the input")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["audio.m4a", "odd.mkv", "truncated.mp4"]
+
+
+def test_folder_of_images_and_videos(clip, photo, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "clip.mp4").write_bytes(clip.read_bytes())
+    (folder / "photo.jpg").write_bytes(photo.read_bytes())
+    (folder / "fake.jpg").write_text("not a picture")
+    result = run("embed", folder, tmp_path / "out", "--message", "ok")
+    assert result.exit_code == 2 and "fake.jpg" in result.stderr
+    assert "PSNR-Y" in result.stdout and "PSNR " in result.stdout
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["clip.mp4", "photo.jpg"]
+    found = json.loads(run("extract", tmp_path / "out", "--json").stdout)
+    assert [r["message"] for r in found["results"]] == ["ok", "ok"]

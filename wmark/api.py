@@ -17,7 +17,7 @@ from wmark.device import resolve_device
 from wmark.errors import WmarkError
 from wmark.io.image import from_uint8, read_image, to_uint8, write_image
 from wmark.io.media import media_kind
-from wmark.io.video import VIDEO_SUFFIXES, probe, read_yuv, transcode
+from wmark.io.video import VIDEO_SUFFIXES, read_yuv, spread_frames, transcode
 from wmark.io.yuv import YuvFrames
 from wmark.payload import PayloadCode, parse_bits
 from wmark.stats import DEFAULT_FPR, match_p_value, psnr, ssim
@@ -276,22 +276,20 @@ class Watermarker:
         """Decoder logits (B, L) for a float batch (B, 3, H, W) at any resolution."""
         return pipeline.decode(self.model, x.to(self.device)).float().cpu()
 
+    def yuv_logits(self, frames: YuvFrames) -> torch.Tensor:
+        """Decoder logits (B, L) for decoded 4:2:0 video frames, resized to the native size in their planes."""
+        pipeline.check_size(frames.y.unsqueeze(1))
+        with torch.no_grad():
+            return self.model.decode(frames.to(self.device).rgb(self.model.size)).float().cpu()
+
     def video_logits(self, path: str | Path, frames: int | None = None, batch: int = 16
                      ) -> tuple[list[int], torch.Tensor]:
         """(frame indices, logits (N, L)) for all frames of a video, or ``frames`` of them spread evenly."""
-        select = None
-        if frames is not None:
-            if frames < 1:
-                raise WmarkError(f"--frames must be at least 1, got {frames}")
-            total = probe(path).frames
-            chosen = set(np.linspace(0, total - 1, min(frames, total)).round().astype(int).tolist())
-            select = chosen.__contains__
+        select = spread_frames(path, frames)
         indices, logits = [], []
         for batch_indices, frames in read_yuv(path, batch=batch, select=select):
             indices += batch_indices
-            pipeline.check_size(frames.y.unsqueeze(1))
-            with torch.no_grad():
-                logits.append(self.model.decode(frames.to(self.device).rgb(self.model.size)).float().cpu())
+            logits.append(self.yuv_logits(frames))
         if not logits:
             raise WmarkError(f"{path}: no frame could be decoded")
         return indices, torch.cat(logits)
@@ -304,9 +302,21 @@ class Watermarker:
 
     def extract_frames(self, indices: list[int], logits: torch.Tensor, key: str | None = None,
                        fpr: float = DEFAULT_FPR, per_frame: bool = False) -> VideoExtraction:
-        """A video's extraction from its frames' logits (N, L): the mean decides, each frame gives the timeline."""
+        """A video's extraction from its frames' logits (N, L): the mean decides, each frame gives the timeline.
+
+        When the video's message is found, a frame counts as marked when its bits match that codeword
+        (binomial test at ``fpr``): cheap, and it shows where this message is. Otherwise each frame is
+        decoded on its own (several messages spliced together show up that way).
+        """
         found = self.extract_logits(logits.mean(0), key=key, fpr=fpr)
-        each = [self.extract_logits(row, key=key, fpr=fpr) for row in logits]
+        if found.detected:
+            codeword = self.codeword(hex=found.hex, key=key)
+            p_values = match_p_value(logits > 0, codeword).tolist()
+            confidence = (2 * torch.sigmoid(logits.abs()) - 1).mean(1).tolist()
+            each = [Extraction(p <= fpr, found.message if p <= fpr else None, found.hex if p <= fpr else None,
+                               "", p, round(c, 4), 0) for p, c in zip(p_values, confidence)]
+        else:
+            each = [self.extract_logits(row, key=key, fpr=fpr) for row in logits]
         flags = [e.detected for e in each]
         timeline = None
         if per_frame:

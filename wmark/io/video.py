@@ -107,6 +107,16 @@ def _decoded(container, path: Path) -> Iterator:
         raise WmarkError(f"cannot decode {path}: {_reason(exc)}") from None
 
 
+def spread_frames(path: str | os.PathLike, frames: int | None) -> Callable[[int], bool] | None:
+    """A frame selector for ``frames`` indices spread evenly over the video (None: every frame)."""
+    if frames is None:
+        return None
+    if frames < 1:
+        raise WmarkError(f"--frames must be at least 1, got {frames}")
+    total = probe(path).frames
+    return set(np.linspace(0, total - 1, min(frames, total)).round().astype(int).tolist()).__contains__
+
+
 def read_frames(path: str | os.PathLike, batch: int = 16, select: Callable[[int], bool] | None = None
                 ) -> Iterator[tuple[list[int], torch.Tensor]]:
     """Stream (frame indices, (B, 3, H, W) float RGB in [0, 1]) batches; ``select`` picks frames."""
