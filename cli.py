@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
+from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
 from typing import List, Optional
@@ -50,11 +52,10 @@ def _expand(paths: List[Path]) -> list[tuple[Path, Path]]:
 
 def _batch(items: list, work, label: str) -> tuple[list[dict], list[dict]]:
     """Run ``work(item) -> dict`` on each item with a progress bar; report bad items and go on."""
-    from rich.console import Console
-    from rich.progress import Progress
-
     results, errors = [], []
-    with Progress(transient=True, console=Console(stderr=True), disable=len(items) < 2) as progress:
+    from wmark.progress import stderr_progress
+
+    with stderr_progress(hidden=len(items) < 2) as progress:
         task = progress.add_task(label, total=len(items))
         for item in items:
             try:
@@ -73,16 +74,14 @@ def _quality(report: dict) -> str:
 @contextmanager
 def _frame_progress(path: Path):
     """A frame progress bar on stderr for a video input: yields the callback, or None for images."""
-    from rich.console import Console
-    from rich.progress import Progress
-
     from wmark.io.media import media_kind
     from wmark.io.video import probe
+    from wmark.progress import stderr_progress
 
     if not path.is_file() or media_kind(path) != "video":
         yield None
         return
-    with Progress(transient=True, console=Console(stderr=True)) as progress:
+    with stderr_progress() as progress:
         task = progress.add_task("frames", total=probe(path).frames)
         yield lambda done: progress.advance(task, done)
 
@@ -108,6 +107,7 @@ def embed(
 ) -> None:
     """Hide a message in images and videos."""
     import wmark
+    from wmark.io.video import check_options
 
     with _reported():
         if len(paths) < 2:
@@ -115,10 +115,13 @@ def embed(
         *inputs, output = paths
         if message is None and bits is None and hex_ is None:
             raise wmark.WmarkError("give a payload: --message TEXT, --bits 0101... or --hex HEX")
+        video = dict(codec=codec, crf=crf, preset=preset, batch=batch, every=every)
+        check_options(**video)
         marker = wmark.load(model, device=device)
         options = dict(message=message, bits=bits, hex=hex_, key=key, strength=strength, quality=quality, force=force)
-        video = dict(codec=codec, crf=crf, preset=preset, batch=batch, every=every)
         if len(inputs) == 1 and not inputs[0].is_dir():
+            if output.is_dir():
+                output = output / inputs[0].name
             with _frame_progress(inputs[0]) as progress:
                 report = marker.embed_file(inputs[0], output, **options, **video, progress=progress)
             _print(report.to_dict(), as_json)
@@ -126,7 +129,7 @@ def embed(
         if output.exists() and not output.is_dir():
             raise wmark.WmarkError(f"with several inputs or a folder, OUTPUT must be a folder; {output} is a file")
         pairs = _expand(inputs)
-        clashes = sorted({str(name) for _, name in pairs if sum(n == name for _, n in pairs) > 1})
+        clashes = sorted(str(name) for name, count in Counter(name for _, name in pairs).items() if count > 1)
         if clashes:
             raise wmark.WmarkError(f"several inputs would be written to the same output name: {', '.join(clashes)}")
 
@@ -156,8 +159,10 @@ def extract(
     """Read the hidden message back (blind). For a video: one message from all frames, and a timeline."""
     import wmark
     from wmark.io.media import media_kind
+    from wmark.io.video import check_options
 
     with _reported():
+        check_options(batch=batch, frames=frames)
         marker = wmark.load(model, device=device)
 
         def one(path: Path) -> dict:
@@ -393,7 +398,12 @@ def scan(
                    f"{summary.skipped} already in the report", err=True)
 
 
+def _terminate(signum, frame) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _terminate)  # unwind like Ctrl-C, so no partial output is left
     app(prog_name="wmark")
 
 

@@ -118,6 +118,15 @@ def test_embed_extract_video_cli(clip, tmp_path):
     assert run("detect", out, "--expect", "hi!").exit_code == 0
 
 
+def test_other_containers_and_an_output_folder(marker, clip, tmp_path):
+    assert marker.embed_file(clip, tmp_path / "marked.ts", message="ts").frames == 20  # MPEG-TS
+    assert marker.extract(tmp_path / "marked.ts").message == "ts"
+    folder = tmp_path / "into"
+    folder.mkdir()
+    assert run("embed", clip, folder, "--message", "f").exit_code == 0
+    assert (folder / clip.name).is_file()
+
+
 def test_every_k_reuses_key_frame_residuals(marker, clip, tmp_path):
     codeword = marker.codeword("ok")
     every = marker.embed_video(clip, tmp_path / "k4.mp4", codeword, every=4, crf=12)
@@ -165,7 +174,7 @@ def test_bad_videos(clip, tmp_path):
     assert_user_error(run("embed", odd, tmp_path / "o.mkv", "--message", "x"), "needs an even width and height")
     assert_user_error(run("embed", clip, tmp_path / "o.mp4", "--message", "x", "--codec", "mpeg2"), "unknown video codec")
     assert_user_error(run("embed", clip, tmp_path / "o.mp4", "--message", "x", "--crf", "99"), "crf for h264")
-    assert_user_error(run("embed", clip, tmp_path / "o.mkv", "--message", "x"), "cannot hold the input's mov_text")
+    assert_user_error(run("embed", clip, tmp_path / "o.mkv", "--message", "x"), "does not support 'mov_text'")
     assert_user_error(run("embed", clip, tmp_path / "o.png", "--message", "x"), "needs a video file name")
     assert_user_error(run("embed", clip, clip, "--message", "x"), "refusing to overwrite the input")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["audio.m4a", "odd.mkv", "truncated.mp4"]

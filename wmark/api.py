@@ -17,10 +17,10 @@ from wmark.device import resolve_device
 from wmark.errors import WmarkError
 from wmark.io.image import from_uint8, read_image, to_uint8, write_image
 from wmark.io.media import media_kind
-from wmark.io.video import VIDEO_SUFFIXES, read_yuv, spread_frames, transcode
+from wmark.io.video import VIDEO_SUFFIXES, check_options, read_yuv, spread_frames, transcode
 from wmark.io.yuv import YuvFrames
 from wmark.payload import PayloadCode, parse_bits
-from wmark.stats import DEFAULT_FPR, match_p_value, psnr, ssim
+from wmark.stats import DEFAULT_FPR, bit_confidence, check_fpr, match_p_value, psnr, ssim
 
 
 class _Report:
@@ -71,8 +71,8 @@ class VideoEmbedReport(_Report):
     output: str
     model: str
     frames: int
-    psnr_y: float
-    psnr_y_min: float
+    psnr_y: float | None
+    psnr_y_min: float | None
     bits: str
     strength: float
     codec: str
@@ -92,6 +92,11 @@ class VideoExtraction(Extraction):
     detected_share: float = 0.0
     segments: list = field(default_factory=list)
     per_frame: list | None = None
+
+
+def _finite_round(value: float) -> float | None:
+    """Rounded for reports; None for an infinite PSNR (identical frames), which JSON cannot hold."""
+    return round(float(value), 3) if math.isfinite(value) else None
 
 
 def _segments(indices: list[int], flags: list[bool]) -> list[list[int]]:
@@ -143,11 +148,6 @@ def _from_tensor(x: torch.Tensor, kind: Image.Image | str):
     if kind.mode == "RGBA":
         marked.putalpha(kind.getchannel("A"))
     return marked
-
-
-def _check_fpr(fpr: float) -> None:
-    if not 0 < fpr <= 1:
-        raise WmarkError(f"false-positive rate must be in (0, 1], got {fpr}")
 
 
 class Watermarker:
@@ -240,8 +240,7 @@ class Watermarker:
         output = Path(output)
         if output.suffix.lower() not in VIDEO_SUFFIXES:
             raise WmarkError(f"a marked video needs a video file name ({', '.join(sorted(VIDEO_SUFFIXES))}); got {output}")
-        if every < 1:
-            raise WmarkError(f"--every must be at least 1, got {every}")
+        check_options(codec, crf, preset, batch, every)
         s = self._strength(strength)
         psnrs: list[float] = []
         state = {"frame": 0, "residual": None}
@@ -268,7 +267,7 @@ class Watermarker:
         info = transcode(source, output, mark, codec=codec, crf=crf, preset=preset, batch=batch, progress=progress)
         return VideoEmbedReport(
             output=str(output), model=self.name, frames=info.frames,
-            psnr_y=round(float(np.mean(psnrs)), 3), psnr_y_min=round(float(np.min(psnrs)), 3),
+            psnr_y=_finite_round(np.mean(psnrs)), psnr_y_min=_finite_round(np.min(psnrs)),
             bits="".join(map(str, codeword.tolist())), strength=s, codec=codec, crf=crf, every=every,
         )
 
@@ -312,7 +311,7 @@ class Watermarker:
         if found.detected:
             codeword = self.codeword(hex=found.hex, key=key)
             p_values = match_p_value(logits > 0, codeword).tolist()
-            confidence = (2 * torch.sigmoid(logits.abs()) - 1).mean(1).tolist()
+            confidence = bit_confidence(logits).tolist()
             each = [Extraction(p <= fpr, found.message if p <= fpr else None, found.hex if p <= fpr else None,
                                "", p, round(c, 4), 0) for p, c in zip(p_values, confidence)]
         else:
@@ -341,7 +340,7 @@ class Watermarker:
         return self.extract_logits(self.logits(image), key=key, fpr=fpr)
 
     def extract_logits(self, logits: torch.Tensor, key: str | None = None, fpr: float = DEFAULT_FPR) -> Extraction:
-        _check_fpr(fpr)
+        check_fpr(fpr)
         result = self.code(key).decode(logits)
         detected = bool(result.valid and result.p_value <= fpr)
         return Extraction(
@@ -350,7 +349,7 @@ class Watermarker:
             hex=result.hex if detected else None,
             bits=result.bits,
             p_value=result.p_value,
-            bit_confidence=round(float((2 * torch.sigmoid(logits.abs()) - 1).mean()), 4),
+            bit_confidence=round(float(bit_confidence(logits)), 4),
             corrected_symbols=result.corrected_symbols,
         )
 
@@ -360,7 +359,7 @@ class Watermarker:
         if expect is None:
             found = self.extract_logits(logits, key=key, fpr=fpr)
             return Detection(found.detected, found.p_value, fpr, "blind")
-        _check_fpr(fpr)
+        check_fpr(fpr)
         expected = self.codeword(expect, key=key)
         decoded = (logits > 0).to(torch.uint8)
         p_value = float(match_p_value(decoded, expected))

@@ -50,6 +50,7 @@ def residual(model: WatermarkModel, x: torch.Tensor, message: torch.Tensor) -> t
     return from_native(model.residual(to_native(x, model.size), message), *x.shape[-2:])
 
 
+@torch.no_grad()
 def embed(model: WatermarkModel, x: torch.Tensor, message: torch.Tensor, strength: float) -> torch.Tensor:
     """Mark full-resolution images ``x`` (B, 3, H, W) with ±1 ``message`` (B, L); clamped, not rounded."""
     return (x + strength * residual(model, x, message)).clamp(0, 1)

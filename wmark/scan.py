@@ -144,13 +144,14 @@ def scan(paths: Iterable[str], engine, write: Callable[[dict], None], done: set[
 @contextmanager
 def progress_bar():
     """A rich progress line on stderr (files, files/s, detected, errors); yields its callback."""
-    from rich.console import Console
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from wmark.progress import stderr_progress
 
     columns = (SpinnerColumn(), TextColumn("scanned {task.fields[s].scanned} files"),
                TextColumn("{task.fields[s].files_per_s:.1f} files/s"),
                TextColumn("{task.fields[s].detected} detected, {task.fields[s].errors} errors"), TimeElapsedColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+    with stderr_progress(*columns) as bar:
         task = bar.add_task("scan", total=None, s=Summary())
         yield lambda summary: bar.update(task, s=summary)
 

@@ -19,13 +19,13 @@ from dataclasses import dataclass, replace
 import torch
 
 from wmark import zoo
-from wmark.api import Extraction, Watermarker, _check_fpr, load
+from wmark.api import Extraction, Watermarker, load
 from wmark.device import resolve_device
 from wmark.errors import WmarkError
 from wmark.io.image import read_image
 from wmark.io.media import media_kind
 from wmark.io.video import read_yuv
-from wmark.stats import DEFAULT_FPR
+from wmark.stats import DEFAULT_FPR, check_fpr
 
 VIDEO_FIELDS = ("frames", "detected_share", "segments")
 _BEST_FIELDS = ("detected", "message", "hex", "p_value", "bit_confidence")
@@ -46,7 +46,7 @@ class ScanConfig:
     def checked(self) -> ScanConfig:
         """This config with model folders made absolute (workers may run elsewhere); WmarkError for
         an unknown model or a bad option, before any file is read."""
-        _check_fpr(self.fpr)
+        check_fpr(self.fpr)
         resolve_device(self.device)
         names = [zoo.find_card(m).name for m in self.models]
         if len(set(names)) != len(names):

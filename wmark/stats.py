@@ -6,8 +6,21 @@ from fractions import Fraction
 import kornia
 import torch
 
+from wmark.errors import WmarkError
+
 DEFAULT_FPR = 1e-6
 """Default false-positive rate for detection: one unmarked image in a million flagged."""
+
+
+def check_fpr(fpr: float) -> None:
+    """Refuse a false-positive rate outside (0, 1]."""
+    if not 0 < fpr <= 1:
+        raise WmarkError(f"false-positive rate must be in (0, 1], got {fpr}")
+
+
+def bit_confidence(logits: torch.Tensor) -> torch.Tensor:
+    """Mean over the last dim of 2·sigmoid(|logit|) - 1: 0 for a coin toss, 1 for certainty."""
+    return (2 * torch.sigmoid(logits.abs()) - 1).mean(-1)
 
 
 def bit_accuracy(a, b) -> torch.Tensor:

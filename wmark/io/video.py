@@ -26,7 +26,6 @@ from wmark.io.yuv import YuvFrames
 VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mkv", ".mov", ".webm", ".avi", ".ts", ".mts", ".y4m", ".ogv"})
 # Encoders behind the user-facing codec names, and how each takes a quality and a speed setting.
 ENCODERS = {"h264": "libx264", "h265": "libx265", "vp9": "libvpx-vp9", "av1": "libsvtav1"}
-_CODEC_IDS = {"h264": "h264", "h265": "hevc", "vp9": "vp9", "av1": "av1"}
 _X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
 _COPIED = ("audio", "subtitle")
 
@@ -53,10 +52,15 @@ def _open(path: str | os.PathLike):
         container = av.open(str(path), "r", metadata_errors="ignore")
     except (av.FFmpegError, UnicodeDecodeError) as exc:
         raise WmarkError(f"cannot read video {path}: {_reason(exc)}") from None
-    if not container.streams.video:
+    if not _video_streams(container):
         container.close()
         raise WmarkError(f"{path} has no video stream")
     return container
+
+
+def _video_streams(container) -> list:
+    """Video streams that move: cover art (an MP3's or M4A's attached picture) does not count."""
+    return [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
 
 
 def _reason(exc: Exception) -> str:
@@ -68,7 +72,7 @@ def is_video_file(path: str | os.PathLike) -> bool:
     """Whether FFmpeg opens ``path`` (by content, not by name) and finds a video stream in it."""
     try:
         with av.open(str(path), "r", metadata_errors="ignore") as container:
-            return bool(container.streams.video) and container.format.name not in _STILL_FORMATS
+            return bool(_video_streams(container)) and container.format.name not in _STILL_FORMATS
     except (av.FFmpegError, UnicodeDecodeError, OSError):
         return False
 
@@ -83,7 +87,7 @@ _STILL_FORMATS = frozenset({
 def probe(path: str | os.PathLike) -> VideoInfo:
     """Read a video's header; counts packets when the container does not store a frame count."""
     with _open(path) as container:
-        stream = container.streams.video[0]
+        stream = _video_streams(container)[0]
         frames = stream.frames or sum(1 for p in container.demux(stream) if p.size)
         duration = float(container.duration / av.time_base) if container.duration else None
         return VideoInfo(
@@ -99,7 +103,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
 
 
 def _decoded(container, path: Path) -> Iterator:
-    stream = container.streams.video[0]
+    stream = _video_streams(container)[0]
     stream.thread_type = "AUTO"
     try:
         yield from container.decode(stream)
@@ -111,8 +115,7 @@ def spread_frames(path: str | os.PathLike, frames: int | None) -> Callable[[int]
     """A frame selector for ``frames`` indices spread evenly over the video (None: every frame)."""
     if frames is None:
         return None
-    if frames < 1:
-        raise WmarkError(f"--frames must be at least 1, got {frames}")
+    check_options(frames=frames)
     total = probe(path).frames
     return set(np.linspace(0, total - 1, min(frames, total)).round().astype(int).tolist()).__contains__
 
@@ -167,6 +170,17 @@ def _check_batch(batch: int) -> None:
         raise WmarkError(f"batch must be at least 1, got {batch}")
 
 
+def check_options(codec: str = "h264", crf: int = 18, preset: str = "medium", batch: int = 16, every: int = 1,
+                  frames: int | None = None) -> None:
+    """Check video options before any work (a folder may hold videos after its images)."""
+    encoder_options(codec, crf, preset)
+    _check_batch(batch)
+    if every < 1:
+        raise WmarkError(f"--every must be at least 1, got {every}")
+    if frames is not None and frames < 1:
+        raise WmarkError(f"--frames must be at least 1, got {frames}")
+
+
 def encoder_options(codec: str, crf: int, preset: str) -> dict:
     """The FFmpeg encoder options for ``codec``; checks the values and the build."""
     if codec not in ENCODERS:
@@ -212,26 +226,14 @@ def transcode(source: str | os.PathLike, output: str | os.PathLike,
                 written = _transcode_streams(container, out, process, codec, options, batch, progress)
         except (av.FFmpegError, ValueError) as exc:
             raise WmarkError(f"cannot write {output} with {codec}: {_reason(exc)}") from None
-        if written != info.frames:
-            raise WmarkError(f"{source}: decoded {written} frames of the {info.frames} it holds (truncated?)")
+        if written == 0:
+            raise WmarkError(f"{source}: no frame could be decoded")
     return info
 
 
-def _check_container(out, codec: str, copied: list) -> None:
-    """Refuse, before writing, a container that cannot hold the video codec or a copied stream."""
-    kind = Path(out.name).suffix
-    if _CODEC_IDS[codec] not in out.supported_codecs:
-        raise WmarkError(f"a {kind} file cannot hold {codec} video; choose another --codec or output type")
-    for stream in copied:
-        if stream.codec_context.name not in out.supported_codecs:
-            raise WmarkError(f"a {kind} file cannot hold the input's {stream.codec_context.name} {stream.type} "
-                             "stream, which is copied untouched; write the input's own container type")
-
-
 def _transcode_streams(container, out, process, codec, options, batch, progress) -> int:
-    video = container.streams.video[0]
+    video = _video_streams(container)[0]
     copied = [s for s in container.streams if s.type in _COPIED]
-    _check_container(out, codec, copied)
     target = out.add_stream(ENCODERS[codec], rate=video.average_rate or Fraction(25))
     target.width, target.height, target.pix_fmt = video.codec_context.width, video.codec_context.height, "yuv420p"
     target.time_base = video.time_base
@@ -239,13 +241,26 @@ def _transcode_streams(container, out, process, codec, options, batch, progress)
     target.options = options
     for tag in ("colorspace", "color_primaries", "color_trc", "color_range"):  # keep the source's colour tags
         setattr(target.codec_context, tag, getattr(video.codec_context, tag))
+    out.metadata.update(container.metadata)
+    target.metadata.update(video.metadata)
+    if codec == "h265" and Path(out.name).suffix.lower() in (".mp4", ".m4v", ".mov"):
+        target.codec_tag = "hvc1"  # what Apple players require; FFmpeg's default is hev1
     mapping = {s.index: out.add_stream_from_template(s) for s in copied}
     pending: list = []
     written = 0
+    last_pts = [None]
+
+    def timestamp(frame) -> int:
+        """The frame's pts; AVI and other DTS-only inputs give none or out-of-order ones: count on."""
+        pts = frame.pts
+        if pts is None or (last_pts[0] is not None and pts <= last_pts[0]):
+            pts = 0 if last_pts[0] is None else last_pts[0] + 1
+        last_pts[0] = pts
+        return pts
 
     def flush() -> int:
         for frame, original in zip(from_planes(process(to_planes(pending))), pending):
-            frame.pts, frame.time_base = original.pts, original.time_base
+            frame.pts, frame.time_base = timestamp(original), original.time_base
             frame.colorspace, frame.color_range = original.colorspace, original.color_range
             out.mux(target.encode(frame))
         done = len(pending)

@@ -13,9 +13,10 @@ from dataclasses import dataclass, replace
 import torch
 import torch.nn.functional as F
 
-# Luma weights (Kr, Kb) of the ITU matrices; FFmpeg's colorspace code 1 is BT.709, and it treats
-# the others it may meet here (unspecified, BT.601, SMPTE 170M) as BT.601.
-_BT709, _BT601 = (0.2126, 0.0722), (0.299, 0.114)
+# Luma weights (Kr, Kb) of the ITU matrices by FFmpeg's colorspace code: 1 BT.709, 9 and 10 BT.2020;
+# the others it may meet (unspecified, BT.601, SMPTE 170M) are taken as BT.601.
+_BT709, _BT601, _BT2020 = (0.2126, 0.0722), (0.299, 0.114), (0.2627, 0.0593)
+_MATRICES = {1: _BT709, 9: _BT2020, 10: _BT2020}
 _FULL_RANGE = 2  # FFmpeg's AVCOL_RANGE_JPEG
 
 
@@ -33,7 +34,7 @@ class YuvFrames:
     @staticmethod
     def matrix(colorspace: int, color_range: int) -> dict:
         """The conversion settings of a frame with FFmpeg's ``colorspace`` and ``color_range`` codes."""
-        kr, kb = _BT709 if colorspace == 1 else _BT601
+        kr, kb = _MATRICES.get(colorspace, _BT601)
         return {"kr": kr, "kb": kb, "full_range": color_range == _FULL_RANGE}
 
     def __len__(self) -> int:

@@ -86,6 +86,9 @@ class Trainer:
 
     def __init__(self, cfg: TrainConfig) -> None:
         self.started = time.monotonic()  # the time budget counts from here, image decoding included
+        for option, value in (("--steps", cfg.steps), ("--batch", cfg.batch), ("--val-every", cfg.val_every)):
+            if value < 1:
+                raise WmarkError(f"{option} must be at least 1, got {value}")
         self.cfg = cfg
         self.recipe = recipe_for(cfg.family)
         self.stages = select_stages(cfg.family, cfg.stage)

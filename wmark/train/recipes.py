@@ -36,6 +36,17 @@ class Recipe:
     stages: tuple[Stage, ...] = (Stage("end-to-end"),)
 
 
+# Easy to hard, with MBRS's mix of real JPEG, simulated JPEG and identity, then an H.264 stand-in; no crop
+# (position-dependent decoders need their own answer to crops).
+COMPRESSION_LADDER = (
+    "identity",
+    "noise:std=0-0.02",
+    "blur:sigma=0.1-1.0",
+    "resize:scale=0.5-1.0",
+    "jpeg_mix:quality=50-90",
+    "h264_proxy:crf=18-30",
+)
+
 RECIPES = {
     # Zhu et al. 2018 train with Adam at 1e-3, image weight 0.7 and message weight 1.
     "hidden": Recipe(
@@ -54,27 +65,13 @@ RECIPES = {
     # the decoder's final dense layer is position-dependent, so crops need the diffusion variant.
     "mbrs": Recipe(
         model_kwargs={"message_bits": 64, "size": 64, "channels": 32, "plane": 16, "blocks": 1},
-        attacks=(
-            "identity",
-            "noise:std=0-0.02",
-            "blur:sigma=0.1-1.0",
-            "resize:scale=0.5-1.0",
-            "jpeg_mix:quality=50-90",
-            "h264_proxy:crf=18-30",
-        ),
+        attacks=COMPRESSION_LADDER,
     ),
     # Tavakoli et al. 2022 embed in one wavelet subband; LL on luma is the robust choice (JPEG keeps
     # luma at full resolution and quantises low frequencies least). Same attack ladder as MBRS.
     "dwtcnn": Recipe(
         model_kwargs={"message_bits": 32, "size": 64, "channels": 32, "subband": "LL", "luma": True, "plane": 8},
-        attacks=(
-            "identity",
-            "noise:std=0-0.02",
-            "blur:sigma=0.1-1.0",
-            "resize:scale=0.5-1.0",
-            "jpeg_mix:quality=50-90",
-            "h264_proxy:crf=18-30",
-        ),
+        attacks=COMPRESSION_LADDER,
     ),
 }
 

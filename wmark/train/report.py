@@ -28,13 +28,13 @@ class ProgressBar:
     """A transient rich progress bar on stderr, drawn only when stderr is a terminal."""
 
     def __init__(self) -> None:
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 
-        console = Console(stderr=True)
-        self.progress = Progress(
+        from wmark.progress import stderr_progress
+
+        self.progress = stderr_progress(
             TextColumn("{task.description}"), BarColumn(bar_width=10), MofNCompleteColumn(), TimeRemainingColumn(),
-            TextColumn("{task.fields[status]}"), console=console, transient=True, disable=not console.is_terminal,
+            TextColumn("{task.fields[status]}"),
         )
         self.task = self.progress.add_task("", total=None, status="")
 
