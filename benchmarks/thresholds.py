@@ -1,0 +1,89 @@
+"""The family issues' acceptance measurement, done the way a user would, outside wmark's own code.
+
+    python benchmarks/thresholds.py -m dwtcnn-32 [--val ../shared/data/val] [--strength S]
+
+For each validation photo (2-4 MP, never trained on): a random raw codeword of the model's bit
+count goes in with `wmark embed --bits` (PNG out), the saved file is attacked with Pillow alone
+(JPEG 75 and 50 with 4:2:0, a 0.5x resize and back, Gaussian blur sigma 1.5, brightness x1.3), and
+`wmark extract --json` reads the bits back. PSNR is computed on the 8-bit files. Writes
+benchmarks/results/thresholds_<model>.json with per-photo rows and the means.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageEnhance, ImageFilter
+
+ROOT = Path(__file__).resolve().parents[1]
+ATTACKS = {
+    "none": lambda im: im,
+    "jpeg75": lambda im: _jpeg(im, 75),
+    "jpeg50": lambda im: _jpeg(im, 50),
+    "resize0.5": lambda im: im.resize((im.width // 2, im.height // 2), Image.BICUBIC).resize(im.size, Image.BICUBIC),
+    "blur1.5": lambda im: im.filter(ImageFilter.GaussianBlur(1.5)),
+    "brightness1.3": lambda im: ImageEnhance.Brightness(im).enhance(1.3),
+}
+
+
+def _jpeg(image: Image.Image, quality: int) -> Image.Image:
+    path = Path(tempfile.mkstemp(suffix=".jpg")[1])
+    image.save(path, quality=quality, subsampling=2)
+    attacked = Image.open(path).convert("RGB")
+    path.unlink()
+    return attacked
+
+
+def _wmark(*args: str) -> dict:
+    done = subprocess.run([sys.executable, "-m", "wmark", *args, "--json"], capture_output=True, text=True, check=True)
+    return json.loads(done.stdout)
+
+
+def _psnr(a: Image.Image, b: Image.Image) -> float:
+    mse = np.mean((np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)) ** 2)
+    return float(10 * np.log10(255**2 / mse))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-m", "--model", required=True)
+    parser.add_argument("--val", type=Path, default=ROOT.parent / "shared" / "data" / "val")
+    parser.add_argument("--strength", type=float)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    bits = next(m["bits"] for m in _wmark("models")["models"] if m["name"] == args.model)
+    rng = np.random.default_rng(args.seed)
+    rows = []
+    with tempfile.TemporaryDirectory() as work:
+        for photo in sorted(args.val.glob("*.jpg")):
+            codeword = "".join(map(str, rng.integers(0, 2, bits)))
+            marked = Path(work) / f"{photo.stem}.png"
+            options = ["--strength", str(args.strength)] if args.strength else []
+            _wmark("embed", str(photo), str(marked), "-m", args.model, "--bits", codeword, *options)
+            original, stored = Image.open(photo).convert("RGB"), Image.open(marked).convert("RGB")
+            row = {"photo": photo.name, "megapixels": round(original.width * original.height / 1e6, 2),
+                   "psnr": round(_psnr(stored, original), 3)}
+            for name, attack in ATTACKS.items():
+                attacked = Path(work) / f"{photo.stem}-{name}.png"
+                attack(stored).save(attacked)
+                found = _wmark("extract", str(attacked), "-m", args.model)["bits"]
+                row[name] = sum(a == b for a, b in zip(found, codeword)) / bits
+            rows.append(row)
+            print(row, file=sys.stderr)
+    means = {key: round(statistics.mean(r[key] for r in rows), 4) for key in ["psnr", *ATTACKS]}
+    means["median_psnr"] = round(statistics.median(r["psnr"] for r in rows), 3)
+    result = {"model": args.model, "bits": bits, "strength": args.strength, "photos": len(rows), "means": means,
+              "rows": rows}
+    out = ROOT / "benchmarks" / "results" / f"thresholds_{args.model}.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(means))
+
+
+if __name__ == "__main__":
+    main()
