@@ -9,8 +9,8 @@ video is a camera-pan clip rendered from a real validation photo: a slow pan wit
 (deterministic: same photo, same path, same encoder settings). Its `--frames` frames, spread evenly,
 are benchmarked; batches of 16 of them are attacked as one clip.
 
-Checkpoints run at strength 1.0, their card's strength and 2.5 (the quality-robustness curve); the
-peers have no strength knob. RivaGAN (`imwatermark:rivaGan`) is left out: on this 2-core CPU its
+Checkpoints run at strengths 0.5, 1 and 1.5 and at their card's strength (the quality-robustness
+curve); the peers have no strength knob. RivaGAN (`imwatermark:rivaGan`) is left out: on this 2-core CPU its
 ONNX networks take about 30 s to embed and 45 s to decode one 2.6 MP photo, hours for the grid
 (`benchmarks/speed.py` records its 720p times). Writes benchmarks/results/robustness.json,
 robustness_curves.png (photos), robustness_video_curves.png and robustness_timeline.png (video).
@@ -32,7 +32,7 @@ from wmark.bench_report import plot_curves, plot_timeline
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
-STRENGTHS = [1.0, None, 2.5]
+STRENGTHS = [0.5, 1.0, 1.5, None]
 CLIP = {"photo": "FallenLeaf.jpg", "size": (1280, 720), "rate": 25, "seconds": 3, "crf": 18, "zoom": 1.15}
 
 

@@ -4,9 +4,11 @@
 
 For each validation photo (2-4 MP, never trained on): a random raw codeword of the model's bit
 count goes in with `wmark embed --bits` (PNG out), the saved file is attacked with Pillow alone
-(JPEG 75 and 50 with 4:2:0, a 0.5x resize and back, Gaussian blur sigma 1.5, brightness x1.3), and
-`wmark extract --json` reads the bits back. PSNR is computed on the 8-bit files. Writes
-benchmarks/results/thresholds_<model>.json with per-photo rows and the means.
+(JPEG 75 and 50 with 4:2:0, a 0.5x resize and back, Gaussian blur sigma 1.5, brightness x1.3) or
+PyAV alone (one frame through libx264 at CRF 28), and `wmark extract --json` reads the bits back.
+PSNR is computed on the 8-bit files. The decoder's mean |logit| on the marked file and on the
+unmarked photo is recorded too. Writes benchmarks/results/thresholds_<model>[_s<strength>].json
+with per-photo rows and the means.
 """
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ ATTACKS = {
     "resize0.5": lambda im: im.resize((im.width // 2, im.height // 2), Image.BICUBIC).resize(im.size, Image.BICUBIC),
     "blur1.5": lambda im: im.filter(ImageFilter.GaussianBlur(1.5)),
     "brightness1.3": lambda im: ImageEnhance.Brightness(im).enhance(1.3),
+    "h264crf28": lambda im: _h264(im, 28),
 }
 
 
@@ -38,6 +41,34 @@ def _jpeg(image: Image.Image, quality: int) -> Image.Image:
     attacked = Image.open(path).convert("RGB")
     path.unlink()
     return attacked
+
+
+def _h264(image: Image.Image, crf: int) -> Image.Image:
+    """One frame through libx264 (PyAV, yuv420p, CRF ``crf``) and back; odd sides are padded, then cropped."""
+    import av
+
+    pixels = np.asarray(image)
+    height, width = pixels.shape[:2]
+    padded = np.pad(pixels, ((0, height % 2), (0, width % 2), (0, 0)), mode="edge")
+    with tempfile.TemporaryDirectory() as work:
+        path = Path(work) / "frame.mp4"
+        with av.open(str(path), "w") as container:
+            stream = container.add_stream("libx264", rate=1, options={"crf": str(crf)})
+            stream.width, stream.height, stream.pix_fmt = padded.shape[1], padded.shape[0], "yuv420p"
+            for packet in stream.encode(av.VideoFrame.from_ndarray(padded, format="rgb24")):
+                container.mux(packet)
+            for packet in stream.encode():
+                container.mux(packet)
+        with av.open(str(path)) as container:
+            frame = next(container.decode(video=0)).to_ndarray(format="rgb24")
+    return Image.fromarray(frame[:height, :width])
+
+
+def _decoder_output(model: str, path: Path) -> float:
+    """Mean |logit| the model's decoder gives for the image at ``path`` (near 0 when unmarked)."""
+    import wmark
+
+    return float(wmark.load(model, device="cpu").logits(str(path)).abs().mean())
 
 
 def _wmark(*args: str) -> dict:
@@ -68,7 +99,9 @@ def main() -> None:
             _wmark("embed", str(photo), str(marked), "-m", args.model, "--bits", codeword, *options)
             original, stored = Image.open(photo).convert("RGB"), Image.open(marked).convert("RGB")
             row = {"photo": photo.name, "megapixels": round(original.width * original.height / 1e6, 2),
-                   "psnr": round(_psnr(stored, original), 3)}
+                   "psnr": round(_psnr(stored, original), 3),
+                   "output_marked": round(_decoder_output(args.model, marked), 4),
+                   "output_unmarked": round(_decoder_output(args.model, photo), 4)}
             for name, attack in ATTACKS.items():
                 attacked = Path(work) / f"{photo.stem}-{name}.png"
                 attack(stored).save(attacked)
@@ -76,11 +109,13 @@ def main() -> None:
                 row[name] = sum(a == b for a, b in zip(found, codeword)) / bits
             rows.append(row)
             print(row, file=sys.stderr)
-    means = {key: round(statistics.mean(r[key] for r in rows), 4) for key in ["psnr", *ATTACKS]}
+    means = {key: round(statistics.mean(r[key] for r in rows), 4)
+             for key in ["psnr", *ATTACKS, "output_marked", "output_unmarked"]}
     means["median_psnr"] = round(statistics.median(r["psnr"] for r in rows), 3)
     result = {"model": args.model, "bits": bits, "strength": args.strength, "photos": len(rows), "means": means,
               "rows": rows}
-    out = ROOT / "benchmarks" / "results" / f"thresholds_{args.model}.json"
+    suffix = f"_s{args.strength:g}" if args.strength else ""
+    out = ROOT / "benchmarks" / "results" / f"thresholds_{args.model}{suffix}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(means))
 

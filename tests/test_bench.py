@@ -70,6 +70,12 @@ def test_strength_sweep_trades_quality(photo):
         bench.run([photo], model, ["identity"], strengths=[-1.0], device="cpu")
 
 
+def test_card_strength_requested_twice_runs_once(photo, untrained_checkpoint):
+    model = bench.load_models([str(untrained_checkpoint)], "cpu")  # its card's strength is 1.0
+    rows = bench.run([photo], model, ["identity"], strengths=[0.5, 1.0, None], device="cpu").rows
+    assert [r["strength"] for r in rows] == [0.5, 1.0]
+
+
 def test_bad_input_is_reported_and_the_run_goes_on(models, photo, tmp_path):
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"\x89PNG not really")

@@ -16,6 +16,7 @@ SMALL = {
     "hidden": {"message_bits": 16, "size": 64, "channels": 8, "encoder_blocks": 2, "decoder_blocks": 3},
     "mbrs": {"message_bits": 16, "size": 64, "channels": 8, "plane": 16, "blocks": 1},
     "dwtcnn": {"message_bits": 16, "size": 64, "channels": 8, "plane": 4, "wavelet": "db2"},
+    "tsdl": {"message_bits": 16, "size": 64, "channels": 8, "plane": 8, "encoder_blocks": 2, "decoder_blocks": 1},
 }
 
 

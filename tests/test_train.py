@@ -158,9 +158,10 @@ def test_init_from_another_family_is_refused(folder, untrained_checkpoint, tmp_p
 def test_every_family_learns_and_exports(family, folder, tmp_path):
     out = tmp_path / family
     card = train(TrainConfig(family=family, data=str(folder), out=str(out), steps=30, attacks=["identity"], **SMALL))
-    losses = [float(row["loss"]) for row in _rows(out)]
-    assert len(losses) == 30 and sum(losses[-5:]) < sum(losses[:5])
-    assert card.data["training"]["steps"] == 30
+    steps = 30 * len(recipes.RECIPES[family].stages)
+    losses = [float(row["loss"]) for row in _rows(out) if not row.get("event")]
+    assert len(losses) == steps and sum(losses[-5:]) < sum(losses[:5])
+    assert card.data["training"]["steps"] == steps
     assert wmark.load(out, device="cpu").bits == 8
 
 
@@ -203,6 +204,48 @@ def test_stages_run_in_order_and_resume_exactly(folder, tmp_path, monkeypatch, q
     assert second.data["training"]["stage"] == 2 and second.data["training"]["steps"] == 5
     before, after = _weights(tmp_path / "straight"), _weights(tmp_path / "second")
     assert all(torch.equal(before[k], after[k]) for k in before if not k.startswith("decoder"))
+
+
+def test_tsdl_trains_without_noise_then_the_decoder_alone_on_real_attacks(folder, tmp_path):
+    out = tmp_path / "tsdl"
+    card = train(TrainConfig(family="tsdl", data=str(folder), val=str(folder), out=str(out), steps=3,
+                             attacks=["jpeg:quality=50"], **SMALL)).data
+    stages = [(s["name"], s["decoder_only"], s["attacks"]) for s in card["training"]["stages"]]
+    assert stages == [("FEAT", False, []), ("ADOT", True, ["jpeg:quality=50"])]
+    attacks_by_stage = {(row["stage"], row["attack"]) for row in _rows(out) if not row.get("event")}
+    assert attacks_by_stage == {("1", "identity"), ("2", "jpeg:quality=50")}
+    assert card["strength"] == 1.0 and card["strength_rule"] == "the trained strength"
+
+
+def test_tsdl_stage_two_alone_retrains_only_the_decoder_for_a_new_attack(folder, tmp_path):
+    first = tmp_path / "first"
+    train(TrainConfig(family="tsdl", data=str(folder), out=str(first), steps=2, **SMALL))
+    result = _cli("tsdl", "--data", folder, "--out", tmp_path / "h264", "--stage", 2, "--init", first,
+                  "--attack", "h264:crf=30", "--steps", 2, "--batch", 2, "--size", 32, "--bits", 8)
+    assert result.exit_code == 0, result.output
+    card = zoo.read_card(tmp_path / "h264").data["training"]
+    assert card["stage"] == 2 and card["stages"] == [
+        {"stage": 2, "name": "ADOT", "decoder_only": True, "attacks": ["h264:crf=30"]}]
+    before, after = _weights(first), _weights(tmp_path / "h264")
+    changed = {name for name in before if not torch.equal(before[name], after[name])}
+    assert changed and all(name.startswith("decoder") for name in changed)
+
+
+def test_unmarked_share_of_the_batch_reaches_the_decoder_unmarked(folder, tmp_path, monkeypatch):
+    monkeypatch.setitem(recipes.RECIPES, "hidden", dataclasses.replace(recipes.RECIPES["hidden"], unmarked_fraction=0.5))
+    covers, seen, targets = [], [], []
+    sample = ImageCache.sample
+    monkeypatch.setattr(ImageCache, "sample", lambda self, *a: covers.append(sample(self, *a)) or covers[-1])
+    decode = wmark.models.hidden.HiDDeN.decode
+    monkeypatch.setattr(wmark.models.hidden.HiDDeN, "decode", lambda self, x: seen.append(x.detach()) or decode(self, x))
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    monkeypatch.setattr(torch.nn.functional, "binary_cross_entropy_with_logits",
+                        lambda logits, target: targets.append(target) or bce(logits, target))
+    train(TrainConfig(family="hidden", data=str(folder), out=str(tmp_path / "x"), steps=1, model_kwargs=TINY,
+                      attacks=["identity"], batch=4, log_every=1))
+    assert torch.all(targets[0][2:] == 0.5) and set(targets[0][:2].flatten().tolist()) <= {0.0, 1.0}
+    assert torch.allclose(seen[0][2:], covers[0][2:], atol=1e-6)
+    assert not torch.allclose(seen[0][:2], covers[0][:2], atol=1e-3)
 
 
 def test_cli_stage_that_does_not_exist(folder, tmp_path):

@@ -45,12 +45,18 @@ class Extraction(_Report):
 
 @dataclass
 class Detection(_Report):
-    """A detection decision at a chosen false-positive rate."""
+    """A detection decision at a chosen false-positive rate.
+
+    ``bit_confidence`` (0 for coin-toss logits, 1 for certain ones) tells an unmarked image, whose
+    decoder output sits near 0, from one marked with another message, whose bits are confident but
+    do not match; the decision itself rests on the p-value alone.
+    """
 
     detected: bool
     p_value: float
     fpr: float
     method: str
+    bit_confidence: float
     matching_bits: int | None = None
 
 
@@ -358,13 +364,14 @@ class Watermarker:
         logits = self.logits(image)
         if expect is None:
             found = self.extract_logits(logits, key=key, fpr=fpr)
-            return Detection(found.detected, found.p_value, fpr, "blind")
+            return Detection(found.detected, found.p_value, fpr, "blind", found.bit_confidence)
         check_fpr(fpr)
         expected = self.codeword(expect, key=key)
         decoded = (logits > 0).to(torch.uint8)
         p_value = float(match_p_value(decoded, expected))
         matches = int((decoded == expected).sum())
-        return Detection(p_value <= fpr, p_value, fpr, "expect", matches)
+        confidence = round(float(bit_confidence(logits)), 4)
+        return Detection(p_value <= fpr, p_value, fpr, "expect", confidence, matches)
 
 
 def load(name_or_path: str | Path | None = None, device: str | torch.device = "auto") -> Watermarker:

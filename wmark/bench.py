@@ -75,8 +75,11 @@ def load_models(names: list[str] | None, device: str = "auto") -> list:
 
 
 def _strengths(model, requested: list[float | None]) -> list[float | None]:
-    """Strength labels a model runs at: the requested ones (None = its card's); peers have no knob."""
-    return list(requested) if isinstance(model, Watermarker) else [None]
+    """Strength labels a model runs at: the requested ones (None = its card's, unless also requested by
+    value); peers have no knob."""
+    if not isinstance(model, Watermarker):
+        return [None]
+    return [label for label in requested if label is not None or model.card.strength not in requested]
 
 
 def _resolved(model, label: float | None) -> float | None:

@@ -23,7 +23,7 @@ from safetensors.torch import load_file
 from wmark.errors import WmarkError
 
 _FAMILIES: dict[str, type] = {}
-_FAMILY_MODULES = ("hidden", "mbrs", "dwtcnn")
+_FAMILY_MODULES = ("hidden", "mbrs", "dwtcnn", "tsdl")
 CARD = "card.json"
 WEIGHTS = "model.safetensors"
 

@@ -130,7 +130,9 @@ class Trainer:
         self.curriculum: Curriculum | None = None
 
     def specs(self, stage: Stage) -> tuple[str, ...]:
-        """The attacks of ``stage``: --attack, else the stage's, else the recipe's."""
+        """The attacks of ``stage``: --attack, else the stage's, else the recipe's; a noise-free stage stays so."""
+        if stage.attacks == ():
+            return ()
         if self.cfg.attacks is not None:
             return tuple(self.cfg.attacks)
         return stage.attacks if stage.attacks is not None else self.recipe.attacks
@@ -169,6 +171,7 @@ class Trainer:
             attack_steps=max(1, int(0.4 * cfg.steps / max(1, len(specs)))),
             image_weight=recipe.image_weight,
             target_psnr=cfg.target_psnr + recipe.psnr_margin,
+            stage="attacks" if self.decoder_only and specs else "message",  # a trained pair needs no warm-up
         )
         self.step_in_stage = 0
         state, self.state = self.state, None
@@ -187,11 +190,16 @@ class Trainer:
         cover = self.cache.sample(cfg.batch, cfg.pipeline_size or kwargs["size"], generator)
         x = pipeline.to_native(cover, kwargs["size"])
         bits = torch.randint(0, 2, (cfg.batch, kwargs["message_bits"]), generator=generator).to(device)
+        marks = cfg.batch - round(self.recipe.unmarked_fraction * cfg.batch)  # the rest stay unmarked
+        targets = bits.float()
+        targets[marks:] = 0.5
         active = self.curriculum.active_attacks(self.step_in_stage)
         pool = self.pools.setdefault(active, _attack_pool(active))
         spec, attack = pool[int(torch.randint(len(pool), (1,), generator=generator))] if pool else ("identity", None)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
             residual = self.model.residual(x, bits.float() * 2 - 1)
+            if marks < cfg.batch:
+                residual = torch.cat([residual[:marks], torch.zeros_like(residual[marks:])])
             marked = cover + pipeline.from_native(residual, *cover.shape[-2:])
             clamped = marked.clamp(0, 1)
             quantized = clamped + (torch.round(clamped * 255) / 255 - clamped).detach()
@@ -202,8 +210,8 @@ class Trainer:
             if cfg.pipeline_size:
                 attacked = pipeline.to_native(attacked, kwargs["size"])
             logits = self.model.decode(attacked).float()
-        message_loss = F.binary_cross_entropy_with_logits(logits, bits.float())
-        image_loss = F.mse_loss(marked.float(), cover)
+        message_loss = F.binary_cross_entropy_with_logits(logits, targets)
+        image_loss = F.mse_loss(marked[:marks].float(), cover[:marks])
         image_weight = self.curriculum.current_image_weight(self.step_in_stage)
         loss = self.recipe.message_weight * message_loss + image_weight * image_loss
         self.optimizer.zero_grad(set_to_none=True)
@@ -212,7 +220,7 @@ class Trainer:
         self.step_in_stage += 1
         self.total_steps += 1
         step = self.step_in_stage
-        accuracy = float(((logits > 0).long() == bits).float().mean())
+        accuracy = float(((logits[:marks] > 0).long() == bits[:marks]).float().mean())
         batch_psnr = float(-10 * torch.log10(image_loss.detach().clamp_min(1e-10)))
         note = self.curriculum.update(step, accuracy, batch_psnr)
         row = {
@@ -290,7 +298,8 @@ class Trainer:
         model.eval()
         strength, metrics = 1.0, {}
         if self.val_images:
-            strength = round(calibrate_strength(model, self.val_images, cfg.target_psnr), 4)
+            if self.recipe.calibrate_strength:
+                strength = round(calibrate_strength(model, self.val_images, cfg.target_psnr), 4)
             metrics = validate(model, self.val_images, strength, VALIDATION_ATTACKS)
             metrics = {k: round(v, 4) for k, v in metrics.items()}
         code = PayloadCode(kwargs["message_bits"])
@@ -313,7 +322,8 @@ class Trainer:
             "payload": code.describe(),
             "size": kwargs["size"],
             "strength": strength,
-            "strength_rule": f"median PSNR {cfg.target_psnr} dB on the validation images",
+            "strength_rule": (f"median PSNR {cfg.target_psnr} dB on the validation images"
+                              if self.recipe.calibrate_strength else "the trained strength"),
             "training": {
                 "data": cfg.data,
                 "val": cfg.val,

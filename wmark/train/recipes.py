@@ -8,7 +8,8 @@ from wmark.errors import WmarkError
 
 @dataclass(frozen=True)
 class Stage:
-    """One training stage: which modules train and on which attacks (None: the recipe's)."""
+    """One training stage: which modules train and on which attacks (None: the recipe's; ``()``: no noise at all,
+    which ``--attack`` does not override)."""
 
     name: str
     decoder_only: bool = False
@@ -23,6 +24,9 @@ class Recipe:
     loss has ramped up. ``image_weight`` is the image-loss weight the curriculum starts from;
     it then steers it towards a training PSNR of the target plus ``psnr_margin`` dB (at native size).
     ``stages`` run in order (``--stage N`` runs one), each for ``--steps`` steps with its own curriculum.
+    ``unmarked_fraction`` of each batch goes to the decoder unmarked, with target probability ½ (logit 0),
+    so that its output stays near 0 without a mark. ``calibrate_strength`` False keeps the trained
+    strength 1 as the card's default instead of calibrating it to the target PSNR.
     """
 
     model_kwargs: dict = field(default_factory=dict)
@@ -34,6 +38,8 @@ class Recipe:
     ramp_fraction: float = 0.2
     attacks: tuple[str, ...] = ()
     stages: tuple[Stage, ...] = (Stage("end-to-end"),)
+    unmarked_fraction: float = 0.0
+    calibrate_strength: bool = True
 
 
 # Easy to hard, with MBRS's mix of real JPEG, simulated JPEG and identity, then an H.264 stand-in; no crop
@@ -45,6 +51,18 @@ COMPRESSION_LADDER = (
     "resize:scale=0.5-1.0",
     "jpeg_mix:quality=50-90",
     "h264_proxy:crf=18-30",
+)
+
+# Real, non-differentiable attacks for a decoder trained alone: Pillow's libjpeg and PyAV's x264, no proxies.
+REAL_ATTACK_LADDER = (
+    "identity",
+    "noise:std=0-0.02",
+    "blur:sigma=0.1-1.5",
+    "resize:scale=0.5-1.0",
+    "brightness:delta=-0.15-0.15",
+    "contrast:factor=0.7-1.3",
+    "jpeg:quality=40-95",
+    "h264:crf=18-34",
 )
 
 RECIPES = {
@@ -72,6 +90,18 @@ RECIPES = {
     "dwtcnn": Recipe(
         model_kwargs={"message_bits": 32, "size": 64, "channels": 32, "subband": "LL", "luma": True, "plane": 8},
         attacks=COMPRESSION_LADDER,
+    ),
+    # Liu et al. 2019: stage 1 (FEAT) trains encoder and decoder end to end without noise; stage 2 (ADOT)
+    # freezes the encoder and trains the decoder alone on real attacks. A quarter of each batch is left
+    # unmarked (target logit 0): the paper observes a near-zero decoder output without a mark; training
+    # for it makes that hold on real photos, and detection relies on it.
+    "tsdl": Recipe(
+        model_kwargs={"message_bits": 64, "size": 64, "channels": 32, "plane": 8, "encoder_blocks": 3,
+                      "decoder_blocks": 2},
+        attacks=REAL_ATTACK_LADDER,
+        stages=(Stage("FEAT", attacks=()), Stage("ADOT", decoder_only=True)),
+        unmarked_fraction=0.25,
+        calibrate_strength=False,
     ),
 }
 
