@@ -41,6 +41,14 @@ def test_detect_with_expected_message(marker, photo, tmp_path):
     assert result.detected and result.method == "expect" and result.matching_bits >= 60
 
 
+def test_detection_confidence_tells_another_message_from_no_mark(marker, photo, tmp_path):
+    marker.embed_file(photo, tmp_path / "bye.png", message="bye")
+    other, unmarked = marker.detect(tmp_path / "bye.png", expect="hi!"), marker.detect(photo, expect="hi!")
+    assert not other.detected and not unmarked.detected
+    assert other.bit_confidence > 0.95 and unmarked.bit_confidence < other.bit_confidence
+    assert marker.detect(tmp_path / "bye.png").bit_confidence == marker.extract(tmp_path / "bye.png").bit_confidence
+
+
 def test_raw_bits_round_trip(marker, photo, tmp_path):
     bits = "".join(str(b) for b in torch.randint(0, 2, (marker.bits,), generator=torch.Generator().manual_seed(3)).tolist())
     report = marker.embed_file(photo, tmp_path / "raw.png", bits=bits)

@@ -18,7 +18,7 @@ from wmark.train.budget import Stop, parse_duration
 from wmark.train.codec_pool import CodecPool
 from wmark.train.curriculum import Curriculum
 from wmark.train.data import ImageCache
-from wmark.train.loop import STATE, TrainConfig, train
+from wmark.train.loop import STATE, TrainConfig, Trainer, train
 from wmark.train.recipes import Stage
 
 TINY = {"message_bits": 24, "size": 64, "channels": 8, "encoder_blocks": 2, "decoder_blocks": 3}
@@ -229,6 +229,17 @@ def test_tsdl_stage_two_alone_retrains_only_the_decoder_for_a_new_attack(folder,
     before, after = _weights(first), _weights(tmp_path / "h264")
     changed = {name for name in before if not torch.equal(before[name], after[name])}
     assert changed and all(name.startswith("decoder") for name in changed)
+
+
+def test_attack_option_that_reaches_only_noise_free_stages_is_refused(folder, tmp_path):
+    result = _cli("tsdl", "--data", folder, "--out", tmp_path / "x", "--stage", 1, "--attack", "jpeg")
+    assert result.exit_code == 2 and "--attack reaches no stage" in result.stderr
+
+
+@pytest.mark.parametrize("batch, unmarked", [(1, 0), (2, 1), (4, 1), (16, 4)])
+def test_unmarked_rows_leave_at_least_one_marked(folder, tmp_path, batch, unmarked):
+    trainer = Trainer(TrainConfig(family="tsdl", data=str(folder), out=str(tmp_path / "x"), batch=batch))
+    assert trainer.marked_rows == batch - unmarked
 
 
 def test_unmarked_share_of_the_batch_reaches_the_decoder_unmarked(folder, tmp_path, monkeypatch):

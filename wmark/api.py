@@ -56,8 +56,8 @@ class Detection(_Report):
     p_value: float
     fpr: float
     method: str
-    bit_confidence: float
     matching_bits: int | None = None
+    bit_confidence: float | None = None
 
 
 @dataclass
@@ -364,14 +364,14 @@ class Watermarker:
         logits = self.logits(image)
         if expect is None:
             found = self.extract_logits(logits, key=key, fpr=fpr)
-            return Detection(found.detected, found.p_value, fpr, "blind", found.bit_confidence)
+            return Detection(found.detected, found.p_value, fpr, "blind", bit_confidence=found.bit_confidence)
         check_fpr(fpr)
         expected = self.codeword(expect, key=key)
         decoded = (logits > 0).to(torch.uint8)
         p_value = float(match_p_value(decoded, expected))
         matches = int((decoded == expected).sum())
         confidence = round(float(bit_confidence(logits)), 4)
-        return Detection(p_value <= fpr, p_value, fpr, "expect", confidence, matches)
+        return Detection(p_value <= fpr, p_value, fpr, "expect", matches, confidence)
 
 
 def load(name_or_path: str | Path | None = None, device: str | torch.device = "auto") -> Watermarker:

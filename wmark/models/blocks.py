@@ -1,6 +1,9 @@
 """Building blocks shared by the model families."""
 from __future__ import annotations
 
+import math
+
+import torch
 from torch import nn
 
 
@@ -47,3 +50,29 @@ class SEResidualBlock(nn.Module):
 
     def forward(self, x):
         return self.relu(x + self.body(x))
+
+
+def halvings(size: int, plane: int, what: str = "size") -> int:
+    """The k with ``size == plane * 2**k``: how many 2x steps join a plane×plane message map to ``size``."""
+    steps = int(math.log2(max(1, size // plane)))
+    if plane * 2**steps != size:
+        raise ValueError(f"{what} must be plane times a power of two")
+    return steps
+
+
+def upsampling(channels: int, steps: int) -> list[nn.Module]:
+    """``steps`` transposed-conv/BN/ReLU blocks, each doubling the side (the message processors' upsampler)."""
+    return [nn.Sequential(nn.ConvTranspose2d(channels, channels, 2, stride=2), nn.BatchNorm2d(channels), nn.ReLU(True))
+            for _ in range(steps)]
+
+
+def downsampling(channels: int, steps: int) -> list[nn.Module]:
+    """``steps`` stride-2 conv-BN-ReLU blocks, each halving the side (the decoders' way down to the plane)."""
+    return [ConvBNReLU(channels, channels, stride=2) for _ in range(steps)]
+
+
+def resize_to(x: torch.Tensor, size: int) -> torch.Tensor:
+    """``x`` resized (antialiased bilinear) to size×size, for decoders whose last layer is position-dependent."""
+    if x.shape[-2:] == (size, size):
+        return x
+    return nn.functional.interpolate(x, size=(size, size), mode="bilinear", antialias=True)

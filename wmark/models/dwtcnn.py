@@ -2,13 +2,11 @@
 Discrete Wavelet Transform", arXiv:2210.06179 (2022)."""
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
 from wmark.models.base import WatermarkModel
-from wmark.models.blocks import ConvBNReLU
+from wmark.models.blocks import ConvBNReLU, downsampling, halvings, resize_to, upsampling
 from wmark.models.dwt import SUBBANDS, DWT2d
 from wmark.zoo import register_family
 
@@ -36,24 +34,19 @@ class DWTCNN(WatermarkModel):
         if subband not in SUBBANDS:
             raise ValueError(f"subband must be one of {', '.join(SUBBANDS)}")
         half = size // 2
-        steps = int(math.log2(half // plane))
-        if plane * 2**steps != half:
-            raise ValueError("size / 2 must be plane times a power of two")
+        steps = halvings(half, plane, "size / 2")
         self.band, self.luma, self.plane, self.channels = SUBBANDS.index(subband), luma, plane, channels
         planes = 1 if luma else 3
         self.dwt = DWT2d(wavelet)
         self.register_buffer("luma_weights", torch.tensor(_LUMA).view(1, 3, 1, 1), persistent=False)
         self.message_in = nn.Linear(message_bits, channels * plane * plane)
-        self.message_net = nn.Sequential(
-            *[nn.Sequential(nn.ConvTranspose2d(channels, channels, 2, stride=2), nn.BatchNorm2d(channels), nn.ReLU(True))
-              for _ in range(steps)],
-        )
+        self.message_net = nn.Sequential(*upsampling(channels, steps))
         self.embedder = nn.Sequential(
             ConvBNReLU(planes + channels, channels), ConvBNReLU(channels, channels), nn.Conv2d(channels, planes, 1),
         )
         self.decoder = nn.Sequential(
             ConvBNReLU(planes, channels),
-            *[ConvBNReLU(channels, channels, stride=2) for _ in range(steps)],
+            *downsampling(channels, steps),
             nn.Conv2d(channels, 1, 1),
         )
         self.decoder_linear = nn.Linear(plane * plane, message_bits)
@@ -72,6 +65,4 @@ class DWTCNN(WatermarkModel):
         return residual.expand(-1, 3, -1, -1) if self.luma else residual
 
     def decode(self, x: torch.Tensor) -> torch.Tensor:
-        if x.shape[-2:] != (self.size, self.size):
-            x = nn.functional.interpolate(x, size=(self.size, self.size), mode="bilinear", antialias=True)
-        return self.decoder_linear(self.decoder(self._subband(x)).flatten(1))
+        return self.decoder_linear(self.decoder(self._subband(resize_to(x, self.size))).flatten(1))

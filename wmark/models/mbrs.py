@@ -2,13 +2,11 @@
 Real and Simulated JPEG Compression", ACM MM 2021."""
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
 from wmark.models.base import WatermarkModel
-from wmark.models.blocks import ConvBNReLU, SEResidualBlock
+from wmark.models.blocks import ConvBNReLU, SEResidualBlock, downsampling, halvings, resize_to, upsampling
 from wmark.zoo import register_family
 
 
@@ -30,15 +28,12 @@ class MBRS(WatermarkModel):
     def __init__(self, message_bits: int = 64, size: int = 64, channels: int = 32, plane: int = 16,
                  blocks: int = 2) -> None:
         super().__init__(message_bits, size)
-        steps = int(math.log2(size // plane))
-        if plane * 2**steps != size:
-            raise ValueError("size must be plane times a power of two")
+        steps = halvings(size, plane)
         self.plane = plane
         self.message_in = nn.Linear(message_bits, plane * plane)
         self.message_net = nn.Sequential(
             ConvBNReLU(1, channels),
-            *[nn.Sequential(nn.ConvTranspose2d(channels, channels, 2, stride=2), nn.BatchNorm2d(channels), nn.ReLU(True))
-              for _ in range(steps)],
+            *upsampling(channels, steps),
             *[SEResidualBlock(channels) for _ in range(blocks)],
         )
         self.image_net = nn.Sequential(ConvBNReLU(3, channels), *[SEResidualBlock(channels) for _ in range(blocks)])
@@ -47,7 +42,7 @@ class MBRS(WatermarkModel):
         self.decoder = nn.Sequential(
             ConvBNReLU(3, channels),
             *[SEResidualBlock(channels) for _ in range(blocks)],
-            *[ConvBNReLU(channels, channels, stride=2) for _ in range(steps)],
+            *downsampling(channels, steps),
             nn.Conv2d(channels, 1, 1),
         )
         self.decoder_linear = nn.Linear(plane * plane, message_bits)
@@ -58,6 +53,4 @@ class MBRS(WatermarkModel):
         return self.to_residual(self.fuse(features))
 
     def decode(self, x: torch.Tensor) -> torch.Tensor:
-        if x.shape[-2:] != (self.size, self.size):
-            x = nn.functional.interpolate(x, size=(self.size, self.size), mode="bilinear", antialias=True)
-        return self.decoder_linear(self.decoder(x).flatten(1))
+        return self.decoder_linear(self.decoder(resize_to(x, self.size)).flatten(1))

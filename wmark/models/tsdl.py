@@ -2,13 +2,11 @@
 Framework for Practical Blind Watermarking", ACM MM 2019."""
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
 from wmark.models.base import WatermarkModel
-from wmark.models.blocks import ConvBNReLU
+from wmark.models.blocks import ConvBNReLU, downsampling, halvings, resize_to, upsampling
 from wmark.zoo import register_family
 
 
@@ -31,15 +29,12 @@ class TwoStage(WatermarkModel):
     def __init__(self, message_bits: int = 64, size: int = 64, channels: int = 32, plane: int = 8,
                  encoder_blocks: int = 3, decoder_blocks: int = 2) -> None:
         super().__init__(message_bits, size)
-        steps = int(math.log2(size // plane))
-        if plane * 2**steps != size:
-            raise ValueError("size must be plane times a power of two")
+        if encoder_blocks < 1 or decoder_blocks < 1:
+            raise ValueError("encoder_blocks and decoder_blocks must be at least 1")
+        steps = halvings(size, plane)
         self.plane, self.channels = plane, channels
         self.message_in = nn.Linear(message_bits, channels * plane * plane)
-        self.message_net = nn.Sequential(
-            *[nn.Sequential(nn.ConvTranspose2d(channels, channels, 2, stride=2), nn.BatchNorm2d(channels), nn.ReLU(True))
-              for _ in range(steps)],
-        )
+        self.message_net = nn.Sequential(*upsampling(channels, steps))
         self.encoder_blocks = nn.ModuleList(
             [ConvBNReLU((3 if i == 0 else channels) + channels, channels) for i in range(encoder_blocks)]
         )
@@ -47,7 +42,7 @@ class TwoStage(WatermarkModel):
         self.decoder = nn.Sequential(
             ConvBNReLU(3, channels),
             *[ConvBNReLU(channels, channels) for _ in range(decoder_blocks - 1)],
-            *[ConvBNReLU(channels, channels, stride=2) for _ in range(steps)],
+            *downsampling(channels, steps),
             nn.Conv2d(channels, 1, 1),
         )
         self.decoder_linear = nn.Linear(plane * plane, message_bits)
@@ -61,6 +56,4 @@ class TwoStage(WatermarkModel):
         return self.to_residual(torch.cat([hidden, x], dim=1))
 
     def decode(self, x: torch.Tensor) -> torch.Tensor:
-        if x.shape[-2:] != (self.size, self.size):
-            x = nn.functional.interpolate(x, size=(self.size, self.size), mode="bilinear", antialias=True)
-        return self.decoder_linear(self.decoder(x).flatten(1))
+        return self.decoder_linear(self.decoder(resize_to(x, self.size)).flatten(1))

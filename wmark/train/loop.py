@@ -6,6 +6,7 @@ curriculum, attacks, validation, logging, checkpoints, resuming and the time bud
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 from dataclasses import dataclass, field
@@ -103,6 +104,8 @@ class Trainer:
         self.state = torch.load(self.out / STATE, map_location=self.device, weights_only=True) if resumable else None
         done = self.state.get("stage", 1) if self.state else 1  # stages before the saved one are finished
         self.todo = [(number, stage) for number, stage in self.stages if number >= done]
+        if cfg.attacks is not None and all(stage.attacks == () for _, stage in self.stages):
+            raise WmarkError(f"--attack reaches no stage: {cfg.family} stage {self.stages[0][0]} trains without noise")
         if self.todo and (cfg.decoder_only or self.todo[0][1].decoder_only) and init_card is None and not resumable:
             raise WmarkError("training the decoder alone needs a trained encoder: give --init CKPT")
         print(f"loading training images from {cfg.data} ...", file=sys.stderr)
@@ -127,6 +130,8 @@ class Trainer:
         self.val_seconds, self.last_val = 0.0, {}
         self.number, self.decoder_only, self.step_in_stage = None, cfg.decoder_only, 0
         self.optimizer: torch.optim.Optimizer | None = None
+        unmarked = math.ceil(self.recipe.unmarked_fraction * cfg.batch)
+        self.marked_rows = cfg.batch - min(unmarked, cfg.batch - 1)  # the rest go to the decoder unmarked
         self.curriculum: Curriculum | None = None
 
     def specs(self, stage: Stage) -> tuple[str, ...]:
@@ -190,16 +195,17 @@ class Trainer:
         cover = self.cache.sample(cfg.batch, cfg.pipeline_size or kwargs["size"], generator)
         x = pipeline.to_native(cover, kwargs["size"])
         bits = torch.randint(0, 2, (cfg.batch, kwargs["message_bits"]), generator=generator).to(device)
-        marks = cfg.batch - round(self.recipe.unmarked_fraction * cfg.batch)  # the rest stay unmarked
+        marks = self.marked_rows
         targets = bits.float()
         targets[marks:] = 0.5
         active = self.curriculum.active_attacks(self.step_in_stage)
         pool = self.pools.setdefault(active, _attack_pool(active))
         spec, attack = pool[int(torch.randint(len(pool), (1,), generator=generator))] if pool else ("identity", None)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            residual = self.model.residual(x, bits.float() * 2 - 1)
+            with torch.set_grad_enabled(not self.decoder_only):  # a frozen encoder needs no graph
+                residual = self.model.residual(x[:marks], bits[:marks].float() * 2 - 1)
             if marks < cfg.batch:
-                residual = torch.cat([residual[:marks], torch.zeros_like(residual[marks:])])
+                residual = torch.cat([residual, torch.zeros_like(x[marks:], dtype=residual.dtype)])
             marked = cover + pipeline.from_native(residual, *cover.shape[-2:])
             clamped = marked.clamp(0, 1)
             quantized = clamped + (torch.round(clamped * 255) / 255 - clamped).detach()

@@ -41,6 +41,10 @@ class Recipe:
     unmarked_fraction: float = 0.0
     calibrate_strength: bool = True
 
+    def __post_init__(self) -> None:
+        if not 0 <= self.unmarked_fraction < 1:
+            raise ValueError(f"unmarked_fraction must be in [0, 1), got {self.unmarked_fraction}")
+
 
 # Easy to hard, with MBRS's mix of real JPEG, simulated JPEG and identity, then an H.264 stand-in; no crop
 # (position-dependent decoders need their own answer to crops).
