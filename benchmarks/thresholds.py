@@ -7,7 +7,8 @@ count goes in with `wmark embed --bits` (PNG out), the saved file is attacked wi
 (JPEG 75 and 50 with 4:2:0, a 0.5x resize and back, Gaussian blur sigma 1.5, brightness x1.3) or
 PyAV alone (one frame through libx264 at CRF 28), and `wmark extract --json` reads the bits back.
 PSNR is computed on the 8-bit files. The decoder's mean |logit| on the marked file and on the
-unmarked photo is recorded too. Writes benchmarks/results/thresholds_<model>[_s<strength>].json
+unmarked photo is recorded too. Means are given over all photos and over those of 1-4 MP (the
+issues' definition of a test photo). Writes benchmarks/results/thresholds_<model>[_s<strength>].json
 with per-photo rows and the means.
 """
 from __future__ import annotations
@@ -25,6 +26,7 @@ import numpy as np
 from PIL import Image, ImageEnhance, ImageFilter
 
 ROOT = Path(__file__).resolve().parents[1]
+MEGAPIXELS = (1.0, 4.0)  # the family issues' test images: photos of 1-4 MP (grid-l.jpg, 4.19 MP artwork, is outside)
 ATTACKS = {
     "none": lambda im: im,
     "jpeg75": lambda im: _jpeg(im, 75),
@@ -91,6 +93,13 @@ def _psnr(a: Image.Image, b: Image.Image) -> float:
     return float(10 * np.log10(255**2 / mse))
 
 
+def _means(rows: list[dict]) -> dict:
+    means = {key: round(statistics.mean(r[key] for r in rows), 4)
+             for key in ["psnr", *ATTACKS, "output_marked", "output_unmarked"]}
+    means["median_psnr"] = round(statistics.median(r["psnr"] for r in rows), 3)
+    return means
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-m", "--model", required=True)
@@ -119,15 +128,13 @@ def main() -> None:
                 row[name] = sum(a == b for a, b in zip(found, codeword)) / bits
             rows.append(row)
             print(row, file=sys.stderr)
-    means = {key: round(statistics.mean(r[key] for r in rows), 4)
-             for key in ["psnr", *ATTACKS, "output_marked", "output_unmarked"]}
-    means["median_psnr"] = round(statistics.median(r["psnr"] for r in rows), 3)
-    result = {"model": args.model, "bits": bits, "strength": args.strength, "photos": len(rows), "means": means,
-              "rows": rows}
+    in_scope = [r for r in rows if MEGAPIXELS[0] <= r["megapixels"] <= MEGAPIXELS[1]]
+    result = {"model": args.model, "bits": bits, "strength": args.strength, "photos": len(rows), "means": _means(rows),
+              "photos_1_to_4_mp": len(in_scope), "means_1_to_4_mp": _means(in_scope), "rows": rows}
     suffix = f"_s{args.strength:g}" if args.strength else ""
     out = ROOT / "benchmarks" / "results" / f"thresholds_{args.model}{suffix}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(means))
+    print(json.dumps({"all": result["means"], "1-4 MP": result["means_1_to_4_mp"]}))
 
 
 if __name__ == "__main__":

@@ -86,3 +86,13 @@ def test_payload_code_for_committed_checkpoint(card):
     for symbol in range(code.parity_symbols // 2):
         logits[symbol * code.symbol_bits] *= -1  # scrambling permutes positions: errors land anywhere
     assert code.decode(logits).data == message
+
+
+def test_tsdl_decoder_output_stays_near_zero_without_a_mark(photo):
+    """Liu et al. 2019: the decoder's output on an unmarked image sits near 0 (detection leans on it)."""
+    marker = wmark.load("tsdl-64", device="cpu")
+    x = wmark.io.image.read_image(photo).rgb
+    codeword = torch.randint(0, 2, (marker.bits,), generator=torch.Generator().manual_seed(5)).to(torch.uint8)
+    marked = pipeline.quantize(marker.embed_tensor(x, codeword))
+    unmarked_output, marked_output = marker.logits(x).abs().mean(), marker.logits(marked).abs().mean()
+    assert unmarked_output < marked_output / 3
