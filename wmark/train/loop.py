@@ -104,7 +104,7 @@ class Trainer:
         self.state = torch.load(self.out / STATE, map_location=self.device, weights_only=True) if resumable else None
         done = self.state.get("stage", 1) if self.state else 1  # stages before the saved one are finished
         self.todo = [(number, stage) for number, stage in self.stages if number >= done]
-        if cfg.attacks is not None and all(stage.attacks == () for _, stage in self.stages):
+        if cfg.attacks and not any(self.specs(stage) for _, stage in self.stages):
             raise WmarkError(f"--attack reaches no stage: {cfg.family} stage {self.stages[0][0]} trains without noise")
         if self.todo and (cfg.decoder_only or self.todo[0][1].decoder_only) and init_card is None and not resumable:
             raise WmarkError("training the decoder alone needs a trained encoder: give --init CKPT")
