@@ -17,6 +17,7 @@ SMALL = {
     "mbrs": {"message_bits": 16, "size": 64, "channels": 8, "plane": 16, "blocks": 1},
     "dwtcnn": {"message_bits": 16, "size": 64, "channels": 8, "plane": 4, "wavelet": "db2"},
     "tsdl": {"message_bits": 16, "size": 64, "channels": 8, "plane": 8, "encoder_blocks": 2, "decoder_blocks": 1},
+    "cin": {"message_bits": 16, "size": 64, "channels": 8, "plane": 8, "couplings": 2, "growth": 4},
 }
 
 
@@ -30,7 +31,12 @@ def test_family_contract(family):
     assert residual.shape == x.shape
     logits = model.decode(x + residual)
     assert logits.shape == (2, model.message_bits)
-    logits.sum().backward()
+    loss = logits.sum()
+    for heavy in (False, True):  # every training path: families with a branch per kind of attack use both
+        logits, extra = model.decode_for_training(x + residual, heavy)
+        assert logits.shape == (2, model.message_bits)
+        loss = loss + logits.sum() + (0 if extra is None else extra)
+    loss.backward()
     assert x.grad is not None and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
     assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
 
@@ -96,3 +102,48 @@ def test_tsdl_decoder_output_stays_near_zero_without_a_mark(photo):
     marked = pipeline.quantize(marker.embed_tensor(x, codeword))
     unmarked_output, marked_output = marker.logits(x).abs().mean(), marker.logits(marked).abs().mean()
     assert unmarked_output < marked_output / 3
+
+
+def _cin_with_random_couplings():
+    """A small CIN whose coupling functions are far from the identity, so inverting them is a real test."""
+    model = zoo.build("cin", **SMALL["cin"]).eval()
+    generator = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for block in model.couplings:
+            for subnet in (block.phi, block.rho, block.eta):
+                subnet.out.weight.copy_(torch.randn(subnet.out.weight.shape, generator=generator) * 0.1)
+    return model
+
+
+def test_cin_coupling_blocks_invert_exactly():
+    """Ma et al. 2022: the invertible decoder is the embedding network run backwards."""
+    model = _cin_with_random_couplings()
+    generator = torch.Generator().manual_seed(2)
+    image = torch.rand(2, 3, 64, 64, generator=generator) * 2 - 1
+    message_half = torch.randn(2, 12, 32, 32, generator=generator)
+    with torch.no_grad():
+        marked_half, leftover = model.couple(model.to_halves(image), message_half)
+        assert (marked_half - model.to_halves(image)).abs().max() > 0.01
+        image_half, recovered = model.uncouple(marked_half, leftover)
+        assert torch.allclose(recovered, message_half, atol=1e-4)
+        assert torch.allclose(model.from_halves(image_half), image, atol=1e-4)
+
+
+def test_cin_picks_the_decoder_branch_per_image(monkeypatch):
+    """The noise selector decides for each image, not for the batch."""
+    model = _cin_with_random_couplings()
+    x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(3))
+    monkeypatch.setattr(model, "heavy_logit", lambda images: torch.tensor([4.0, -4.0]))
+    with torch.no_grad():
+        logits = model.decode(x)
+        assert torch.equal(logits[0], model.decode_robust(x)[0])
+        assert torch.equal(logits[1], model.decode_invertible(x)[1])
+
+
+def test_cin_trains_its_selector_on_which_kind_of_attack_the_batch_saw():
+    model = zoo.build("cin", **SMALL["cin"])
+    x = torch.rand(4, 3, 64, 64, generator=torch.Generator().manual_seed(4))
+    model.heavy_logit = lambda images: torch.full((len(images),), 3.0)  # confident "heavy"
+    _, heavy_loss = model.decode_for_training(x, heavy=True)
+    _, light_loss = model.decode_for_training(x, heavy=False)
+    assert heavy_loss < 0.1 < 3 < light_loss

@@ -329,3 +329,19 @@ def test_codec_pool_matches_one_call(spec):
     assert torch.equal(pooled, attack(x, params=params, cover=x))
     pooled.sum().backward()
     assert torch.equal(x.grad, torch.ones_like(x)), "straight-through gradient"
+
+
+@pytest.mark.parametrize("spec, trained, untouched", [
+    ("jpeg:quality=50", "decoder_robust", "decoder_message"),
+    ("noise:std=0.02", "decoder_message", "decoder_robust"),
+])
+def test_cin_real_codec_batches_train_the_robust_branch_and_the_others_the_invertible_one(
+        folder, tmp_path, spec, trained, untouched):
+    trainer = Trainer(TrainConfig(family="cin", data=str(folder), out=str(tmp_path / "x"), attacks=[spec], **SMALL))
+    trainer.begin(*trainer.stages[0])
+    trainer.curriculum.stage = "attacks"
+    before = {name: value.clone() for name, value in trainer.model.state_dict().items()}
+    trainer.step()
+    after = trainer.model.state_dict()
+    changed = {name.split(".")[0] for name in before if not torch.equal(before[name], after[name])}
+    assert {trained, "decoder_selector", "couplings"} <= changed and untouched not in changed

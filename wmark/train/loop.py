@@ -215,11 +215,15 @@ class Trainer:
                 attacked = self.codecs(attack, quantized.float(), params, cover)
             if cfg.pipeline_size:
                 attacked = pipeline.to_native(attacked, kwargs["size"])
-            logits = self.model.decode(attacked).float()
+            heavy = attack is not None and attack.grad in ("ste", "none")  # a real, non-differentiable codec
+            logits, extra_loss = self.model.decode_for_training(attacked, heavy)
+            logits = logits.float()
         message_loss = F.binary_cross_entropy_with_logits(logits, targets)
         image_loss = F.mse_loss(marked[:marks].float(), cover[:marks])
         image_weight = self.curriculum.current_image_weight(self.step_in_stage)
         loss = self.recipe.message_weight * message_loss + image_weight * image_loss
+        if extra_loss is not None:
+            loss = loss + extra_loss.float()
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()

@@ -107,6 +107,22 @@ RECIPES = {
         unmarked_fraction=0.25,
         calibrate_strength=False,
     ),
+    # Ma et al. 2022: the invertible path learns through differentiable attacks (a JPEG proxy among them);
+    # batches through real JPEG (a non-differentiable codec) train the non-invertible branch instead, and
+    # the noise selector learns from every batch which of the two it came from.
+    "cin": Recipe(
+        model_kwargs={"message_bits": 64, "size": 64, "channels": 32, "plane": 8, "couplings": 3, "growth": 12},
+        attacks=(
+            "identity",
+            "noise:std=0-0.02",
+            "blur:sigma=0.1-1.0",
+            "resize:scale=0.5-1.0",
+            "brightness:delta=-0.15-0.15",
+            "contrast:factor=0.7-1.3",
+            "jpeg_diff:quality=50-90",
+            "jpeg:quality=40-90",
+        ),
+    ),
 }
 
 

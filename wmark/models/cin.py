@@ -1,0 +1,155 @@
+"""CIN: Ma, Guo, Wang, Wang, Zhao, "Towards Blind Watermarking: Combining Invertible and Non-invertible
+Mechanisms", ACM MM 2022."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from wmark.models.base import WatermarkModel
+from wmark.models.blocks import ConvBNReLU, SEResidualBlock, downsampling, halvings, resize_to, upsampling
+from wmark.models.dwt import DWT2d
+from wmark.zoo import register_family
+
+
+class DenseSubnet(nn.Module):
+    """A densely connected conv stack (each layer sees every earlier output): the coupling functions."""
+
+    def __init__(self, in_channels: int, out_channels: int, growth: int, layers: int = 3) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(nn.Conv2d(in_channels + i * growth, growth, 3, padding=1) for i in range(layers))
+        self.out = nn.Conv2d(in_channels + layers * growth, out_channels, 3, padding=1)
+        self.act = nn.LeakyReLU(0.2, inplace=True)
+        nn.init.normal_(self.out.weight, std=1e-3)  # each coupling starts near the identity
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, x):
+        features = [x]
+        for layer in self.layers:
+            features.append(self.act(layer(torch.cat(features, dim=1))))
+        return self.out(torch.cat(features, dim=1))
+
+
+class AffineCoupling(nn.Module):
+    """One invertible block over an image half and a message half:
+    ``y1 = x1 + φ(x2)``, ``y2 = x2·exp(α·tanh ρ(y1)) + η(y1)``; :meth:`inverse` undoes it exactly."""
+
+    def __init__(self, channels: int, growth: int, clamp: float = 2.0) -> None:
+        super().__init__()
+        self.phi = DenseSubnet(channels, channels, growth)
+        self.rho = DenseSubnet(channels, channels, growth)
+        self.eta = DenseSubnet(channels, channels, growth)
+        self.clamp = clamp
+
+    def _scale(self, y1):
+        return self.clamp * torch.tanh(self.rho(y1))
+
+    def forward(self, x1, x2):
+        y1 = x1 + self.phi(x2)
+        return y1, x2 * torch.exp(self._scale(y1)) + self.eta(y1)
+
+    def inverse(self, y1, y2):
+        x2 = (y2 - self.eta(y1)) * torch.exp(-self._scale(y1))
+        return y1 - self.phi(x2), x2
+
+
+@register_family("cin")
+class CIN(WatermarkModel):
+    """CIN's invertible embedding with a non-invertible decoder branch and a per-image noise selector.
+
+    Inside the model images are in [-1, 1]. The image goes through an invertible Haar downsampling
+    to 12 channels at half size; the ±1 message goes through a linear layer to a ``plane``×``plane``
+    map and transposed convolutions to a message plane of the same shape. ``couplings`` affine
+    coupling blocks with dense sub-networks mix the two; the image half, Haar-inverted, is the
+    marked image. Decoding has two branches:
+
+    * invertible: the message half is predicted from the (attacked) image half by ``decoder_split``,
+      the *same* coupling blocks run in reverse, and ``decoder_message`` reads the bits off the
+      recovered message plane;
+    * non-invertible (``decoder_robust``): SE conv blocks down to the plane and a linear layer,
+      trained on the batches with heavy, non-differentiable attacks (real JPEG);
+
+    and ``decoder_selector`` (the noise-selection module) picks the branch for each image on its own.
+    """
+
+    family = "cin"
+
+    def __init__(self, message_bits: int = 64, size: int = 64, channels: int = 32, plane: int = 8,
+                 couplings: int = 3, growth: int = 12) -> None:
+        super().__init__(message_bits, size)
+        if couplings < 1:
+            raise ValueError("couplings must be at least 1")
+        steps = halvings(size // 2, plane, "size / 2")
+        halves = 12  # 3 colour channels × 4 Haar subbands
+        self.plane, self.channels = plane, channels
+        self.haar = DWT2d("haar")
+        self.message_in = nn.Linear(message_bits, channels * plane * plane)
+        self.message_net = nn.Sequential(*upsampling(channels, steps), nn.Conv2d(channels, halves, 3, padding=1))
+        self.couplings = nn.ModuleList(AffineCoupling(halves, growth) for _ in range(couplings))
+        self.decoder_split = DenseSubnet(halves, halves, growth)
+        self.decoder_message = nn.Sequential(
+            ConvBNReLU(halves, channels), *downsampling(channels, steps), nn.Conv2d(channels, 1, 1), nn.Flatten(),
+            nn.Linear(plane * plane, message_bits),
+        )
+        self.decoder_robust = nn.Sequential(
+            ConvBNReLU(3, channels), SEResidualBlock(channels), *downsampling(channels, steps + 1),
+            nn.Conv2d(channels, 1, 1), nn.Flatten(), nn.Linear(plane * plane, message_bits),
+        )
+        self.decoder_selector = nn.Sequential(
+            nn.Conv2d(3, 16, 3, stride=2, padding=1), nn.LeakyReLU(0.2),
+            nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.LeakyReLU(0.2),
+            nn.Conv2d(32, 32, 3, stride=2, padding=1), nn.LeakyReLU(0.2),
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 1),
+        )
+
+    def to_halves(self, image: torch.Tensor) -> torch.Tensor:
+        """[-1, 1] image (B, 3, H, W) → its Haar subbands (B, 12, H/2, W/2)."""
+        bands = self.haar(image)
+        return bands.flatten(1, 2)
+
+    def from_halves(self, bands: torch.Tensor) -> torch.Tensor:
+        b, _, h, w = bands.shape
+        return self.haar.inverse(bands.view(b, 3, 4, h, w))
+
+    def couple(self, x1: torch.Tensor, x2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The invertible network, forwards: (image half, message half) → (marked half, leftover half)."""
+        for block in self.couplings:
+            x1, x2 = block(x1, x2)
+        return x1, x2
+
+    def uncouple(self, y1: torch.Tensor, y2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The same blocks in reverse order, each inverted: undoes :meth:`couple`."""
+        for block in reversed(self.couplings):
+            y1, y2 = block.inverse(y1, y2)
+        return y1, y2
+
+    def residual(self, x: torch.Tensor, message: torch.Tensor) -> torch.Tensor:
+        cover = x * 2 - 1
+        plane = self.message_in(message).view(x.shape[0], self.channels, self.plane, self.plane)
+        marked, _ = self.couple(self.to_halves(cover), self.message_net(plane))
+        return (self.from_halves(marked) - cover) / 2
+
+    def decode_invertible(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits from the invertible branch: predicted message half, coupling blocks in reverse."""
+        marked = self.to_halves(resize_to(x, self.size) * 2 - 1)
+        _, message_plane = self.uncouple(marked, self.decoder_split(marked))
+        return self.decoder_message(message_plane)
+
+    def decode_robust(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits from the non-invertible branch."""
+        return self.decoder_robust(resize_to(x, self.size) * 2 - 1)
+
+    def heavy_logit(self, x: torch.Tensor) -> torch.Tensor:
+        """The noise selector's (B,) logit that ``x`` went through a heavy attack."""
+        return self.decoder_selector(resize_to(x, self.size) * 2 - 1).squeeze(1)
+
+    def decode(self, x: torch.Tensor) -> torch.Tensor:
+        heavy = self.heavy_logit(x) > 0
+        return torch.where(heavy[:, None], self.decode_robust(x), self.decode_invertible(x))
+
+    def decode_for_training(self, x: torch.Tensor, heavy: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """The branch that owns this batch (robust after a heavy attack, invertible otherwise), and the
+        noise selector's loss for telling the two apart."""
+        logits = self.decode_robust(x) if heavy else self.decode_invertible(x)
+        selector = self.heavy_logit(x)
+        target = torch.full_like(selector, float(heavy))
+        return logits, nn.functional.binary_cross_entropy_with_logits(selector, target)
