@@ -4,7 +4,7 @@
 
 For each validation photo (2-4 MP, never trained on): a random raw codeword of the model's bit
 count goes in with `wmark embed --bits` (PNG out), the saved file is attacked with Pillow alone
-(JPEG 75 and 50 with 4:2:0, a 0.5x resize and back, Gaussian blur sigma 1.5, brightness x1.3) or
+(JPEG 75 and 50 with 4:2:0, a 0.5x resize and back, Gaussian blur sigma 1.5, brightness x1.3, Gaussian noise sigma 0.02 with numpy) or
 PyAV alone (one frame through libx264 at CRF 28), and `wmark extract --json` reads the bits back.
 PSNR is computed on the 8-bit files. The decoder's mean |logit| on the marked file and on the
 unmarked photo is recorded too. Means are given over all photos and over those of 1-4 MP (the
@@ -34,6 +34,7 @@ ATTACKS = {
     "resize0.5": lambda im: im.resize((im.width // 2, im.height // 2), Image.BICUBIC).resize(im.size, Image.BICUBIC),
     "blur1.5": lambda im: im.filter(ImageFilter.GaussianBlur(1.5)),
     "brightness1.3": lambda im: ImageEnhance.Brightness(im).enhance(1.3),
+    "noise0.02": lambda im: _gaussian_noise(im, 0.02),
     "h264crf28": lambda im: _h264(im, 28),
 }
 
@@ -44,6 +45,13 @@ def _jpeg(image: Image.Image, quality: int) -> Image.Image:
     attacked = Image.open(path).convert("RGB")
     path.unlink()
     return attacked
+
+
+def _gaussian_noise(image: Image.Image, sigma: float) -> Image.Image:
+    """Gaussian noise of standard deviation ``sigma`` (on a 0-1 scale) on every pixel, rounded to 8 bits."""
+    generator = np.random.default_rng(sum(image.size))  # the same noise for a photo on every run
+    noisy = np.asarray(image, dtype=np.float64) + generator.normal(0, sigma * 255, (image.height, image.width, 3))
+    return Image.fromarray(np.clip(np.rint(noisy), 0, 255).astype(np.uint8))
 
 
 def _h264(image: Image.Image, crf: int) -> Image.Image:

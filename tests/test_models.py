@@ -122,28 +122,54 @@ def test_cin_coupling_blocks_invert_exactly():
     image = torch.rand(2, 3, 64, 64, generator=generator) * 2 - 1
     message_half = torch.randn(2, 12, 32, 32, generator=generator)
     with torch.no_grad():
-        marked_half, leftover = model.couple(model.to_halves(image), message_half)
-        assert (marked_half - model.to_halves(image)).abs().max() > 0.01
+        marked_half, leftover = model.couple(model.to_bands(image), message_half)
+        assert (marked_half - model.to_bands(image)).abs().max() > 0.01
         image_half, recovered = model.uncouple(marked_half, leftover)
         assert torch.allclose(recovered, message_half, atol=1e-4)
-        assert torch.allclose(model.from_halves(image_half), image, atol=1e-4)
+        assert torch.allclose(model.from_bands(image_half), image, atol=1e-4)
 
 
-def test_cin_picks_the_decoder_branch_per_image(monkeypatch):
+def test_cin_marked_image_inverts_to_the_message_plane():
+    """The residual in [0, 1] is the coupling output in [-1, 1]: given the leftover half, running the
+    blocks backwards on the marked image gives back the message plane."""
+    model = _cin_with_random_couplings()
+    generator = torch.Generator().manual_seed(5)
+    x = torch.rand(2, 3, 64, 64, generator=generator)
+    message = torch.randint(0, 2, (2, model.message_bits), generator=generator).float() * 2 - 1
+    with torch.no_grad():
+        plane = model.message_net(model.message_in(message).view(2, model.channels, model.plane, model.plane))
+        _, leftover = model.couple(model.to_bands(x * 2 - 1), plane)
+        marked = x + model.residual(x, message)
+        _, recovered = model.uncouple(model.to_bands(marked * 2 - 1), leftover)
+    assert torch.allclose(recovered, plane, atol=1e-4)
+
+
+class _FixedSelector(torch.nn.Module):
+    def forward(self, image):
+        return torch.tensor([[4.0], [-4.0]])  # first image heavy, second light
+
+
+def test_cin_picks_the_decoder_branch_per_image():
     """The noise selector decides for each image, not for the batch."""
     model = _cin_with_random_couplings()
     x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(3))
-    monkeypatch.setattr(model, "heavy_logit", lambda images: torch.tensor([4.0, -4.0]))
     with torch.no_grad():
+        alone = torch.cat([model.decode(x[i : i + 1]) for i in range(2)])
+        assert torch.allclose(model.decode(x), alone, atol=1e-5)
+        model.decoder_selector = _FixedSelector()
         logits = model.decode(x)
         assert torch.equal(logits[0], model.decode_robust(x)[0])
         assert torch.equal(logits[1], model.decode_invertible(x)[1])
 
 
-def test_cin_trains_its_selector_on_which_kind_of_attack_the_batch_saw():
+@pytest.mark.parametrize("heavy", [True, False])
+def test_cin_selector_learns_which_kind_of_attack_the_batch_saw(heavy):
     model = zoo.build("cin", **SMALL["cin"])
     x = torch.rand(4, 3, 64, 64, generator=torch.Generator().manual_seed(4))
-    model.heavy_logit = lambda images: torch.full((len(images),), 3.0)  # confident "heavy"
-    _, heavy_loss = model.decode_for_training(x, heavy=True)
-    _, light_loss = model.decode_for_training(x, heavy=False)
-    assert heavy_loss < 0.1 < 3 < light_loss
+    before = model.heavy_logit(x).mean().item()
+    optimizer = torch.optim.SGD(model.decoder_selector.parameters(), lr=0.5)
+    _, selector_loss = model.decode_for_training(x, heavy)
+    selector_loss.backward()
+    optimizer.step()
+    after = model.heavy_logit(x).mean().item()
+    assert (after > before) if heavy else (after < before)

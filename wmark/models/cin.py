@@ -33,15 +33,15 @@ class AffineCoupling(nn.Module):
     """One invertible block over an image half and a message half:
     ``y1 = x1 + φ(x2)``, ``y2 = x2·exp(α·tanh ρ(y1)) + η(y1)``; :meth:`inverse` undoes it exactly."""
 
-    def __init__(self, channels: int, growth: int, clamp: float = 2.0) -> None:
+    def __init__(self, channels: int, growth: int, alpha: float = 2.0) -> None:
         super().__init__()
         self.phi = DenseSubnet(channels, channels, growth)
         self.rho = DenseSubnet(channels, channels, growth)
         self.eta = DenseSubnet(channels, channels, growth)
-        self.clamp = clamp
+        self.alpha = alpha
 
     def _scale(self, y1):
-        return self.clamp * torch.tanh(self.rho(y1))
+        return self.alpha * torch.tanh(self.rho(y1))
 
     def forward(self, x1, x2):
         y1 = x1 + self.phi(x2)
@@ -62,13 +62,15 @@ class CIN(WatermarkModel):
     coupling blocks with dense sub-networks mix the two; the image half, Haar-inverted, is the
     marked image. Decoding has two branches:
 
-    * invertible: the message half is predicted from the (attacked) image half by ``decoder_split``,
-      the *same* coupling blocks run in reverse, and ``decoder_message`` reads the bits off the
-      recovered message plane;
+    * invertible: ``decoder_split`` predicts the leftover half (the second output of the forward
+      couplings, which embedding discards; learned end to end, never supervised directly) from the
+      (attacked) image half, the *same* coupling blocks run in reverse, and ``decoder_message``
+      reads the bits off the recovered message plane;
     * non-invertible (``decoder_robust``): SE conv blocks down to the plane and a linear layer,
       trained on the batches with heavy, non-differentiable attacks (real JPEG);
 
-    and ``decoder_selector`` (the noise-selection module) picks the branch for each image on its own.
+    and ``decoder_selector`` (the noise-selection module) picks the branch for each image on its own
+    (in eval mode; in train mode the branches' batch norms share batch statistics).
     """
 
     family = "cin"
@@ -78,16 +80,18 @@ class CIN(WatermarkModel):
         super().__init__(message_bits, size)
         if couplings < 1:
             raise ValueError("couplings must be at least 1")
+        if size % 2:
+            raise ValueError("size must be even (the Haar transform halves it)")
         steps = halvings(size // 2, plane, "size / 2")
-        halves = 12  # 3 colour channels × 4 Haar subbands
+        bands = 12  # 3 colour channels × 4 Haar subbands
         self.plane, self.channels = plane, channels
         self.haar = DWT2d("haar")
         self.message_in = nn.Linear(message_bits, channels * plane * plane)
-        self.message_net = nn.Sequential(*upsampling(channels, steps), nn.Conv2d(channels, halves, 3, padding=1))
-        self.couplings = nn.ModuleList(AffineCoupling(halves, growth) for _ in range(couplings))
-        self.decoder_split = DenseSubnet(halves, halves, growth)
+        self.message_net = nn.Sequential(*upsampling(channels, steps), nn.Conv2d(channels, bands, 3, padding=1))
+        self.couplings = nn.ModuleList(AffineCoupling(bands, growth) for _ in range(couplings))
+        self.decoder_split = DenseSubnet(bands, bands, growth)
         self.decoder_message = nn.Sequential(
-            ConvBNReLU(halves, channels), *downsampling(channels, steps), nn.Conv2d(channels, 1, 1), nn.Flatten(),
+            ConvBNReLU(bands, channels), *downsampling(channels, steps), nn.Conv2d(channels, 1, 1), nn.Flatten(),
             nn.Linear(plane * plane, message_bits),
         )
         self.decoder_robust = nn.Sequential(
@@ -101,12 +105,12 @@ class CIN(WatermarkModel):
             nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 1),
         )
 
-    def to_halves(self, image: torch.Tensor) -> torch.Tensor:
+    def to_bands(self, image: torch.Tensor) -> torch.Tensor:
         """[-1, 1] image (B, 3, H, W) → its Haar subbands (B, 12, H/2, W/2)."""
         bands = self.haar(image)
         return bands.flatten(1, 2)
 
-    def from_halves(self, bands: torch.Tensor) -> torch.Tensor:
+    def from_bands(self, bands: torch.Tensor) -> torch.Tensor:
         b, _, h, w = bands.shape
         return self.haar.inverse(bands.view(b, 3, 4, h, w))
 
@@ -125,31 +129,40 @@ class CIN(WatermarkModel):
     def residual(self, x: torch.Tensor, message: torch.Tensor) -> torch.Tensor:
         cover = x * 2 - 1
         plane = self.message_in(message).view(x.shape[0], self.channels, self.plane, self.plane)
-        marked, _ = self.couple(self.to_halves(cover), self.message_net(plane))
-        return (self.from_halves(marked) - cover) / 2
+        marked, _ = self.couple(self.to_bands(cover), self.message_net(plane))
+        return (self.from_bands(marked) - cover) / 2
 
-    def decode_invertible(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits from the invertible branch: predicted message half, coupling blocks in reverse."""
-        marked = self.to_halves(resize_to(x, self.size) * 2 - 1)
+    def _inside(self, x: torch.Tensor) -> torch.Tensor:
+        """A [0, 1] image at any size → the model's [-1, 1] native-size input."""
+        return resize_to(x, self.size) * 2 - 1
+
+    def _invertible(self, image: torch.Tensor) -> torch.Tensor:
+        marked = self.to_bands(image)
         _, message_plane = self.uncouple(marked, self.decoder_split(marked))
         return self.decoder_message(message_plane)
 
+    def decode_invertible(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits from the invertible branch: predicted leftover half, coupling blocks in reverse."""
+        return self._invertible(self._inside(x))
+
     def decode_robust(self, x: torch.Tensor) -> torch.Tensor:
         """Logits from the non-invertible branch."""
-        return self.decoder_robust(resize_to(x, self.size) * 2 - 1)
+        return self.decoder_robust(self._inside(x))
 
     def heavy_logit(self, x: torch.Tensor) -> torch.Tensor:
         """The noise selector's (B,) logit that ``x`` went through a heavy attack."""
-        return self.decoder_selector(resize_to(x, self.size) * 2 - 1).squeeze(1)
+        return self.decoder_selector(self._inside(x)).squeeze(1)
 
     def decode(self, x: torch.Tensor) -> torch.Tensor:
-        heavy = self.heavy_logit(x) > 0
-        return torch.where(heavy[:, None], self.decode_robust(x), self.decode_invertible(x))
+        image = self._inside(x)
+        heavy = self.decoder_selector(image).squeeze(1) > 0
+        return torch.where(heavy[:, None], self.decoder_robust(image), self._invertible(image))
 
     def decode_for_training(self, x: torch.Tensor, heavy: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        """The branch that owns this batch (robust after a heavy attack, invertible otherwise), and the
+        """The branch that owns this batch (robust after a real codec, invertible otherwise), and the
         noise selector's loss for telling the two apart."""
-        logits = self.decode_robust(x) if heavy else self.decode_invertible(x)
-        selector = self.heavy_logit(x)
+        image = self._inside(x)
+        logits = self.decoder_robust(image) if heavy else self._invertible(image)
+        selector = self.decoder_selector(image).squeeze(1)
         target = torch.full_like(selector, float(heavy))
         return logits, nn.functional.binary_cross_entropy_with_logits(selector, target)

@@ -242,6 +242,7 @@ class Trainer:
             "message_loss": round(message_loss.item(), 5),
             "image_loss": round(image_loss.item(), 7),
             "image_weight": round(image_weight, 2),
+            **({} if extra_loss is None else {"extra_loss": round(extra_loss.item(), 5)}),
             "bit_acc": round(accuracy, 4),
             "psnr": round(batch_psnr, 2),
             "elapsed_s": round(time.monotonic() - self.started, 1),

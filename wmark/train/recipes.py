@@ -109,7 +109,8 @@ RECIPES = {
     ),
     # Ma et al. 2022: the invertible path learns through differentiable attacks (a JPEG proxy among them);
     # batches through real JPEG (a non-differentiable codec) train the non-invertible branch instead, and
-    # the noise selector learns from every batch which of the two it came from.
+    # the noise selector learns from every batch which of the two it came from (a batch counts as heavy when
+    # its attack's gradient is a straight-through estimate: plain codec specs, not compositions with them).
     "cin": Recipe(
         model_kwargs={"message_bits": 64, "size": 64, "channels": 32, "plane": 8, "couplings": 3, "growth": 12},
         attacks=(
@@ -122,6 +123,7 @@ RECIPES = {
             "jpeg_diff:quality=50-90",
             "jpeg:quality=40-90",
         ),
+        calibrate_strength=False,  # at s = 1 the marked image is exactly the couplings' output, which inverts
     ),
 }
 
