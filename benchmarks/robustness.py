@@ -1,6 +1,6 @@
 """Robustness of every committed checkpoint and of the invisible-watermark peers, on photos and a video.
 
-    python benchmarks/robustness.py [--val ../shared/data/val] [--frames 25]
+    python benchmarks/robustness.py [--val ../shared/data/val] [--frames 25] [--only NAME ...]
 
 Runs the benchmark engine (`wmark bench`) with the default attack grid on the 10 validation photos
 (2-4 MP, never trained on) and on a video. There is no real video among the project's data, so the
@@ -14,6 +14,9 @@ curve); the peers have no strength knob. RivaGAN (`imwatermark:rivaGan`) is left
 ONNX networks take about 30 s to embed and 45 s to decode one 2.6 MP photo, hours for the grid
 (`benchmarks/speed.py` records its 720p times). Writes benchmarks/results/robustness.json,
 robustness_curves.png (photos), robustness_video_curves.png and robustness_timeline.png (video).
+`--only NAME` (repeatable) reruns just those models and replaces their rows in the existing
+robustness.json (a new checkpoint need not cost a rerun of all); the per-frame timeline is then
+left as it was.
 """
 from __future__ import annotations
 
@@ -59,16 +62,36 @@ def render_pan(photo: Path, output: Path) -> None:
         container.mux(stream.encode(None))
 
 
-def models() -> list:
+def models(only: list[str] | None = None) -> list:
     names = [card.name for card in zoo.list_cards()] + [n for n in peers.available() if not n.endswith("rivaGan")]
-    return bench.load_models(names, "cpu")
+    return bench.load_models(only or names, "cpu")
 
 
-def run(inputs: list[Path], chosen: list, frames: int | None, out: Path) -> tuple[dict, bench.Result]:
+def merged(previous: dict, new: dict, rerun: set[str]) -> dict:
+    """``new``'s rows for the ``rerun`` models in place of ``previous``'s (same positions; rows it
+    lacks are appended)."""
+    key = lambda row: (row["model"], row["strength"], row["attack"])  # noqa: E731
+    fresh = {key(row): row for row in new["results"]}
+    rows = [fresh.pop(key(row), None) if row["model"] in rerun else row for row in previous["results"]]
+    rows = [row for row in rows if row is not None] + list(fresh.values())
+    names = list(dict.fromkeys([*previous["settings"]["models"], *new["settings"]["models"]]))
+    speeds = {**previous["speed"]["models"], **new["speed"]["models"]}
+    return {
+        "results": rows,
+        "speed": {**previous["speed"], "models": {name: speeds[name] for name in names if name in speeds}},
+        "errors": [e for e in previous["errors"] if e.get("model") not in rerun] + new["errors"],
+        "settings": {**previous["settings"], "models": names},
+    }
+
+
+def run(inputs: list[Path], chosen: list, frames: int | None, out: Path,
+        previous: dict | None = None) -> tuple[dict, bench.Result]:
     result = bench.run(inputs, chosen, strengths=STRENGTHS, frames=frames, device="cpu")
     summary = bench.summarize(result)
     summary["settings"]["inputs"] = [str(p.relative_to(ROOT.parent)) if p.is_relative_to(ROOT.parent) else p.name
                                      for p in inputs]
+    if previous is not None:
+        summary = merged(previous, summary, {m.name for m in chosen})
     plot_curves(summary, out)
     return summary, result
 
@@ -77,15 +100,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--val", type=Path, default=ROOT.parent / "shared" / "data" / "val")
     parser.add_argument("--frames", type=int, default=25)
+    parser.add_argument("--only", action="append", metavar="NAME", help="rerun only this model (repeatable)")
     args = parser.parse_args()
-    chosen = models()
+    chosen = models(args.only)
     RESULTS.mkdir(exist_ok=True)
-    photos, _ = run([args.val.resolve()], chosen, None, RESULTS / "robustness_curves.png")
+    previous = json.loads((RESULTS / "robustness.json").read_text()) if args.only else None
+    photos, _ = run([args.val.resolve()], chosen, None, RESULTS / "robustness_curves.png",
+                    previous and previous["photos"])
     with tempfile.TemporaryDirectory() as work:
         clip = Path(work) / "pan.mp4"
         render_pan(args.val / CLIP["photo"], clip)
-        video, result = run([clip], chosen, args.frames, RESULTS / "robustness_video_curves.png")
-        plot_timeline(result, RESULTS / "robustness_timeline.png")
+        video, result = run([clip], chosen, args.frames, RESULTS / "robustness_video_curves.png",
+                            previous and previous["video"])
+        if not args.only:
+            plot_timeline(result, RESULTS / "robustness_timeline.png")
     report = {
         "photos": photos,
         "video": {"source": f"camera-pan clip rendered from the real photo {CLIP['photo']} (see the docstring)",
