@@ -123,7 +123,6 @@ RECIPES = {
             "jpeg_diff:quality=50-90",
             "jpeg:quality=40-90",
         ),
-        calibrate_strength=False,  # at s = 1 the marked image is exactly the couplings' output, which inverts
     ),
 }
 
