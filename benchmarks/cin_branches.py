@@ -19,15 +19,11 @@ from PIL import Image
 
 import wmark
 from wmark import pipeline
-from wmark.io.image import read_image
+from wmark.io.image import from_uint8, list_images, read_image, to_uint8
 
 from thresholds import ATTACKS, ROOT
 
 SHOWN = ("none", "jpeg50", "noise0.02", "brightness1.3")
-
-
-def _tensor(image: Image.Image) -> torch.Tensor:
-    return torch.from_numpy(np.asarray(image)).permute(2, 0, 1).float().unsqueeze(0) / 255
 
 
 def main() -> None:
@@ -38,13 +34,13 @@ def main() -> None:
     marker = wmark.load(args.model, device="cpu")
     model, generator = marker.model, torch.Generator().manual_seed(0)
     tally = {name: {"robust_picked": 0, "invertible_bit_acc": [], "robust_bit_acc": []} for name in SHOWN}
-    photos = sorted(p for p in args.val.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    photos = list_images(args.val)
     for path in photos:
         codeword = torch.randint(0, 2, (marker.bits,), generator=generator).to(torch.uint8)
         marked = pipeline.quantize(marker.embed_tensor(read_image(path).rgb, codeword))
-        saved = Image.fromarray((marked[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8))
+        saved = Image.fromarray(to_uint8(marked[0]))
         for name in SHOWN:
-            native = pipeline.to_native(_tensor(ATTACKS[name](saved)), model.size)
+            native = pipeline.to_native(from_uint8(np.asarray(ATTACKS[name](saved)))[None], model.size)
             with torch.no_grad():
                 entry = tally[name]
                 entry["robust_picked"] += int(model.heavy_logit(native).item() > 0)

@@ -4,8 +4,8 @@
 
 For each validation photo (2-4 MP, never trained on): a random raw codeword of the model's bit
 count goes in with `wmark embed --bits` (PNG out), the saved file is attacked with Pillow alone
-(JPEG 75 and 50 with 4:2:0, a 0.5x resize and back, Gaussian blur sigma 1.5, brightness x1.3, Gaussian noise sigma 0.02 with numpy) or
-PyAV alone (one frame through libx264 at CRF 28), and `wmark extract --json` reads the bits back.
+(JPEG 75 and 50 with 4:2:0, a 0.5x resize and back, Gaussian blur sigma 1.5, brightness x1.3),
+numpy alone (Gaussian noise sigma 0.02) or PyAV alone (one frame through libx264 at CRF 28), and `wmark extract --json` reads the bits back.
 PSNR is computed on the 8-bit files. The decoder's mean |logit| on the marked file and on the
 unmarked photo is recorded too. Means are given over all photos and over those of 1-4 MP (the
 issues' definition of a test photo). Writes benchmarks/results/thresholds_<model>[_s<strength>].json

@@ -156,6 +156,10 @@ class CIN(WatermarkModel):
     def decode(self, x: torch.Tensor) -> torch.Tensor:
         image = self._inside(x)
         heavy = self.decoder_selector(image).squeeze(1) > 0
+        if not heavy.any():  # run a branch only when some image needs it
+            return self._invertible(image)
+        if heavy.all():
+            return self.decoder_robust(image)
         return torch.where(heavy[:, None], self.decoder_robust(image), self._invertible(image))
 
     def decode_for_training(self, x: torch.Tensor, heavy: bool) -> tuple[torch.Tensor, torch.Tensor]:
