@@ -4,7 +4,8 @@
 
 For each validation photo (2-4 MP, never trained on): a random raw codeword of the model's bit
 count goes in with `wmark embed --bits` (PNG out), the saved file is attacked with Pillow alone
-(JPEG 75 and 50 with 4:2:0, a 0.5x resize and back, Gaussian blur sigma 1.5, brightness x1.3),
+(JPEG 75 and 50 with 4:2:0, a 0.5x resize and back, Gaussian blur sigma 1.5, brightness x1.3, a perspective
+warp that moves each corner by up to 5 % of the side in x and y, as StegaStamp defines it),
 numpy alone (Gaussian noise sigma 0.02) or PyAV alone (one frame through libx264 at CRF 28), and `wmark extract --json` reads the bits back.
 PSNR is computed on the 8-bit files. The decoder's mean |logit| on the marked file and on the
 unmarked photo is recorded too. Means are given over all photos and over those of 1-4 MP (the
@@ -34,6 +35,7 @@ ATTACKS = {
     "resize0.5": lambda im: im.resize((im.width // 2, im.height // 2), Image.BICUBIC).resize(im.size, Image.BICUBIC),
     "blur1.5": lambda im: im.filter(ImageFilter.GaussianBlur(1.5)),
     "brightness1.3": lambda im: ImageEnhance.Brightness(im).enhance(1.3),
+    "perspective5": lambda im: _perspective(im, 0.05),
     "noise0.02": lambda im: _gaussian_noise(im, 0.02),
     "h264crf28": lambda im: _h264(im, 28),
 }
@@ -52,6 +54,23 @@ def _gaussian_noise(image: Image.Image, sigma: float) -> Image.Image:
     generator = np.random.default_rng(sum(image.size))  # the same noise for a photo on every run
     noisy = np.asarray(image, dtype=np.float64) + generator.normal(0, sigma * 255, (image.height, image.width, 3))
     return Image.fromarray(np.clip(np.rint(noisy), 0, 255).astype(np.uint8))
+
+
+def _perspective(image: Image.Image, shift: float) -> Image.Image:
+    """Pillow's perspective transform with each corner moved by up to ``shift`` of the side in x and y (uniform,
+    the same draw for a photo on every run); the uncovered border is black."""
+    generator = np.random.default_rng(sum(image.size) + 1)
+    w, h = image.size
+    corners = np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float64)
+    moved = corners + generator.uniform(-shift, shift, (4, 2)) * [w, h]
+    # Pillow maps each output pixel (x, y) to the input ((a x + b y + c) / (g x + h y + 1), (d x + e y + f) / (...)):
+    # solve for the eight coefficients that send the moved corners back to the original ones.
+    rows, rhs = [], []
+    for (x, y), (u, v) in zip(moved, corners):
+        rows += [[x, y, 1, 0, 0, 0, -u * x, -u * y], [0, 0, 0, x, y, 1, -v * x, -v * y]]
+        rhs += [u, v]
+    coefficients = np.linalg.solve(np.array(rows), np.array(rhs))
+    return image.transform(image.size, Image.Transform.PERSPECTIVE, tuple(coefficients), Image.Resampling.BICUBIC)
 
 
 def _h264(image: Image.Image, crf: int) -> Image.Image:

@@ -18,6 +18,7 @@ SMALL = {
     "dwtcnn": {"message_bits": 16, "size": 64, "channels": 8, "plane": 4, "wavelet": "db2"},
     "tsdl": {"message_bits": 16, "size": 64, "channels": 8, "plane": 8, "encoder_blocks": 2, "decoder_blocks": 1},
     "cin": {"message_bits": 16, "size": 64, "channels": 8, "plane": 8, "couplings": 2, "growth": 4},
+    "stegastamp": {"message_bits": 16, "size": 64, "channels": 8, "plane": 8, "depth": 3},
 }
 
 
@@ -173,3 +174,13 @@ def test_cin_selector_learns_which_kind_of_attack_the_batch_saw(heavy):
     optimizer.step()
     after = model.heavy_logit(x).mean().item()
     assert (after > before) if heavy else (after < before)
+
+
+def test_stegastamp_spatial_transformer_starts_as_the_identity_and_warps():
+    """Tancik et al. 2020: the decoder resamples its input through a learned affine warp before reading it."""
+    model = zoo.build("stegastamp", **SMALL["stegastamp"]).eval()
+    x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        assert torch.allclose(model.decode(x), model.decoder_read(x - 0.5), atol=1e-5)
+        model.decoder_localize[-1].bias.copy_(torch.tensor([1.0, 0, 0.5, 0, 1, 0]))  # shift by a quarter width
+        assert not torch.allclose(model.decode(x), model.decoder_read(x - 0.5), atol=1e-3)

@@ -165,8 +165,10 @@ def test_every_family_learns_and_exports(family, folder, tmp_path):
     assert wmark.load(out, device="cpu").bits == 8
 
 
-def test_resume_continues_exactly(folder, tmp_path, monkeypatch, quick_hidden):
-    quick_hidden()
+@pytest.mark.parametrize("changes", [{}, {"image_loss": "yuv_ssim", "critic_weight": 0.5}], ids=["mse", "critic"])
+def test_resume_continues_exactly(folder, tmp_path, monkeypatch, quick_hidden, changes):
+    """A stopped run resumed gives the same weights as one straight run (the critic's state included)."""
+    quick_hidden(**changes)
     config = dict(family="hidden", data=str(folder), steps=16, attacks=["identity", "jpeg:quality=50-90"],
                   codec_workers=2, **SMALL)
     straight = train(TrainConfig(out=str(tmp_path / "straight"), **config))
@@ -180,6 +182,7 @@ def test_resume_continues_exactly(folder, tmp_path, monkeypatch, quick_hidden):
     resumed = train(TrainConfig(out=str(tmp_path / "resumed"), resume=True, **config))
     assert resumed.data["training"]["steps"] == 16 and resumed.data["training"]["curriculum"] == events
     assert _same_weights(_weights(tmp_path / "straight"), _weights(tmp_path / "resumed"))
+    assert all(bool(row.get("critic_loss")) == bool(changes) for row in _rows(tmp_path / "straight"))
 
 
 def test_stages_run_in_order_and_resume_exactly(folder, tmp_path, monkeypatch, quick_hidden):

@@ -23,7 +23,7 @@ from safetensors.torch import load_file
 from wmark.errors import WmarkError
 
 _FAMILIES: dict[str, type] = {}
-_FAMILY_MODULES = ("hidden", "mbrs", "dwtcnn", "tsdl", "cin")
+_FAMILY_MODULES = ("hidden", "mbrs", "dwtcnn", "tsdl", "cin", "stegastamp")
 CARD = "card.json"
 WEIGHTS = "model.safetensors"
 

@@ -2,7 +2,7 @@
 
 1. ``message``: the message loss, with the image loss at 1 % of its final weight (enough to keep the
    residual inside the pixel range), until the running bit accuracy passes a threshold.
-2. ``image``: the image-loss weight ramps linearly up to its full value.
+2. ``image``: the image-loss weight (and a critic's, where the recipe has one) ramps linearly up to its full value.
 3. ``attacks``: attacks join the pool one at a time, easy to hard (as StegaStamp does).
 
 From stage 2 on, the full image-loss weight is a Lagrange multiplier updated by dual ascent towards
@@ -54,15 +54,18 @@ class Curriculum:
         self.stage, self.stage_start = stage, step
         return f"step {step}: curriculum {stage} (running bit accuracy {self.running_accuracy:.3f})"
 
+    def ramp(self, step: int) -> float:
+        """The fraction of their full weights the ramped losses (image, critic) have at ``step``."""
+        if self.stage == "message":
+            return MESSAGE_STAGE_IMAGE_FRACTION
+        if self.stage == "image":
+            progress = (step - self.stage_start) / max(1, self.ramp_steps)
+            return min(1.0, MESSAGE_STAGE_IMAGE_FRACTION + (1 - MESSAGE_STAGE_IMAGE_FRACTION) * progress)
+        return 1.0
+
     def current_image_weight(self, step: int) -> float:
         """The image-loss weight in force at ``step``."""
-        fraction = 1.0
-        if self.stage == "message":
-            fraction = MESSAGE_STAGE_IMAGE_FRACTION
-        elif self.stage == "image":
-            ramp = (step - self.stage_start) / max(1, self.ramp_steps)
-            fraction = min(1.0, MESSAGE_STAGE_IMAGE_FRACTION + (1 - MESSAGE_STAGE_IMAGE_FRACTION) * ramp)
-        return fraction * math.exp(self.log_weight)
+        return self.ramp(step) * math.exp(self.log_weight)
 
     def active_attacks(self, step: int) -> tuple[str, ...]:
         """The attack pool at ``step``: one more spec every ``attack_steps`` in the attack stage."""

@@ -21,8 +21,10 @@ from wmark.errors import WmarkError
 from wmark.payload import PayloadCode
 from wmark.train.budget import Stop
 from wmark.train.codec_pool import CodecPool
+from wmark.train.critic import Adversary
 from wmark.train.curriculum import Curriculum
 from wmark.train.data import ImageCache, load_validation
+from wmark.train.image_loss import IMAGE_LOSSES
 from wmark.train.recipes import Stage, recipe_for, select_stages
 from wmark.train.report import CsvLog, ProgressBar
 from wmark.train.validate import VALIDATION_ATTACKS, calibrate_strength, validate
@@ -99,6 +101,7 @@ class Trainer:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)  # weight init draws from the global RNG; keep it reproducible and untouched
             self.model = zoo.build(cfg.family, **self.kwargs).to(self.device)
+            self.adversary = Adversary(self.device) if self.recipe.critic_weight > 0 else None
         self.out = Path(cfg.out)
         resumable = cfg.resume and (self.out / STATE).is_file()
         self.state = torch.load(self.out / STATE, map_location=self.device, weights_only=True) if resumable else None
@@ -123,6 +126,8 @@ class Trainer:
             self.generator.set_state(self.state["rng"].cpu())
             self.total_steps = int(self.state.get("total_steps", self.state["step"]))
             self.events = list(self.state.get("events", json.loads(self.state["curriculum"]).get("log", [])))
+            if self.adversary is not None and "adversary" in self.state:
+                self.adversary.load_state_dict(self.state["adversary"])
         self.log = CsvLog(self.out / "log.csv")
         self.bar = ProgressBar()
         self.codecs = CodecPool(cfg.codec_workers)
@@ -219,19 +224,25 @@ class Trainer:
             logits, extra_loss = self.model.decode_for_training(attacked, heavy)
             logits = logits.float()
         message_loss = F.binary_cross_entropy_with_logits(logits, targets)
-        image_loss = F.mse_loss(marked[:marks].float(), cover[:marks])
+        distortion = F.mse_loss(marked[:marks].float(), cover[:marks])  # the dual ascent steers by its PSNR
+        image_loss = IMAGE_LOSSES[self.recipe.image_loss](marked[:marks].float(), cover[:marks])
         image_weight = self.curriculum.current_image_weight(self.step_in_stage)
         loss = self.recipe.message_weight * message_loss + image_weight * image_loss
         if extra_loss is not None:
             loss = loss + extra_loss.float()
+        train_critic = self.adversary is not None and not self.decoder_only
+        if train_critic:
+            critic_weight = self.recipe.critic_weight * self.curriculum.ramp(self.step_in_stage)
+            loss = loss + critic_weight * self.adversary.encoder_loss(quantized[:marks].float())
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
+        critic_loss = self.adversary.update(quantized[:marks].float(), cover[:marks]) if train_critic else None
         self.step_in_stage += 1
         self.total_steps += 1
         step = self.step_in_stage
         accuracy = float(((logits[:marks] > 0).long() == bits[:marks]).float().mean())
-        batch_psnr = float(-10 * torch.log10(image_loss.detach().clamp_min(1e-10)))
+        batch_psnr = float(-10 * torch.log10(distortion.detach().clamp_min(1e-10)))
         note = self.curriculum.update(step, accuracy, batch_psnr)
         row = {
             "step": step,
@@ -243,6 +254,7 @@ class Trainer:
             "image_loss": round(image_loss.item(), 7),
             "image_weight": round(image_weight, 2),
             **({} if extra_loss is None else {"extra_loss": round(extra_loss.item(), 5)}),
+            **({} if critic_loss is None else {"critic_loss": round(critic_loss, 5)}),
             "bit_acc": round(accuracy, 4),
             "psnr": round(batch_psnr, 2),
             "elapsed_s": round(time.monotonic() - self.started, 1),
@@ -299,6 +311,7 @@ class Trainer:
             "step": self.step_in_stage,
             "total_steps": self.total_steps,
             "events": self.events,
+            **({} if self.adversary is None else {"adversary": self.adversary.state_dict()}),
         }
         with atomic_output(self.out / STATE) as tmp:
             torch.save(state, tmp)

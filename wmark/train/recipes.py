@@ -26,7 +26,10 @@ class Recipe:
     ``stages`` run in order (``--stage N`` runs one), each for ``--steps`` steps with its own curriculum.
     ``unmarked_fraction`` of each batch goes to the decoder unmarked, with target probability ½ (logit 0),
     so that its output stays near 0 without a mark. ``calibrate_strength`` False keeps the trained
-    strength 1 as the card's default instead of calibrating it to the target PSNR.
+    strength 1 as the card's default instead of calibrating it to the target PSNR. ``image_loss`` names the
+    encoder's distortion loss (:data:`~wmark.train.image_loss.IMAGE_LOSSES`); the dual ascent still steers by
+    RGB PSNR. ``critic_weight`` above 0 trains an adversary (:mod:`wmark.train.critic`) whose score of marked
+    images the encoder also minimises, with that weight ramped like the image loss's.
     """
 
     model_kwargs: dict = field(default_factory=dict)
@@ -40,8 +43,14 @@ class Recipe:
     stages: tuple[Stage, ...] = (Stage("end-to-end"),)
     unmarked_fraction: float = 0.0
     calibrate_strength: bool = True
+    image_loss: str = "mse"
+    critic_weight: float = 0.0
 
     def __post_init__(self) -> None:
+        from wmark.train.image_loss import IMAGE_LOSSES
+
+        if self.image_loss not in IMAGE_LOSSES:
+            raise ValueError(f"image_loss must be one of {', '.join(IMAGE_LOSSES)}, got {self.image_loss!r}")
         if not 0 <= self.unmarked_fraction < 1:
             raise ValueError(f"unmarked_fraction must be in [0, 1), got {self.unmarked_fraction}")
 
@@ -123,6 +132,27 @@ RECIPES = {
             "jpeg_diff:quality=50-90",
             "jpeg:quality=40-90",
         ),
+    ),
+    # Tancik et al. 2020: message loss first, then the image, perceptual and critic weights ramp up linearly
+    # while perspective warp, blur, noise, colour and JPEG join; the perceptual term is SSIM (LPIPS needs
+    # weights that cannot be fetched offline) next to the paper's YUV-weighted L2. Perspective is trained a
+    # little past the 5 % the acceptance check applies.
+    "stegastamp": Recipe(
+        model_kwargs={"message_bits": 100, "size": 64, "channels": 32, "plane": 8, "depth": 4},
+        attacks=(
+            "identity",
+            "noise:std=0-0.02",
+            "blur:sigma=0.1-1.5",
+            "brightness:delta=-0.2-0.2",
+            "contrast:factor=0.6-1.4",
+            "saturation:factor=0.5-1.5",
+            "resize:scale=0.5-1.0",
+            "perspective:shift=0-0.07",
+            "jpeg_mix:quality=50-90",
+        ),
+        image_loss="yuv_ssim",
+        image_weight=0.01,  # the YUV loss weighs colour 100x, so its weight starts lower than MSE's
+        critic_weight=0.5,
     ),
 }
 
