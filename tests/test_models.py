@@ -178,9 +178,24 @@ def test_cin_selector_learns_which_kind_of_attack_the_batch_saw(heavy):
 
 def test_stegastamp_spatial_transformer_starts_as_the_identity_and_warps():
     """Tancik et al. 2020: the decoder resamples its input through a learned affine warp before reading it."""
+    from wmark.models.stegastamp import WARP_SCALE
+
     model = zoo.build("stegastamp", **SMALL["stegastamp"]).eval()
     x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
+        assert torch.allclose(model.warp(x), x, atol=1e-5)
         assert torch.allclose(model.decode(x), model.decoder_read(x - 0.5), atol=1e-5)
-        model.decoder_localize[-1].bias.copy_(torch.tensor([1.0, 0, 0.5, 0, 1, 0]))  # shift by a quarter width
-        assert not torch.allclose(model.decode(x), model.decoder_read(x - 0.5), atol=1e-3)
+        shift = 4  # pixels: x translation in affine_grid's [-1, 1] coordinates is 2 * shift / width
+        model.decoder_localize[-1].bias.copy_(torch.tensor([0, 0, 2 * shift / 64 / WARP_SCALE, 0, 0, 0]))
+        assert torch.allclose(model.warp(x)[..., :-shift], x[..., shift:], atol=1e-4)
+
+
+@pytest.mark.parametrize("size, plane", [(32, 8), (128, 16), (128, 32)])
+def test_stegastamp_other_sizes_decode(size, plane):
+    model = zoo.build("stegastamp", message_bits=8, size=size, channels=4, plane=plane, depth=3).eval()
+    assert model.decode(torch.rand(1, 3, size, size)).shape == (1, 8)
+
+
+def test_stegastamp_refuses_a_plane_too_small_for_its_decoder():
+    with pytest.raises(wmark.WmarkError, match="plane times 1, 2, 4 or 8"):
+        zoo.build("stegastamp", size=128, plane=8)

@@ -30,6 +30,7 @@ class Adversary:
         self.critic = Critic().to(device)
         self.optimizer = torch.optim.RMSprop(self.critic.parameters(), lr=lr)
         self.clip = clip
+        self._clip()
 
     def encoder_loss(self, marked: torch.Tensor) -> torch.Tensor:
         return self.critic(marked).mean()
@@ -40,10 +41,13 @@ class Adversary:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
-        with torch.no_grad():
-            for parameter in self.critic.parameters():
-                parameter.clamp_(-self.clip, self.clip)
+        self._clip()
         return float(loss.detach())
+
+    @torch.no_grad()
+    def _clip(self) -> None:
+        for parameter in self.critic.parameters():
+            parameter.clamp_(-self.clip, self.clip)
 
     def state_dict(self) -> dict:
         return {"critic": self.critic.state_dict(), "optimizer": self.optimizer.state_dict()}

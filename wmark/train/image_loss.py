@@ -19,8 +19,9 @@ def mse(marked: torch.Tensor, cover: torch.Tensor) -> torch.Tensor:
 
 
 def yuv_ssim(marked: torch.Tensor, cover: torch.Tensor) -> torch.Tensor:
-    """StegaStamp's image loss without LPIPS, whose weights cannot be fetched offline: the YUV-weighted L2 of
-    the paper plus (1 - SSIM) on luma (11-pixel Gaussian window) as the structural, perceptual term."""
+    """StegaStamp's image loss without LPIPS, whose weights cannot be fetched offline: the paper's YUV-weighted
+    L2 (averaged over the three channels where the paper sums them) plus (1 - SSIM) on luma (11-pixel Gaussian
+    window) as the structural, perceptual term."""
     weights = torch.tensor(YUV_WEIGHTS, device=marked.device, dtype=marked.dtype).view(1, 3, 1, 1)
     yuv_marked, yuv_cover = kornia.color.rgb_to_yuv(marked), kornia.color.rgb_to_yuv(cover)
     weighted = ((yuv_marked - yuv_cover) ** 2 * weights).mean()

@@ -252,7 +252,7 @@ class Trainer:
             "loss": round(loss.item(), 5),
             "message_loss": round(message_loss.item(), 5),
             "image_loss": round(image_loss.item(), 7),
-            "image_weight": round(image_weight, 2),
+            "image_weight": float(f"{image_weight:.3g}"),
             **({} if extra_loss is None else {"extra_loss": round(extra_loss.item(), 5)}),
             **({} if critic_loss is None else {"critic_loss": round(critic_loss, 5)}),
             "bit_acc": round(accuracy, 4),
@@ -365,6 +365,8 @@ class Trainer:
                 "init": cfg.init,
                 "pipeline_size": cfg.pipeline_size,
                 "decoder_only": cfg.decoder_only,
+                "image_loss": self.recipe.image_loss,
+                "critic_weight": self.recipe.critic_weight,
             },
             "metrics": {"validation": metrics},
         }

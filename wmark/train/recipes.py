@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from wmark.errors import WmarkError
+from wmark.train.image_loss import IMAGE_LOSSES
 
 
 @dataclass(frozen=True)
@@ -47,8 +48,6 @@ class Recipe:
     critic_weight: float = 0.0
 
     def __post_init__(self) -> None:
-        from wmark.train.image_loss import IMAGE_LOSSES
-
         if self.image_loss not in IMAGE_LOSSES:
             raise ValueError(f"image_loss must be one of {', '.join(IMAGE_LOSSES)}, got {self.image_loss!r}")
         if not 0 <= self.unmarked_fraction < 1:
