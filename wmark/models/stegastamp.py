@@ -10,8 +10,8 @@ from wmark.models.blocks import ConvBNReLU, halvings, resize_to
 from wmark.zoo import register_family
 
 IDENTITY_WARP = torch.tensor([[1.0, 0, 0], [0, 1, 0]])
-# The regressed warp is the identity plus this fraction of the localisation net's output: at full scale (or 0.1), Adam's
-# first steps (lr 1e-3) swing the warp enough to scramble the decoder's input before it has learnt anything.
+# The regressed warp is the identity plus this fraction of the localisation net's output. At 1 or 0.1, Adam's first
+# steps (lr 1e-3) swing the warp enough to scramble the decoder's input before it has learnt anything.
 WARP_SCALE = 0.01
 
 
