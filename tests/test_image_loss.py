@@ -42,7 +42,7 @@ def test_critic_learns_to_score_marked_images_higher_and_stays_clipped():
     adversary = Adversary(torch.device("cpu"), lr=1e-3)
     cover = _cover()
     marked = cover + 0.1 * torch.sign(torch.randn(cover.shape, generator=torch.Generator().manual_seed(2)))
-    gap = lambda: float(adversary.critic(marked).mean() - adversary.critic(cover).mean())  # noqa: E731
+    gap = lambda: float((adversary.critic(marked).mean() - adversary.critic(cover).mean()).detach())  # noqa: E731
     before = gap()
     for _ in range(30):
         adversary.update(marked, cover)
