@@ -1,5 +1,6 @@
-"""HiDDeN's noise layers that mix marked and cover pixels (Zhu et al., ECCV 2018).
-Both need `cover=` (the unmarked input, same shape) in the call.
+"""Noise layers that keep part of the marked pixels in place: HiDDeN's cropout and dropout
+(Zhu et al., ECCV 2018), which take the rest from the cover and need `cover=` (the unmarked
+input, same shape) in the call, and MBRS's crop (Jia et al., ACM MM 2021), which blacks it out.
 """
 
 from __future__ import annotations
@@ -9,6 +10,18 @@ import math
 import torch
 
 from .base import Attack, param, register
+
+
+def box_mask(x, params):
+    """(B, 1, H, W) bool mask of each sample's box: `scale` of the area, its top-left corner at
+    fractions `top`, `left` of the free room."""
+    n, _, h, w = x.shape
+    mask = torch.zeros(n, 1, h, w, dtype=torch.bool, device=x.device)
+    for i, (s, t, l) in enumerate(zip(*(params[k].tolist() for k in ("scale", "top", "left")))):
+        bh, bw = max(1, round(h * math.sqrt(s))), max(1, round(w * math.sqrt(s)))
+        top, left = math.floor(t * (h - bh + 1)), math.floor(l * (w - bw + 1))
+        mask[i, :, top : top + bh, left : left + bw] = True
+    return mask
 
 
 @register("cropout")
@@ -30,13 +43,21 @@ class Cropout(Attack):
         }
 
     def transform(self, x, params, cover):
-        n, _, h, w = x.shape
-        mask = torch.zeros(n, 1, h, w, dtype=torch.bool, device=x.device)
-        for i, (s, t, l) in enumerate(zip(*(params[k].tolist() for k in ("scale", "top", "left")))):
-            bh, bw = max(1, round(h * math.sqrt(s))), max(1, round(w * math.sqrt(s)))
-            top, left = math.floor(t * (h - bh + 1)), math.floor(l * (w - bw + 1))
-            mask[i, :, top : top + bh, left : left + bw] = True
-        return torch.where(mask, x, cover)
+        return torch.where(box_mask(x, params), x, cover)
+
+
+@register("crop_zero")
+class CropZero(Cropout):
+    """Keep a random box of the marked image covering `scale` of the area, in place, and set
+    the rest to black: MBRS's Crop, which its diffusion variant is trained against. Params as
+    cropout's.
+    """
+
+    needs_cover = False
+    params_doc = {"scale": param(0.5, "area fraction of pixels kept; lo-hi per sample", lo=0.01, hi=1)}
+
+    def transform(self, x, params, cover):
+        return x * box_mask(x, params)
 
 
 @register("dropout")

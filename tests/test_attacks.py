@@ -90,6 +90,7 @@ NEUTRAL = {
     "translate": ("translate:dx=0,dy=0", True),
     "perspective": ("perspective:shift=0", False),
     "cropout": ("cropout:scale=1", True),
+    "crop_zero": ("crop_zero:scale=1", True),
     "dropout": ("dropout:keep=1", True),
 }
 # No setting leaves the input unchanged (lossy codecs and their proxies, flips).
@@ -272,6 +273,15 @@ def test_cover_mixing():
     assert torch.allclose(kept, torch.full((2,), 0.25))
     kept = attacks.create("dropout:keep=0.3")(x, cover=cover).mean()
     assert 0.2 < kept < 0.4
+
+
+def test_crop_zero_keeps_a_box_in_place_and_blacks_out_the_rest():
+    x = 0.1 + 0.9 * images((2, 3, 32, 32))
+    attack = attacks.create("crop_zero:scale=0.25")
+    y = attack(x, attack.sample(x.shape, torch.Generator().manual_seed(0)))
+    kept = (y != 0).all(1, keepdim=True)
+    assert torch.equal(kept.sum((1, 2, 3)), torch.tensor([256, 256]))  # a 16x16 box of the 32x32 frame
+    assert torch.equal(torch.where(kept, x, 0), y)
 
 
 # -- combinators --------------------------------------------------------------

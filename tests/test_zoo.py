@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import pickle
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -92,3 +94,28 @@ def test_a_bad_card_is_skipped_not_fatal(untrained_checkpoint, tmp_path, monkeyp
     with pytest.warns(UserWarning, match="skipping checkpoint"):
         names = [card.name for card in zoo.list_cards()]
     assert "good" in names and "broken" not in names
+
+
+def _default_model_script():
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "default_model.py"
+    spec = importlib.util.spec_from_file_location("default_model", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_robustness_at_40_db_is_interpolated_along_the_strength_sweep():
+    at_psnr = _default_model_script().at_psnr
+    sweep = [(0.5, 45.0, 0.5, 0.8), (1.0, 38.0, 0.8, 0.9)]  # (strength, PSNR, word_ok, bit accuracy)
+    word_ok, bit_acc = at_psnr(sweep, 40.0)
+    assert word_ok == pytest.approx(0.5 + 0.3 * 5 / 7) and bit_acc == pytest.approx(0.8 + 0.1 * 5 / 7)
+    assert at_psnr(sweep[:1], 40.0) == (0.5, 0.8)  # all above 40 dB: its lowest point is a lower bound
+    assert at_psnr(sweep[1:], 40.0) is None
+
+
+def test_committed_default_is_the_benchmarks_choice():
+    """zoo.json names the checkpoint benchmarks/default_model.py picks from the committed results."""
+    script = _default_model_script()
+    choice = script.choose(*script.load_inputs())
+    assert choice["default"] == zoo.default_name()
+    assert zoo.find_card(choice["default"]).data["bits"] >= 64

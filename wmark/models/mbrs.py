@@ -19,8 +19,12 @@ class MBRS(WatermarkModel):
     the encoder concatenates it with SE image features and the image, and a 1×1 conv gives the
     residual. The decoder runs SE blocks, strided convolutions down to ``plane``×``plane``, one
     channel, and a linear layer back to L logits. Because that last layer is position-dependent,
-    the decoder first resizes any input to the native size. (The paper's diffusion variant for
-    crop robustness is not implemented yet.)
+    the decoder first resizes any input to the native size.
+
+    The two linear layers are the paper's diffusion block: each bit is spread over the whole
+    ``plane``×``plane`` map (256 values at plane 16, the paper's diffusion length) rather than
+    reshaped into √L×√L, so a part of the frame can carry every bit. Trained with ``crop_zero``
+    (MBRS's Crop: a box kept in place, the rest black), this is the diffusion variant.
     """
 
     family = "mbrs"

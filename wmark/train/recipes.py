@@ -78,17 +78,20 @@ REAL_ATTACK_LADDER = (
 )
 
 RECIPES = {
-    # Zhu et al. 2018 train with Adam at 1e-3, image weight 0.7 and message weight 1.
+    # Zhu et al. 2018: 128 px, 64 channels, Adam at 1e-3, image weight 0.7 and message weight 1, and
+    # the combined noise layers (dropout, cropout, crop, Gaussian blur, JPEG-Mask, JPEG-Drop) with
+    # identity; real JPEG (straight-through) comes last for the JPEG-50 target. 32 bits (the paper: 30).
     "hidden": Recipe(
-        model_kwargs={"message_bits": 64, "size": 64, "channels": 32, "decoder_downsamples": 2},
+        model_kwargs={"message_bits": 32, "size": 128, "channels": 64},
         attacks=(
             "identity",
-            "noise:std=0-0.02",
-            "blur:sigma=0.1-1.0",
-            "resize:scale=0.5-1.0",
+            "dropout:keep=0.3-1",
+            "cropout:scale=0.3-1",
+            "blur:sigma=0.1-2",
+            "crop:scale=0.25-1",
             "jpeg_mask",
+            "jpeg_drop",
             "jpeg:quality=50-95",
-            "crop:scale=0.5-1.0",
         ),
     ),
     # Jia et al. 2021: each mini-batch is real JPEG, simulated JPEG or identity (jpeg_mix). No crop:
