@@ -362,7 +362,7 @@ class Trainer:
                 "attacks": list(dict.fromkeys(spec for entry in stages for spec in entry["attacks"])),
                 "curriculum": self.events,
                 "seed": cfg.seed,
-                "init": cfg.init,
+                "init": cfg.init or (previous.get("init") if cfg.resume else None),
                 "pipeline_size": cfg.pipeline_size,
                 "decoder_only": cfg.decoder_only,
                 "image_loss": self.recipe.image_loss,

@@ -95,7 +95,8 @@ RECIPES = {
         ),
     ),
     # Jia et al. 2021: each mini-batch is real JPEG, simulated JPEG or identity (jpeg_mix). No crop:
-    # the decoder's final dense layer is position-dependent, so crops need the diffusion variant.
+    # the decoder's final dense layer is position-dependent, so a crop that changes the size misaligns
+    # it. The diffusion variant adds MBRS's in-place Crop (`--attack crop_zero:scale=...`).
     "mbrs": Recipe(
         model_kwargs={"message_bits": 64, "size": 64, "channels": 32, "plane": 16, "blocks": 1},
         attacks=COMPRESSION_LADDER,
