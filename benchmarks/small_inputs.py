@@ -5,7 +5,7 @@
 Thumbnails and low-resolution video keep little of a mark: the 64 px residual is upscaled less, and
 4:2:0 subsampling halves the chroma again. Each validation photo is downscaled (Lanczos) to a long
 side of 160, 320, 480 and 640 px, marked with a random codeword at the card's strength and rounded to
-8 bits, then (a) saved by Pillow as JPEG 75 with 4:2:0 chroma (Pillow's default) and (b) with 4:4:4,
+8 bits, then (a) saved by Pillow as JPEG 75 with 4:2:0 chroma and (b) with 4:4:4 (the `jpeg` attack),
 and (c) encoded with libx264 CRF 23 (yuv420p, through PyAV: the `h264` attack) as an 8-frame still
 clip, of which the middle frame is read. Writes benchmarks/results/small_inputs.json: mean bit
 accuracy per checkpoint, long side and codec.
@@ -13,7 +13,6 @@ accuracy per checkpoint, long side and codec.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 from pathlib import Path
 
@@ -32,28 +31,29 @@ LONG_SIDES = (160, 320, 480, 640)
 CLIP_FRAMES = 8
 
 
-def downscaled(photo: Path, long_side: int) -> Image.Image:
-    """``photo`` resized so its long side is ``long_side``, both sides even (yuv420p needs it)."""
+def resized(photo: Path, long_side: int) -> Image.Image:
+    """``photo`` resized (Lanczos) so its long side is ``long_side``, both sides even (yuv420p needs it)."""
     image = Image.open(photo).convert("RGB")
     scale = long_side / max(image.size)
     size = tuple(max(2, 2 * round(side * scale / 2)) for side in image.size)
     return image.resize(size, Image.LANCZOS)
 
 
-def jpeg75(marked: torch.Tensor, subsampling: int = 2) -> torch.Tensor:
-    """Pillow JPEG quality 75; ``subsampling`` 2 is 4:2:0, 0 is 4:4:4."""
-    buffer = io.BytesIO()
-    image = Image.fromarray(marked.mul(255).round().byte().permute(1, 2, 0).numpy())
-    image.save(buffer, "JPEG", quality=75, subsampling=subsampling)
-    return from_uint8(np.asarray(Image.open(buffer).convert("RGB")))
+def _codec(spec: str, clip: bool = False):
+    """The attack ``spec`` on one marked image (3, H, W); with ``clip``, on CLIP_FRAMES still copies of it
+    as one clip, of which the middle frame is returned."""
+    attack = attacks.create(spec)
+
+    def apply(marked: torch.Tensor) -> torch.Tensor:
+        x = marked[None, None].expand(1, CLIP_FRAMES, *marked.shape).contiguous() if clip else marked[None]
+        y = attack(x, attack.sample(x.shape, torch.Generator().manual_seed(0)))
+        return y[0, CLIP_FRAMES // 2] if clip else y[0]
+
+    return apply
 
 
-def h264_crf23(marked: torch.Tensor, attack=attacks.create("h264:crf=23")) -> torch.Tensor:
-    clip = marked[None, None].expand(1, CLIP_FRAMES, *marked.shape).contiguous()
-    return attack(clip, attack.sample(clip.shape, torch.Generator().manual_seed(0)))[0, CLIP_FRAMES // 2]
-
-
-CODECS = {"jpeg75": jpeg75, "jpeg75_444": lambda marked: jpeg75(marked, subsampling=0), "h264_crf23": h264_crf23}
+CODECS = {"jpeg75": _codec("jpeg:quality=75"), "jpeg75_444": _codec("jpeg:quality=75,subsampling=444"),
+          "h264_crf23": _codec("h264:crf=23", clip=True)}
 
 
 def measure(name: str, photos: list[Path]) -> dict:
@@ -64,7 +64,7 @@ def measure(name: str, photos: list[Path]) -> dict:
     for side in LONG_SIDES:
         scores = {codec: [] for codec in CODECS}
         for photo in photos:
-            x = from_uint8(np.asarray(downscaled(photo, side)))
+            x = from_uint8(np.asarray(resized(photo, side)))
             codeword = torch.from_numpy(rng.integers(0, 2, marker.bits)).to(torch.uint8)
             marked = pipeline.quantize(marker.embed_tensor(x[None], codeword))[0]
             for codec, attack in CODECS.items():
@@ -84,7 +84,8 @@ def main() -> None:
     photos = image_files(Path(args.val))
     names = args.model or [card.name for card in zoo.list_cards()]
     path = RESULTS / "small_inputs.json"
-    results = json.loads(path.read_text())["models"] if path.exists() else {}
+    earlier = json.loads(path.read_text()) if path.exists() else {}
+    results = earlier["models"] if earlier.get("photos") == len(photos) else {}  # same photo set: keep the others
     results.update({name: measure(name, photos) for name in names})
     path.write_text(json.dumps({"long_sides": LONG_SIDES, "photos": len(photos), "models": results}, indent=1) + "\n")
 

@@ -238,8 +238,6 @@ def test_tsdl_stage_two_alone_retrains_only_the_decoder_for_a_new_attack(folder,
     before, after = _weights(first), _weights(tmp_path / "h264")
     changed = {name for name in before if not torch.equal(before[name], after[name])}
     assert changed and all(name.startswith("decoder") for name in changed)
-    resumed = train(TrainConfig(out=str(second), resume=True, decoder_only=True, pipeline_size=128, **{**base, "steps": 3}))
-    assert resumed.data["training"]["init"] == str(first)  # a resumed run's card still names its starting point
 
 
 def test_attack_option_that_reaches_only_noise_free_stages_is_refused(folder, tmp_path):

@@ -96,7 +96,8 @@ RECIPES = {
     ),
     # Jia et al. 2021: each mini-batch is real JPEG, simulated JPEG or identity (jpeg_mix). No crop:
     # the decoder's final dense layer is position-dependent, so a crop that changes the size misaligns
-    # it. The diffusion variant adds MBRS's in-place Crop (`--attack crop_zero:scale=...`).
+    # it. The diffusion variant is this model trained on MBRS's in-place Crop as well: give the whole
+    # list with --attack, crop_zero:scale=... included (checkpoints/mbrs-64-diffusion's card has it).
     "mbrs": Recipe(
         model_kwargs={"message_bits": 64, "size": 64, "channels": 32, "plane": 16, "blocks": 1},
         attacks=COMPRESSION_LADDER,
