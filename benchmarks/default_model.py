@@ -101,8 +101,7 @@ def choose(report: dict, cards: list, medians: dict[str, float], small: dict) ->
         raise SystemExit(f"no checkpoint qualifies: {excluded}")
     default = max(eligible, key=lambda name: measured[name]["word_ok"])
     return {"psnr": PSNR, "psnr_tolerance": PSNR_TOLERANCE, "min_bits": MIN_BITS, "min_small_inputs": MIN_SMALL,
-            "default": default,
-            "measured": measured, "excluded": excluded}
+            "default": default, "measured": measured, "excluded": excluded}
 
 
 def load_inputs() -> tuple[dict, list, dict[str, float], dict]:
@@ -128,11 +127,10 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|")
     for name, row in sorted(result["measured"].items(), key=lambda item: -item[1].get("word_ok", 0)):
         cells = []
-        for part in PARTS:
-            for key in ("word_ok", "bit_acc"):
+        for key in ("word_ok", "bit_acc"):  # payloads (photos, video), then bits (photos, video)
+            for part in PARTS:
                 bound = "≥ " if row.get(f"{part}_exact") is False else ""
                 cells.append(f"{bound}{row[f'{part}_{key}']:.4f}" if f"{part}_{key}" in row else "–")
-        cells = [cells[0], cells[2], cells[1], cells[3]]  # payloads (photos, video), then bits (photos, video)
         median = "–" if row["median_psnr"] is None else f"{row['median_psnr']} dB"
         worst = "–" if row["small_inputs_worst"] is None else row["small_inputs_worst"]
         print(f"| {name} | {median} | {worst} | {' | '.join(cells)} |")
