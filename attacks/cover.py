@@ -12,26 +12,11 @@ import torch
 from .base import Attack, param, register
 
 
-def box_mask(x, params):
-    """(B, 1, H, W) bool mask of each sample's box: `scale` of the area, its top-left corner at
-    fractions `top`, `left` of the free room."""
-    n, _, h, w = x.shape
-    mask = torch.zeros(n, 1, h, w, dtype=torch.bool, device=x.device)
-    for i, (s, t, l) in enumerate(zip(*(params[k].tolist() for k in ("scale", "top", "left")))):
-        bh, bw = max(1, round(h * math.sqrt(s))), max(1, round(w * math.sqrt(s)))
-        top, left = math.floor(t * (h - bh + 1)), math.floor(l * (w - bw + 1))
-        mask[i, :, top : top + bh, left : left + bw] = True
-    return mask
-
-
-@register("cropout")
-class Cropout(Attack):
-    """Keep a random box of the marked image covering `scale` of the area; take the
-    rest from the cover. Params: {"scale": (B,), "top": (B,), "left": (B,)}, with
-    the box position as fractions of the free room.
+class _KeptBox(Attack):
+    """Keep a random box of the marked image covering `scale` of the area, in place. Params:
+    {"scale": (B,), "top": (B,), "left": (B,)}, with the box position as fractions of the free room.
     """
 
-    needs_cover = True
     params_doc = {"scale": param(0.5, "area fraction of marked pixels kept; lo-hi per sample", lo=0.01, hi=1)}
 
     def draw(self, shape, generator):
@@ -42,22 +27,36 @@ class Cropout(Attack):
             "left": torch.rand(b, generator=generator, device=dev),
         }
 
+    @staticmethod
+    def mask(x, params):
+        """(B, 1, H, W) bool mask of each sample's box."""
+        n, _, h, w = x.shape
+        mask = torch.zeros(n, 1, h, w, dtype=torch.bool, device=x.device)
+        for i, (s, t, l) in enumerate(zip(*(params[k].tolist() for k in ("scale", "top", "left")))):
+            bh, bw = max(1, round(h * math.sqrt(s))), max(1, round(w * math.sqrt(s)))
+            top, left = math.floor(t * (h - bh + 1)), math.floor(l * (w - bw + 1))
+            mask[i, :, top : top + bh, left : left + bw] = True
+        return mask
+
+
+@register("cropout")
+class Cropout(_KeptBox):
+    """Keep a random box of the marked image covering `scale` of the area; take the
+    rest from the cover (HiDDeN's Cropout)."""
+
+    needs_cover = True
+
     def transform(self, x, params, cover):
-        return torch.where(box_mask(x, params), x, cover)
+        return torch.where(self.mask(x, params), x, cover)
 
 
 @register("crop_zero")
-class CropZero(Cropout):
+class CropZero(_KeptBox):
     """Keep a random box of the marked image covering `scale` of the area, in place, and set
-    the rest to black: MBRS's Crop, which its diffusion variant is trained against. Params as
-    cropout's.
-    """
-
-    needs_cover = False
-    params_doc = {"scale": param(0.5, "area fraction of pixels kept; lo-hi per sample", lo=0.01, hi=1)}
+    the rest to black: MBRS's Crop, which its diffusion variant is trained against."""
 
     def transform(self, x, params, cover):
-        return x * box_mask(x, params)
+        return torch.where(self.mask(x, params), x, torch.zeros_like(x))
 
 
 @register("dropout")
