@@ -95,6 +95,10 @@ def embed(
     hex_: Optional[str] = typer.Option(None, "--hex", help="Payload bytes in hex."),
     key: Optional[str] = KEY,
     strength: Optional[float] = typer.Option(None, "--strength", help="Residual strength (default: the card's)."),
+    psnr: Optional[float] = typer.Option(
+        None, "--psnr", help="Images: set each image's strength for this PSNR in dB (e.g. 45), instead of --strength."),
+    flip: bool = typer.Option(
+        False, "--flip", help="Images: also report FLIP visibility, alone and as a ratio to a JPEG 75 re-save (slow)."),
     quality: Optional[int] = typer.Option(None, "--quality", help="Quality for lossy outputs (JPEG, WebP)."),
     force: bool = typer.Option(False, "--force", help="Allow overwriting the input file."),
     codec: str = typer.Option("h264", "--codec", help="Video codec: h264, h265, vp9 or av1."),
@@ -118,7 +122,8 @@ def embed(
         video = dict(codec=codec, crf=crf, preset=preset, batch=batch, every=every)
         check_options(**video)
         marker = wmark.load(model, device=device)
-        options = dict(message=message, bits=bits, hex=hex_, key=key, strength=strength, quality=quality, force=force)
+        options = dict(message=message, bits=bits, hex=hex_, key=key, strength=strength, quality=quality, force=force,
+                       psnr_target=psnr, flip=flip)
         if len(inputs) == 1 and not inputs[0].is_dir():
             if output.is_dir():
                 output = output / inputs[0].name
@@ -238,7 +243,8 @@ def demo(
     device: str = DEVICE,
     as_json: bool = JSON,
 ) -> None:
-    """Embed into a bundled photo, apply JPEG 75, extract, and show the amplified difference."""
+    """Embed into a bundled photo, apply JPEG 75, extract; show the amplified difference, a 1:1 crop of the flattest
+    region (original | marked | difference) and FLIP visibility beside PSNR."""
     from wmark.demo import run_demo
 
     with _reported():
@@ -323,6 +329,8 @@ def bench(
     fail_under: Optional[List[str]] = typer.Option(
         None, "--fail-under", help="SPEC=ACC: exit 1 when a model's mean bit accuracy under SPEC is below ACC (repeatable)."),
     seed: int = typer.Option(0, "--seed", help="Seeds the codewords and the attack params."),
+    flip: bool = typer.Option(
+        False, "--flip", help="Also measure FLIP visibility of each marked frame (centre 512 px crop at 1:1; ~1 s a frame)."),
     device: str = DEVICE,
     as_json: bool = JSON,
 ) -> None:
@@ -333,7 +341,7 @@ def bench(
     with _reported():
         thresholds = report.parse_thresholds(fail_under or [], attack or None)
         result = engine.run(inputs, engine.load_models(model or None, device), attack or None, strength or None,
-                            frames=frames, seed=seed, batch=batch, device=device)
+                            frames=frames, seed=seed, batch=batch, device=device, flip=flip)
         summary = engine.summarize(result)
         outcomes = report.check_thresholds(summary, thresholds)
         if thresholds:

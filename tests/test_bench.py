@@ -163,3 +163,15 @@ def test_peer_round_trip_through_the_bench(photo):
     codeword = torch.zeros(peer.bits, dtype=torch.long)
     with pytest.raises(WmarkError, match="at least"):
         peer.embed_tensor(torch.rand(1, 3, 100, 100), codeword)
+
+
+def test_flip_is_measured_when_asked(photo, tmp_path):
+    result = bench.run([photo], bench.load_models(["mbrs-64"], "cpu"), ["identity"], flip=True, device="cpu")
+    row = result.rows[0]
+    assert 0 < row["flip"] < 1 and row["flip_ratio"] > 0
+    summary = bench.summarize(result)
+    assert summary["results"][0]["flip_ratio"] == pytest.approx(row["flip_ratio"], rel=1e-5)
+    bench_report.write_outputs(result, summary, tmp_path)
+    assert (tmp_path / "curves_flip.png").stat().st_size > 0
+    plain = bench.summarize(bench.run([photo], bench.load_models(["mbrs-64"], "cpu"), ["identity"], device="cpu"))
+    assert plain["results"][0]["flip"] is None

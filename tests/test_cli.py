@@ -137,8 +137,11 @@ def test_demo(tmp_path):
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["extracted"] == report["message"] and report["detected_on_original"] is False
-    for path in report["files"].values():
+    files = dict(report["files"])
+    assert Image.open(files.pop("flat_crop")).size == (3 * 256, 256)  # original | marked | difference, 1:1
+    for path in files.values():
         assert Image.open(path).size == (1280, 853)
+    assert report["flip"] > 0 and report["flip_vs_jpeg75"] > 0
 
 
 def test_installed_console_script(photo, tmp_path):

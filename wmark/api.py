@@ -14,12 +14,14 @@ from PIL import Image
 
 from wmark import pipeline, zoo
 from wmark.device import resolve_device
+from wmark.domain import Domain
 from wmark.errors import WmarkError
 from wmark.io.image import from_uint8, read_image, to_uint8, write_image
 from wmark.io.media import media_kind
 from wmark.io.video import VIDEO_SUFFIXES, check_options, read_yuv, spread_frames, transcode
 from wmark.io.yuv import YuvFrames
 from wmark.payload import PayloadCode, parse_bits
+from wmark.perception.flip import flip_vs_jpeg
 from wmark.stats import DEFAULT_FPR, bit_confidence, check_fpr, match_p_value, psnr, ssim
 
 
@@ -62,12 +64,17 @@ class Detection(_Report):
 
 @dataclass
 class EmbedReport(_Report):
+    """``strength``: the one used (set per image by a PSNR target); ``flip``/``flip_ratio``: mean FLIP of the
+    stored file and its ratio to a JPEG 75 re-save's, when asked for (see :mod:`wmark.perception.flip`)."""
+
     output: str
     model: str
     psnr: float
     ssim: float
     bits: str
     strength: float
+    flip: float | None = None
+    flip_ratio: float | None = None
 
 
 @dataclass
@@ -163,6 +170,7 @@ class Watermarker:
         self.card = card
         self.device = resolve_device(device)
         self.model = zoo.load_model(card).to(self.device)
+        self.domain = Domain.from_dict(card.data.get("domain"))
 
     @property
     def name(self) -> str:
@@ -170,7 +178,7 @@ class Watermarker:
 
     @property
     def bits(self) -> int:
-        return self.model.message_bits
+        return self.domain.codeword_bits(self.model.message_bits)
 
     def code(self, key: str | None = None) -> PayloadCode:
         """The Reed-Solomon payload code for this model's bit count and ``key``."""
@@ -196,42 +204,71 @@ class Watermarker:
     def _message(self, codeword: torch.Tensor, batch: int) -> torch.Tensor:
         return (codeword.to(self.device).float() * 2 - 1).expand(batch, -1)
 
-    def embed_tensor(self, x: torch.Tensor, codeword: torch.Tensor, strength: float | None = None) -> torch.Tensor:
-        """Mark a float batch (B, 3, H, W); returns the marked batch, clamped, not rounded."""
-        s = self._strength(strength)
-        return pipeline.embed(self.model, x.to(self.device), self._message(codeword, x.shape[0]), s).cpu()
+    def embed_tensor(self, x: torch.Tensor, codeword: torch.Tensor, strength: float | None = None,
+                     psnr: float | None = None) -> torch.Tensor:
+        """Mark a float batch (B, 3, H, W); returns the marked batch, clamped, not rounded.
+
+        ``psnr`` sets each image's strength so that the residual alone gives that PSNR (before clamping
+        and rounding, which move it by a few hundredths of a dB); it replaces ``strength``.
+        """
+        return self._embed(x, codeword, strength, psnr)[0]
+
+    def _embed(self, x: torch.Tensor, codeword: torch.Tensor, strength: float | None,
+               psnr: float | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(marked batch, the strength used for each image)."""
+        x = x.to(self.device)
+        residual = pipeline.residual(self.model, x, self._message(codeword, x.shape[0]), self.domain)
+        if psnr is None:
+            s = torch.full((x.shape[0],), self._strength(strength), device=self.device)
+        elif strength is not None:
+            raise WmarkError("give either a strength or a PSNR target, not both")
+        elif not math.isfinite(psnr) or psnr <= 0:
+            raise WmarkError(f"a PSNR target must be a positive number of dB, got {psnr}")
+        else:
+            rms = residual.flatten(1).square().mean(1).sqrt().clamp(min=1e-12)
+            s = 10 ** (-psnr / 20) / rms
+        return (x + s.view(-1, 1, 1, 1) * residual).clamp(0, 1).cpu(), s.cpu()
 
     def embed(self, image, message: str | None = None, *, bits: str | None = None, hex: str | None = None,
-              key: str | None = None, strength: float | None = None):
+              key: str | None = None, strength: float | None = None, psnr: float | None = None):
         """Mark a tensor, PIL image or uint8 array; returns the same kind (uint8 kinds are rounded)."""
         x, kind = _to_tensor(image)
-        return _from_tensor(self.embed_tensor(x, self.codeword(message, bits=bits, hex=hex, key=key), strength), kind)
+        codeword = self.codeword(message, bits=bits, hex=hex, key=key)
+        return _from_tensor(self.embed_tensor(x, codeword, strength, psnr), kind)
 
     def embed_file(self, source: str | Path, output: str | Path, message: str | None = None, *,
                    bits: str | None = None, hex: str | None = None, key: str | None = None,
                    strength: float | None = None, quality: int | None = None, force: bool = False,
+                   psnr_target: float | None = None, flip: bool = False,
                    **video_options) -> EmbedReport | VideoEmbedReport:
         """Mark an image or video file into ``output`` (atomically; the input is never modified).
 
-        For images, PSNR and SSIM are measured on the file as stored (after rounding and any lossy
-        coding). Videos go to :meth:`embed_video` with ``video_options``.
+        For images, PSNR and SSIM (and FLIP, with ``flip``) are measured on the file as stored (after
+        rounding and any lossy coding); ``psnr_target`` sets the image's strength for that PSNR.
+        Videos go to :meth:`embed_video` with ``video_options``.
         """
         source, output = Path(source), Path(output)
         if output.exists() and output.resolve() == source.resolve() and not force:
             raise WmarkError(f"refusing to overwrite the input {source}; give --force to do so")
         codeword = self.codeword(message, bits=bits, hex=hex, key=key)
         if media_kind(source) == "video":
+            if psnr_target is not None or flip:
+                raise WmarkError("--psnr and --flip apply to images; a video takes --strength")
             return self.embed_video(source, output, codeword, strength, **video_options)
         picture = read_image(source)
-        write_image(picture, self.embed_tensor(picture.rgb, codeword, strength), output, quality=quality)
+        marked, used = self._embed(picture.rgb, codeword, strength, psnr_target)
+        write_image(picture, marked, output, quality=quality)
         stored = read_image(output).rgb
+        visibility = flip_vs_jpeg(to_uint8(picture.rgb[0]), to_uint8(stored[0])) if flip else {}
         return EmbedReport(
             output=str(output),
             model=self.name,
             psnr=round(float(psnr(stored, picture.rgb)), 3),
             ssim=round(float(ssim(stored, picture.rgb)), 5),
             bits="".join(map(str, codeword.tolist())),
-            strength=self.card.strength if strength is None else strength,
+            strength=round(float(used[0]), 5),
+            flip=visibility.get("flip"),
+            flip_ratio=visibility.get("flip_ratio"),
         )
 
     def embed_video(self, source: str | Path, output: str | Path, codeword: torch.Tensor,
@@ -257,9 +294,8 @@ class Watermarker:
             keys = [i for i in range(len(frames)) if (first + i) % every == 0]
             if keys:
                 pipeline.check_size(frames.y.unsqueeze(1))
-                with torch.no_grad():
-                    subset = frames if len(keys) == len(frames) else frames.take(keys)
-                    fresh = self.model.residual(subset.rgb(self.model.size), self._message(codeword, len(keys)))
+                subset = frames if len(keys) == len(frames) else frames.take(keys)
+                fresh = self._frame_residual(subset, self._message(codeword, len(keys)))
             chosen = []
             for i in range(len(frames)):
                 if i in keys:
@@ -277,15 +313,27 @@ class Watermarker:
             bits="".join(map(str, codeword.tolist())), strength=s, codec=codec, crf=crf, every=every,
         )
 
+    @torch.no_grad()
+    def _frame_residual(self, frames: YuvFrames, message: torch.Tensor) -> torch.Tensor:
+        """The residual of video frames: at native size for the whole-frame domain (resized in the planes,
+        which is cheap), else at full resolution."""
+        if self.domain.is_whole_frame:
+            return self.model.residual(frames.rgb(self.model.size), message)
+        return self.domain.residual(self.model, frames.rgb(), message)
+
     def frame_logits(self, x: torch.Tensor) -> torch.Tensor:
         """Decoder logits (B, L) for a float batch (B, 3, H, W) at any resolution."""
-        return pipeline.decode(self.model, x.to(self.device)).float().cpu()
+        return pipeline.decode(self.model, x.to(self.device), self.domain).float().cpu()
 
     def yuv_logits(self, frames: YuvFrames) -> torch.Tensor:
-        """Decoder logits (B, L) for decoded 4:2:0 video frames, resized to the native size in their planes."""
+        """Decoder logits (B, L) for decoded 4:2:0 video frames (resized to the native size in their planes
+        for the whole-frame domain)."""
         pipeline.check_size(frames.y.unsqueeze(1))
+        frames = frames.to(self.device)
+        if not self.domain.is_whole_frame:
+            return pipeline.decode(self.model, frames.rgb(), self.domain).float().cpu()
         with torch.no_grad():
-            return self.model.decode(frames.to(self.device).rgb(self.model.size)).float().cpu()
+            return self.model.decode(frames.rgb(self.model.size)).float().cpu()
 
     def video_logits(self, path: str | Path, frames: int | None = None, batch: int = 16
                      ) -> tuple[list[int], torch.Tensor]:
@@ -337,7 +385,7 @@ class Watermarker:
         x, _ = _to_tensor(image)
         if x.shape[0] != 1:
             raise WmarkError(f"extract and detect take one image at a time, got a batch of {x.shape[0]}")
-        return pipeline.decode(self.model, x.to(self.device))[0].float().cpu()
+        return pipeline.decode(self.model, x.to(self.device), self.domain)[0].float().cpu()
 
     def extract(self, image, key: str | None = None, fpr: float = DEFAULT_FPR) -> Extraction:
         """Blind extraction: decode, correct errors, and decide at false-positive rate ``fpr``."""

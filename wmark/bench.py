@@ -24,9 +24,10 @@ import attacks as attack_lib
 from wmark import peers, pipeline
 from wmark.api import Watermarker, load
 from wmark.errors import WmarkError
-from wmark.io.image import read_image
+from wmark.io.image import read_image, to_uint8
 from wmark.io.media import expand_media, media_kind
 from wmark.io.video import read_frames, spread_frames
+from wmark.perception.flip import sampled_flip_ratio
 from wmark.stats import bit_accuracy, match_p_value, psnr, ssim
 
 VIDEO_ATTACKS = ("h264:crf=23", "h264:crf=28", "h264:crf=35")
@@ -47,9 +48,11 @@ DEFAULT_ATTACKS = (
 """The default grid. ``crop:scale`` is the area kept; brightness adds ±0.25 (25% of full range); the
 H.264 entries run on videos only."""
 
-COLUMNS = ("model", "strength", "attack", "input", "frame", "psnr", "ssim", "bit_acc", "word_ok", "p_value",
-           "embed_ms", "extract_ms")
-MEANS = ("psnr", "ssim", "bit_acc", "word_ok", "embed_ms", "extract_ms")
+COLUMNS = ("model", "strength", "attack", "input", "frame", "psnr", "ssim", "flip", "flip_ratio", "bit_acc",
+           "word_ok", "p_value", "embed_ms", "extract_ms")
+MEANS = ("psnr", "ssim", "flip", "flip_ratio", "bit_acc", "word_ok", "embed_ms", "extract_ms")
+"""``flip``/``flip_ratio``: FLIP of the marked frame and its ratio to a JPEG 75 re-save's, measured with ``flip=True``
+on the centre 512 px crop at 1:1 (:func:`wmark.perception.flip.sampled_flip_ratio`); empty otherwise."""
 
 
 @dataclass
@@ -115,11 +118,11 @@ def _attack(attack, x: torch.Tensor, cover: torch.Tensor, params: dict, clip: bo
 
 def run(inputs: list[str | Path], models: list, attacks: list[str] | None = None,
         strengths: list[float | None] | None = None, frames: int | None = None, seed: int = 0,
-        batch: int = 16, device: str = "auto") -> Result:
+        batch: int = 16, device: str = "auto", flip: bool = False) -> Result:
     """Benchmark ``models`` (from :func:`load_models`) on ``inputs``; a failing input is recorded and skipped.
 
     ``attacks`` None is :data:`DEFAULT_ATTACKS` (the H.264 entries on videos only). ``strengths``
-    None runs each model at its card's strength.
+    None runs each model at its card's strength. ``flip`` measures FLIP on every marked frame (see :data:`MEANS`).
     """
     if frames is not None and frames < 1:
         raise WmarkError(f"--frames must be at least 1, got {frames}")
@@ -129,7 +132,7 @@ def run(inputs: list[str | Path], models: list, attacks: list[str] | None = None
         if strength is not None and not (math.isfinite(strength) and strength > 0):
             raise WmarkError(f"strength must be a positive number, got {strength}")
     specs = list(DEFAULT_ATTACKS if attacks is None else attacks)
-    bench = _Bench(models, {spec: attack_lib.create(spec) for spec in specs}, list(strengths or [None]), seed)
+    bench = _Bench(models, {spec: attack_lib.create(spec) for spec in specs}, list(strengths or [None]), seed, flip)
     files = [(path, name.as_posix()) for path, name in expand_media(inputs)]
     if not files:
         raise WmarkError("no images or videos among the inputs")
@@ -151,7 +154,7 @@ def run(inputs: list[str | Path], models: list, attacks: list[str] | None = None
         raise WmarkError(f"no input could be benchmarked: {first}")
     settings = {
         "inputs": [str(p) for p in inputs], "models": [m.name for m in models], "attacks": specs,
-        "strengths": list(strengths or [None]), "frames": frames, "seed": seed, "batch": batch,
+        "strengths": list(strengths or [None]), "frames": frames, "seed": seed, "batch": batch, "flip": flip,
         **environment(device),
     }
     return Result(bench.rows, bench.errors, settings, round(time.perf_counter() - start, 3), videos)
@@ -160,8 +163,8 @@ def run(inputs: list[str | Path], models: list, attacks: list[str] | None = None
 class _Bench:
     """The rows and errors of a run, and the per-input state: generators, codewords, failed models."""
 
-    def __init__(self, models: list, built: dict, requested: list[float | None], seed: int) -> None:
-        self.models, self.built, self.seed = models, built, seed
+    def __init__(self, models: list, built: dict, requested: list[float | None], seed: int, flip: bool) -> None:
+        self.models, self.built, self.seed, self.flip = models, built, seed, flip
         self.runs = {m.name: _strengths(m, requested) for m in models}
         self.labels = list(dict.fromkeys(label for m in models for label in self.runs[m.name]))
         self.rows: list[dict] = []
@@ -195,8 +198,10 @@ class _Bench:
             self._error(input=self.name, model=model.name, error=str(exc))
             return None
         y = pipeline.quantize(y)
+        visibility = [sampled_flip_ratio(to_uint8(a), to_uint8(b)) if self.flip else (None, None) for a, b in zip(x, y)]
         return {"model": model, "marked": y, "codeword": codeword, "strength": strength, "embed_ms": ms / len(x),
-                "psnr": psnr(y, x).tolist(), "ssim": ssim(y, x).tolist()}
+                "psnr": psnr(y, x).tolist(), "ssim": ssim(y, x).tolist(),
+                "flip": [v[0] for v in visibility], "flip_ratio": [v[1] for v in visibility]}
 
     def _logits(self, model, spec: str, attacked: torch.Tensor) -> tuple[torch.Tensor, float]:
         try:
@@ -225,7 +230,8 @@ class _Bench:
         for i, frame in enumerate(indices):
             self.rows.append({
                 "model": entry["model"].name, "strength": entry["strength"], "attack": spec, "input": self.name,
-                "frame": frame, "psnr": entry["psnr"][i], "ssim": entry["ssim"][i], "bit_acc": float(accuracy[i]),
+                "frame": frame, "psnr": entry["psnr"][i], "ssim": entry["ssim"][i], "flip": entry["flip"][i],
+                "flip_ratio": entry["flip_ratio"][i], "bit_acc": float(accuracy[i]),
                 "word_ok": bool(accuracy[i] == 1), "p_value": float(p_values[i]),
                 "embed_ms": entry["embed_ms"], "extract_ms": extract_ms,
             })
@@ -255,7 +261,9 @@ def summarize(result: Result) -> dict:
     table = []
     for (model, strength, attack), rows in groups.items():
         entry = {"model": model, "strength": strength, "attack": attack, "rows": len(rows)}
-        entry.update({c: _finite(statistics.fmean(r[c] for r in rows)) for c in MEANS})
+        for column in MEANS:
+            values = [r[column] for r in rows if r[column] is not None]
+            entry[column] = _finite(statistics.fmean(values)) if values else None
         entry["p_value_median"] = statistics.median(r["p_value"] for r in rows)
         table.append(entry)
     speed = {}

@@ -84,7 +84,8 @@ def write_junit(path: Path, outcomes: list[dict]) -> None:
 
 
 def write_outputs(result: Result, summary: dict, out: Path) -> None:
-    """frames.csv, summary.json, curves.png, timeline.png (for videos), junit.xml (with thresholds) into ``out``."""
+    """frames.csv, summary.json, curves.png (and curves_flip.png when FLIP was measured), timeline.png (for
+    videos), junit.xml (with thresholds) into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     with atomic_output(out / "frames.csv") as tmp, open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=COLUMNS)
@@ -93,6 +94,8 @@ def write_outputs(result: Result, summary: dict, out: Path) -> None:
     with atomic_output(out / "summary.json") as tmp:
         tmp.write_text(json.dumps(summary, indent=2) + "\n")
     plot_curves(summary, out / "curves.png")
+    if any(g["flip_ratio"] is not None for g in summary["results"]):
+        plot_curves(summary, out / "curves_flip.png", x="flip_ratio")
     if result.video_inputs:
         plot_timeline(result, out / "timeline.png")
     if "thresholds" in summary:
@@ -126,21 +129,25 @@ def _save(fig, path: Path) -> None:
         fig.savefig(tmp, dpi=110, bbox_inches="tight")
 
 
-def plot_curves(summary: dict, path: Path) -> None:
-    """Bit accuracy against PSNR: one panel per attack, one line per model, a point per strength."""
-    results = [g for g in summary["results"] if g["psnr"] is not None]
+def plot_curves(summary: dict, path: Path, x: str = "psnr") -> None:
+    """Bit accuracy against PSNR (``x`` "psnr") or FLIP relative to JPEG 75 (``x`` "flip_ratio"): one panel per
+    attack, one line per model, a point per strength."""
+    results = [g for g in summary["results"] if g[x] is not None]
     attacks = list(dict.fromkeys(g["attack"] for g in results))
     models = list(dict.fromkeys(g["model"] for g in results))
     fig, axes = _figure(len(attacks), 4, (4, 3.2))
     for ax, attack in zip(axes, attacks):
         mine = [g for g in results if g["attack"] == attack]
         for model in models:
-            points = sorted((g["strength"] or 0, g["psnr"], g["bit_acc"]) for g in mine if g["model"] == model)
+            points = sorted((g["strength"] or 0, g[x], g["bit_acc"]) for g in mine if g["model"] == model)
             if points:
                 ax.plot([p[1] for p in points], [p[2] for p in points], marker="o", label=model)
-        _accuracy_axis(ax, attack, "PSNR (dB)", min(g["bit_acc"] for g in mine))
+        _accuracy_axis(ax, attack, AXIS_LABELS[x], min(g["bit_acc"] for g in mine))
     axes[0].legend(fontsize=7)
     _save(fig, path)
+
+
+AXIS_LABELS = {"psnr": "PSNR (dB)", "flip_ratio": "FLIP / JPEG 75's FLIP"}
 
 
 def plot_timeline(result: Result, path: Path) -> None:
@@ -171,8 +178,8 @@ def table_rows(summary: dict) -> list[list[str]]:
         return "-" if value is None else f"{value:.{digits}f}"
 
     return [[g["model"], number(g["strength"], 3), g["attack"], str(g["rows"]), number(g["psnr"], 2),
-             number(g["ssim"], 4), number(g["bit_acc"], 4), number(g["word_ok"], 3), f"{g['p_value_median']:.2g}"]
+             number(g["ssim"], 4), number(g["flip_ratio"], 3), number(g["bit_acc"], 4), number(g["word_ok"], 3), f"{g['p_value_median']:.2g}"]
             for g in summary["results"]]
 
 
-TABLE_HEADER = ["model", "strength", "attack", "rows", "PSNR", "SSIM", "bit acc", "word ok", "p median"]
+TABLE_HEADER = ["model", "strength", "attack", "rows", "PSNR", "SSIM", "FLIP/JPEG75", "bit acc", "word ok", "p median"]

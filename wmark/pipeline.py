@@ -1,19 +1,22 @@
 """Any-resolution embedding and extraction.
 
-The model runs at its native size whatever the input: the image is resized down, the
-model predicts a residual there, the residual is resized up to the full image and added
-at strength ``s``. Extraction resizes down the same way. The model's cost is therefore
-independent of the resolution; only the two resizes grow with it.
+The model runs at its native size whatever the input. In the classic pipeline the image is resized
+down, the model predicts a residual there, the residual is resized up to the full image and added
+at strength ``s``; extraction resizes down the same way. A :class:`~wmark.domain.Domain` generalises
+this to grids of native-size tiles and to residuals shaped for the eye; the default domain is the
+classic pipeline.
 """
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 
+from wmark.domain import Domain
 from wmark.errors import WmarkError
 from wmark.models.base import WatermarkModel
 
 MIN_SIDE = 64
+WHOLE_FRAME = Domain()
 
 
 def check_size(x: torch.Tensor) -> None:
@@ -44,20 +47,22 @@ def quantize(x: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def residual(model: WatermarkModel, x: torch.Tensor, message: torch.Tensor) -> torch.Tensor:
-    """The full-resolution residual for images ``x`` (B, 3, H, W) and ±1 ``message`` (B, L), at strength 1."""
+def residual(model: WatermarkModel, x: torch.Tensor, message: torch.Tensor,
+             domain: Domain = WHOLE_FRAME) -> torch.Tensor:
+    """The full-resolution residual for images ``x`` (B, 3, H, W) and ±1 ``message``, at strength 1."""
     check_size(x)
-    return from_native(model.residual(to_native(x, model.size), message), *x.shape[-2:])
+    return domain.residual(model, x, message)
 
 
 @torch.no_grad()
-def embed(model: WatermarkModel, x: torch.Tensor, message: torch.Tensor, strength: float) -> torch.Tensor:
-    """Mark full-resolution images ``x`` (B, 3, H, W) with ±1 ``message`` (B, L); clamped, not rounded."""
-    return (x + strength * residual(model, x, message)).clamp(0, 1)
+def embed(model: WatermarkModel, x: torch.Tensor, message: torch.Tensor, strength: float,
+          domain: Domain = WHOLE_FRAME) -> torch.Tensor:
+    """Mark full-resolution images ``x`` (B, 3, H, W) with ±1 ``message``; clamped, not rounded."""
+    return (x + strength * residual(model, x, message, domain)).clamp(0, 1)
 
 
 @torch.no_grad()
-def decode(model: WatermarkModel, x: torch.Tensor) -> torch.Tensor:
+def decode(model: WatermarkModel, x: torch.Tensor, domain: Domain = WHOLE_FRAME) -> torch.Tensor:
     """Logits (B, L) read from full-resolution images."""
     check_size(x)
-    return model.decode(to_native(x, model.size))
+    return domain.decode(model, x)

@@ -1,0 +1,116 @@
+"""Embedding domains: tile grids, codeword classes, luma and JND shaping (wmark.domain)."""
+from __future__ import annotations
+
+import pytest
+import torch
+from PIL import Image
+
+import wmark
+from wmark import pipeline, zoo
+from wmark.domain import Band, Domain
+from wmark.domain.grid import TileGrid
+from wmark.perception.jnd import luma
+
+TILED = {"bands": [{"tiles": 8}, {"tiles": 2, "weight": 0.5}], "classes": 2, "luma": True, "jnd": True}
+
+
+@pytest.fixture(scope="module")
+def model():
+    return zoo.build("hidden", message_bits=16, size=64, channels=8, encoder_blocks=2, decoder_blocks=3).eval()
+
+
+def tiled_marker(name: str, domain: dict) -> wmark.Watermarker:
+    card = zoo.find_card(name)
+    return wmark.Watermarker(zoo.Card(card.name, card.path, {**card.data, "domain": domain}), device="cpu")
+
+
+@pytest.mark.parametrize("height,width,tiles,expected", [
+    (1080, 1920, 16, (9, 16)), (1920, 1080, 16, (16, 9)), (500, 500, 4, (4, 4)), (96, 160, 4, (2, 4)),
+    (64, 900, 4, (1, 4)), (300, 400, 1, (1, 1))])
+def test_grid_follows_the_aspect_ratio(height, width, tiles, expected):
+    grid = TileGrid.over(height, width, tiles, 64, 1)
+    assert (grid.rows, grid.cols) == expected
+
+
+def test_split_and_join_are_inverse_on_the_grid():
+    grid = TileGrid(rows=2, cols=3, size=8, classes=1)
+    x = torch.rand(2, 3, 16, 24, generator=torch.Generator().manual_seed(0))
+    tiles = grid.split(x)
+    assert tiles.shape == (12, 3, 8, 8)
+    assert torch.equal(tiles[1], x[0, :, 0:8, 8:16]) and torch.equal(tiles[6 + 5], x[1, :, 8:16, 16:24])
+    assert torch.equal(grid.join(tiles, 16, 24), x)
+
+
+def test_classes_are_spread_and_signs_are_fixed_per_grid():
+    grid = TileGrid(rows=4, cols=4, size=64, classes=4)
+    counts = torch.bincount(grid.tile_classes(), minlength=4)
+    assert counts.tolist() == [4, 4, 4, 4]
+    assert torch.equal(grid.signs(16, 0), grid.signs(16, 0))
+    assert not torch.equal(grid.signs(16, 0), grid.signs(16, 1))
+    signs = grid.signs(16, 0)
+    assert set(signs.unique().tolist()) == {-1.0, 1.0} and not torch.equal(signs[0], signs[1])
+
+
+def test_the_default_domain_is_the_whole_frame_pipeline(model):
+    x = torch.rand(1, 3, 200, 300, generator=torch.Generator().manual_seed(3))
+    message = torch.ones(1, 16)
+    native = model.residual(pipeline.to_native(x, 64), message)
+    assert torch.allclose(pipeline.residual(model, x, message), pipeline.from_native(native, 200, 300), atol=1e-6)
+    assert Domain().is_whole_frame and Domain.from_dict(None) == Domain()
+
+
+def test_card_round_trip_and_codeword_length():
+    domain = Domain.from_dict(TILED)
+    assert domain.bands == (Band(8), Band(2, 0.5)) and domain.classes == 2
+    assert Domain.from_dict(domain.to_dict()) == domain
+    assert domain.codeword_bits(64) == 128
+    with pytest.raises(wmark.WmarkError):
+        Domain(bands=(Band(0),))
+
+
+def test_luma_projection_changes_r_g_b_alike(model):
+    x = torch.rand(1, 3, 128, 128, generator=torch.Generator().manual_seed(4))
+    r = pipeline.residual(model, x, torch.ones(1, 32), Domain.from_dict({**TILED, "jnd": False}))
+    assert torch.allclose(r[:, 0], r[:, 1]) and torch.allclose(r[:, 1], r[:, 2])
+
+
+def test_jnd_puts_less_in_flat_areas_than_in_texture(model):
+    generator = torch.Generator().manual_seed(5)
+    flat = torch.full((1, 3, 128, 128), 0.5)
+    textured = (0.5 + 0.3 * (torch.rand(1, 1, 128, 128, generator=generator) - 0.5)).expand(1, 3, -1, -1)
+    domain = Domain.from_dict({"bands": [{"tiles": 2}], "luma": True, "jnd": True})
+    message = torch.ones(1, 16)
+    flat_energy = pipeline.residual(model, flat, message, domain).abs().mean()
+    textured_energy = pipeline.residual(model, textured, message, domain).abs().mean()
+    assert textured_energy > 2 * flat_energy
+
+
+def test_a_tiled_default_checkpoint_reads_its_long_codeword_through_jpeg(photo, tmp_path):
+    marker = tiled_marker("mbrs-64", TILED)
+    assert marker.bits == 128 and marker.code().capacity_bytes == 7
+    marked = marker.embed(Image.open(photo).convert("RGB"), message="tiles!")
+    marked.save(tmp_path / "marked.jpg", quality=75)
+    found = marker.extract(tmp_path / "marked.jpg")
+    assert found.detected and found.message == "tiles!"
+    assert not marker.extract(photo).detected
+
+
+def test_psnr_target_sets_the_strength_per_image(photo, tmp_path):
+    marker = wmark.load("mbrs-64", device="cpu")
+    report = marker.embed_file(photo, tmp_path / "out.png", message="hi", psnr_target=45.0)
+    assert report.psnr == pytest.approx(45.0, abs=0.15)
+    assert report.strength != marker.card.strength
+    with pytest.raises(wmark.WmarkError, match="not both"):
+        marker.embed_file(photo, tmp_path / "out2.png", message="hi", psnr_target=45.0, strength=1.0)
+
+
+def test_video_frames_use_the_domain(clip, tmp_path):
+    marker = tiled_marker("mbrs-64", {"bands": [{"tiles": 2}], "luma": True})
+    report = marker.embed_file(clip, tmp_path / "marked.mp4", message="ab")
+    assert report.frames == 20
+    found = marker.extract(tmp_path / "marked.mp4")
+    assert found.detected and found.message == "ab"
+
+
+def test_luma_of_grey_is_grey():
+    assert torch.allclose(luma(torch.full((1, 3, 4, 4), 0.25)), torch.full((1, 1, 4, 4), 0.25))

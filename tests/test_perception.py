@@ -1,0 +1,44 @@
+"""JND map and FLIP visibility (wmark.perception)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from wmark.perception.flip import flip_vs_jpeg, jpeg_resave, mean_flip
+from wmark.perception.jnd import contrast_threshold, jnd_map, luminance_threshold
+
+
+def test_chou_li_luminance_threshold():
+    """Chou & Li: 20 levels on black, 3 at mid-grey (127), rising slowly towards white."""
+    values = luminance_threshold(torch.tensor([0.0, 127.0, 255.0]).view(3, 1, 1, 1).expand(3, 1, 8, 8).contiguous())
+    assert values[:, 0, 4, 4].tolist() == pytest.approx([20.0, 3.0, 6.0], abs=1e-4)
+
+
+def test_contrast_masking_grows_with_texture():
+    flat = torch.full((1, 1, 16, 16), 128.0)
+    edge = flat.clone()
+    edge[..., 8:] = 200
+    assert contrast_threshold(flat).abs().max() < 1e-6
+    assert contrast_threshold(edge)[0, 0, 8, 8] > 5
+
+
+def test_jnd_map_shape_and_range():
+    x = torch.rand(2, 3, 32, 48, generator=torch.Generator().manual_seed(0))
+    jnd = jnd_map(x)
+    assert jnd.shape == (2, 1, 32, 48) and jnd.min() >= 2.9
+
+
+def test_flip_is_zero_for_identical_images_and_grows_with_the_change(photo):
+    original = np.asarray(Image.open(photo).convert("RGB"))
+    assert mean_flip(original, original) == 0
+    noisy = np.clip(original + np.random.default_rng(0).normal(0, 4, original.shape), 0, 255).astype(np.uint8)
+    noisier = np.clip(original + np.random.default_rng(0).normal(0, 12, original.shape), 0, 255).astype(np.uint8)
+    assert 0 < mean_flip(original, noisy) < mean_flip(original, noisier)
+
+
+def test_flip_ratio_to_a_jpeg_resave(photo):
+    original = np.asarray(Image.open(photo).convert("RGB"))
+    report = flip_vs_jpeg(original, jpeg_resave(original))
+    assert report["flip_ratio"] == pytest.approx(1.0)
