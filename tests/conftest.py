@@ -9,6 +9,9 @@ import torch
 from wmark import zoo
 
 FIXTURES = Path(__file__).parent / "fixtures"
+TINY_CLIP_MODEL = "mbrs-64"
+"""The checkpoint the tests mark the 160x96 fixture clip with: the classic whole-frame mbrs-64. The tiled
+default spreads 192 bits over tiles and needs frames of 320 px or more (benchmarks/results/small_inputs.json)."""
 
 
 @pytest.fixture(scope="session")

@@ -25,8 +25,9 @@ def tiled_marker(name: str, domain: dict) -> wmark.Watermarker:
 
 
 @pytest.mark.parametrize("height,width,tiles,expected", [
-    (1080, 1920, 16, (9, 16)), (1920, 1080, 16, (16, 9)), (500, 500, 4, (4, 4)), (96, 160, 4, (2, 4)),
-    (64, 900, 4, (1, 4)), (300, 400, 1, (1, 1))])
+    (1080, 1920, 16, (9, 16)), (1920, 1080, 16, (16, 9)), (500, 500, 4, (4, 4)), (96, 160, 3, (2, 3)),
+    (64, 900, 4, (1, 4)), (300, 400, 1, (1, 1)),
+    (107, 160, 16, (2, 3)), (683, 1024, 16, (11, 16)), (213, 320, 16, (5, 7))])  # small frames: fewer tiles
 def test_grid_follows_the_aspect_ratio(height, width, tiles, expected):
     grid = TileGrid.over(height, width, tiles, 64, 1)
     assert (grid.rows, grid.cols) == expected

@@ -24,6 +24,7 @@ from typer.testing import CliRunner
 
 import wmark
 from cli import app
+from tests.conftest import TINY_CLIP_MODEL
 from wmark.io.image import from_uint8, to_uint8
 from wmark.pool import ProcessPool
 
@@ -110,7 +111,7 @@ def _snapshot(root: Path) -> dict:
 def collection(tmp_path_factory, photo) -> Path:
     """Marked and clean images and videos, and every kind of bad input, in one folder."""
     root = tmp_path_factory.mktemp("collection")
-    marker = wmark.load()
+    marker = wmark.load(TINY_CLIP_MODEL)
     marker.embed_file(photo, root / "marked.png", message="hi")
     shutil.copy(photo, root / "clean.jpg")
     (root / "video").mkdir()
@@ -136,7 +137,7 @@ def local_scan(collection, tmp_path_factory, untrained_checkpoint) -> dict:
     """One in-process scan of the collection with two models; the report, CSV and summary."""
     out = tmp_path_factory.mktemp("report")
     before = _snapshot(collection)
-    result = scan(collection, "-m", "mbrs-64", "-m", untrained_checkpoint, "--workers", "0",
+    result = scan(collection, "-m", TINY_CLIP_MODEL, "-m", untrained_checkpoint, "--workers", "0",
                   "--out", out / "r.jsonl", "--csv", out / "r.csv", "--json")
     assert result.exit_code == 0, result.output
     return {"rows": read_report(out / "r.jsonl"), "csv": out / "r.csv", "summary": json.loads(result.stdout),
@@ -161,7 +162,7 @@ def test_marked_and_clean_files_with_two_models(local_scan):
     assert half["type"] == "video" and half["detected"] and half["message"] == "hi"
     assert half["frames"] == 10 and half["detected_share"] == 0.5 and half["segments"] == [[5, 9]]
     assert {"frames", "detected_share", "segments"} <= set(half["results"][1])
-    marker = wmark.load()  # the scan decides as extract does
+    marker = wmark.load(TINY_CLIP_MODEL)  # the scan decides as extract does
     assert half["p_value"] == marker.extract_video(local_scan["root"] / "video/half.mp4").p_value
     assert marked["p_value"] == marker.extract(local_scan["root"] / "marked.png").p_value
     assert _row(local_scan, "video/clean.mp4")["detected"] is False
@@ -199,7 +200,7 @@ def test_inputs_are_not_modified_and_csv_is_flat(local_scan):
 def test_dask_local_cluster_gives_the_same_rows(local_scan, untrained_checkpoint, tmp_path):
     pytest.importorskip("distributed")
     out = tmp_path / "dask.jsonl"
-    result = scan(local_scan["root"], "-m", "mbrs-64", "-m", untrained_checkpoint, "--engine", "dask",
+    result = scan(local_scan["root"], "-m", TINY_CLIP_MODEL, "-m", untrained_checkpoint, "--engine", "dask",
                   "--workers", "0", "--out", out)
     assert result.exit_code == 0, result.output
 
@@ -214,7 +215,7 @@ def test_dask_local_cluster_gives_the_same_rows(local_scan, untrained_checkpoint
 
 def test_stdin_list_of_paths(collection, tmp_path):
     listing = f"{collection / 'marked.png'}\n{collection / 'video'}\n{collection / 'nope.png'}\n"
-    result = scan("-", "--workers", "0", input=listing)
+    result = scan("-", "-m", TINY_CLIP_MODEL, "--workers", "0", input=listing)
     assert result.exit_code == 0, result.output
     rows = {Path(r["path"]).name: r for r in map(json.loads, result.stdout.splitlines())}
     assert rows.keys() == {"marked.png", "half.mp4", "clean.mp4", "nope.png"}

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 import wmark
+from tests.conftest import TINY_CLIP_MODEL
 from tests.test_cli import assert_user_error, run
 from wmark.errors import WmarkError
 from wmark.io.media import media_kind
@@ -49,7 +50,7 @@ def decoded(path):
 
 @pytest.fixture(scope="module")
 def marker():
-    return wmark.load()
+    return wmark.load(TINY_CLIP_MODEL)
 
 
 def test_probe_and_read_frames_in_batches(clip):
@@ -101,21 +102,21 @@ def test_yuv_frames_convert_like_ffmpeg(clip):
 def test_embed_extract_video_cli(clip, tmp_path):
     before = hashlib.sha256(clip.read_bytes()).hexdigest()
     out = tmp_path / "marked.mp4"
-    result = run("embed", clip, out, "--message", "hi!", "--batch", "6", "--json")
+    result = run("embed", "-m", TINY_CLIP_MODEL, clip, out, "--message", "hi!", "--batch", "6", "--json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["frames"] == 20 and report["psnr_y"] > 38 and report["codec"] == "h264"
     assert hashlib.sha256(clip.read_bytes()).hexdigest() == before
     assert frame_pts(out) == frame_pts(clip) and packets(out, "audio") == packets(clip, "audio")
 
-    found = json.loads(run("extract", out, "--json", "--per-frame").stdout)
+    found = json.loads(run("extract", "-m", TINY_CLIP_MODEL, out, "--json", "--per-frame").stdout)
     assert found["detected"] and found["message"] == "hi!" and found["frames"] == 20
     assert found["detected_share"] >= 0.9 and len(found["per_frame"]) == 20
-    sampled = json.loads(run("extract", out, "--json", "--frames", "4").stdout)
+    sampled = json.loads(run("extract", "-m", TINY_CLIP_MODEL, out, "--json", "--frames", "4").stdout)
     assert sampled["frames"] == 4 and sampled["message"] == "hi!"
-    assert run("detect", out).exit_code == 0
-    assert run("detect", clip).exit_code == 1
-    assert run("detect", out, "--expect", "hi!").exit_code == 0
+    assert run("detect", "-m", TINY_CLIP_MODEL, out).exit_code == 0
+    assert run("detect", "-m", TINY_CLIP_MODEL, clip).exit_code == 1
+    assert run("detect", "-m", TINY_CLIP_MODEL, out, "--expect", "hi!").exit_code == 0
 
 
 def test_other_containers_and_an_output_folder(marker, clip, tmp_path):
@@ -123,7 +124,7 @@ def test_other_containers_and_an_output_folder(marker, clip, tmp_path):
     assert marker.extract(tmp_path / "marked.ts").message == "ts"
     folder = tmp_path / "into"
     folder.mkdir()
-    assert run("embed", clip, folder, "--message", "f").exit_code == 0
+    assert run("embed", "-m", TINY_CLIP_MODEL, clip, folder, "--message", "f").exit_code == 0
     assert (folder / clip.name).is_file()
 
 
@@ -186,9 +187,9 @@ def test_folder_of_images_and_videos(clip, photo, tmp_path):
     (folder / "clip.mp4").write_bytes(clip.read_bytes())
     (folder / "photo.jpg").write_bytes(photo.read_bytes())
     (folder / "fake.jpg").write_text("not a picture")
-    result = run("embed", folder, tmp_path / "out", "--message", "ok")
+    result = run("embed", "-m", TINY_CLIP_MODEL, folder, tmp_path / "out", "--message", "ok")
     assert result.exit_code == 2 and "fake.jpg" in result.stderr
     assert "PSNR-Y" in result.stdout and "PSNR " in result.stdout
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["clip.mp4", "photo.jpg"]
-    found = json.loads(run("extract", tmp_path / "out", "--json").stdout)
+    found = json.loads(run("extract", "-m", TINY_CLIP_MODEL, tmp_path / "out", "--json").stdout)
     assert [r["message"] for r in found["results"]] == ["ok", "ok"]

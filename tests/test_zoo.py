@@ -104,13 +104,26 @@ def _default_model_script():
     return module
 
 
-def test_robustness_at_40_db_is_interpolated_along_the_strength_sweep():
-    at_psnr = _default_model_script().at_psnr
-    sweep = [(0.5, 45.0, 0.5, 0.8), (1.0, 38.0, 0.8, 0.9)]  # (strength, PSNR, word_ok, bit accuracy)
-    word_ok, bit_acc, exact = at_psnr(sweep, 40.0)
-    assert word_ok == pytest.approx(0.5 + 0.3 * 5 / 7) and bit_acc == pytest.approx(0.8 + 0.1 * 5 / 7) and exact
-    assert at_psnr(sweep[:1], 40.0) == (0.5, 0.8, False)  # all above 40 dB: its lowest point is a lower bound
-    assert at_psnr(sweep[1:], 40.0) is None
+def test_default_rule_gates_on_visibility_before_robustness():
+    """A robust but visible checkpoint loses to a less robust invisible one."""
+    script = _default_model_script()
+
+    class FakeCard:
+        def __init__(self, name):
+            self.name, self.strength, self.data = name, 1.0, {"bits": 192}
+
+    cards = [FakeCard("visible"), FakeCard("invisible")]
+    rows = [{"model": name, "strength": 1.0, "word_ok": ok, "bit_acc": ok} for name, ok in (("visible", 1.0),
+                                                                                            ("invisible", 0.8))]
+    report = {"photos": {"results": rows}, "video": {"results": rows}}
+    visibility = {"visible": {"median_flip_ratio": 1.9, "median_psnr": 40.1},
+                  "invisible": {"median_flip_ratio": 0.5, "median_psnr": 48.0}}
+    small = {name: {"160": {"jpeg75": 0.6}, "320": {"jpeg75": 0.95}} for name in ("visible", "invisible")}
+    choice = script.choose(report, cards, visibility, small)
+    assert choice["default"] == "invisible" and "FLIP 1.9" in choice["excluded"]["visible"]
+    small["invisible"]["320"]["jpeg75"] = 0.85
+    with pytest.raises(SystemExit, match="no checkpoint qualifies"):
+        script.choose(report, cards, visibility, small)
 
 
 def test_committed_default_is_the_benchmarks_choice():

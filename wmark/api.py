@@ -408,7 +408,8 @@ class Watermarker:
         )
 
     def detect(self, image, key: str | None = None, expect: str | None = None, fpr: float = DEFAULT_FPR) -> Detection:
-        """Is this model's mark present? Against an expected message (binomial test) or blind (ECC check)."""
+        """Is this model's mark present? Against an expected message (a binomial test on all bits, overruled when
+        the ECC decodes another message) or blind (ECC check)."""
         logits = self.logits(image)
         if expect is None:
             found = self.extract_logits(logits, key=key, fpr=fpr)
@@ -419,6 +420,11 @@ class Watermarker:
         p_value = float(match_p_value(decoded, expected))
         matches = int((decoded == expected).sum())
         confidence = round(float(bit_confidence(logits)), 4)
+        found = self.code(key).decode(logits)
+        if found.valid and found.data != expect.encode("utf-8").rstrip(b"\0"):
+            # The codes of two messages share every symbol where their zero padding agrees, so the binomial
+            # test alone would accept a short message in an image marked with another one; the ECC says which.
+            p_value = 1.0
         return Detection(p_value <= fpr, p_value, fpr, "expect", matches, confidence)
 
 

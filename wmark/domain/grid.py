@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 SCRAMBLE_SEED = 0x5EED
+MAX_ENLARGEMENT = 1.5
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,10 @@ class TileGrid:
 
     @staticmethod
     def over(height: int, width: int, tiles: int, size: int, classes: int) -> "TileGrid":
-        """The grid of ``tiles`` tiles along the long side of a ``height x width`` frame."""
+        """The grid of ``tiles`` tiles along the long side of a ``height x width`` frame, or fewer on a small
+        frame, so that the grid never enlarges the frame more than :data:`MAX_ENLARGEMENT` times: a residual
+        made on an enlarged frame is lost when it is shrunk back."""
+        tiles = max(1, min(tiles, int(MAX_ENLARGEMENT * max(height, width) / size)))
         short = max(1, round(tiles * min(height, width) / max(height, width)))
         rows, cols = (tiles, short) if height > width else (short, tiles)
         return TileGrid(rows, cols, size, classes)
