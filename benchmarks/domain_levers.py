@@ -62,6 +62,8 @@ CONFIGS = {
         "mbrs-64", {"bands": [{**FINE, "weight": 0.3}, COARSE], "classes": 3, **LUMA_JND}),
     "grid 16 (0.3) + 3 + luma + jnd, 3 classes, diffusion": (
         "mbrs-64-diffusion", {"bands": [{**FINE, "weight": 0.3}, COARSE], "classes": 3, **LUMA_JND}),
+    "grid 16 (0.6) + 3 + luma + jnd, 3 classes, patterns (mbrs-64-tiled)": (
+        "mbrs-64", {"bands": [{**FINE, "weight": 0.6}, COARSE], "classes": 3, "patterns": True, **LUMA_JND}),
 }
 
 

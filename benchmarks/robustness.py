@@ -14,7 +14,8 @@ curve); the peers have no strength knob. RivaGAN (`imwatermark:rivaGan`) is left
 ONNX networks take about 30 s to embed and 45 s to decode one 2.6 MP photo, hours for the grid
 (`benchmarks/speed.py` records its 720p times). Writes benchmarks/results/robustness.json,
 robustness_curves.png (photos), robustness_video_curves.png and robustness_timeline.png (video).
-`--only NAME` (repeatable) reruns just those models and replaces their rows in the existing
+`--card-only` skips the sweep (the card's strength alone, for a model whose strength is set for a
+visibility rather than a PSNR). `--only NAME` (repeatable) reruns just those models and replaces their rows in the existing
 robustness.json (a new checkpoint need not cost a rerun of all); the per-frame timeline is then
 left as it was.
 """
@@ -101,7 +102,10 @@ def main() -> None:
     parser.add_argument("--val", type=Path, default=ROOT.parent / "shared" / "data" / "val")
     parser.add_argument("--frames", type=int, default=25)
     parser.add_argument("--only", action="append", metavar="NAME", help="rerun only this model (repeatable)")
+    parser.add_argument("--card-only", action="store_true", help="only each card's strength, not the sweep")
     args = parser.parse_args()
+    if args.card_only:
+        STRENGTHS[:] = [None]
     chosen = models(args.only)
     RESULTS.mkdir(exist_ok=True)
     previous = json.loads((RESULTS / "robustness.json").read_text()) if args.only else None

@@ -4,10 +4,12 @@
 
 The weights are the base checkpoint's, unchanged; what is new is the embedding domain the card
 records (:class:`wmark.domain.Domain`): a fine band of 16 tiles of 64 px along the long side at
-weight 0.3 (about 2 image pixels per residual pixel on a 2 MP photo: JPEG 50, blur and a 0.5x
+weight 0.6 (about 2 image pixels per residual pixel on a 2 MP photo: JPEG 50, blur and a 0.5x
 resize keep it, the eye hardly sees it), a coarse band of 3 tiles at weight 1 (survives thumbnails of
-320 px), 3 codeword classes (192 raw bits, 13 bytes of text after Reed-Solomon and CRC), the residual
-projected on luma and attenuated by the JND map. `benchmarks/domain_levers.py` measured these choices.
+320 px), 3 codeword classes (192 raw bits, 13 bytes of text after Reed-Solomon and CRC), the model's
+patterns made once per part on a grey tile and placed in 16 variants (fast: 6 model calls a frame),
+the residual projected on luma and attenuated by the JND map. `benchmarks/domain_levers.py` measured
+these choices.
 The default strength is set for a median FLIP of ``--flip`` times a JPEG 75 re-save's on the
 validation photos (:func:`visibility.calibrate`), not for a PSNR. Writes checkpoints/NAME.
 """
@@ -25,15 +27,15 @@ from visibility import ROOT, calibrate
 from wmark import Watermarker, pipeline, zoo
 from wmark.io.image import from_uint8
 
-DOMAIN = {"bands": [{"tiles": 16, "weight": 0.3}, {"tiles": 3, "weight": 1.0}], "classes": 3,
-          "luma": True, "jnd": True}
+DOMAIN = {"bands": [{"tiles": 16, "weight": 0.6}, {"tiles": 3, "weight": 1.0}], "classes": 3,
+          "luma": True, "jnd": True, "patterns": True}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base", default="mbrs-64")
     parser.add_argument("--name", default="mbrs-64-tiled")
-    parser.add_argument("--flip", type=float, default=0.5, help="median FLIP ratio to a JPEG 75 re-save")
+    parser.add_argument("--flip", type=float, default=0.55, help="median FLIP ratio to a JPEG 75 re-save")
     parser.add_argument("--val", type=Path, default=ROOT.parent / "shared" / "data" / "val")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -55,10 +57,12 @@ def main() -> None:
         "training": {**base.data["training"], "weights_from": args.base},
         "metrics": {},
         "notes": (f"{base.data['family'].upper()} weights of {args.base}, unchanged, run in a tiled domain shaped for "
-                  "the eye (benchmarks/tiled_default.py): a fine band of 16 tiles along the long side at weight 0.3 "
-                  "and a coarse band of 3 tiles, each tile carrying one of 3 parts of a 192-bit codeword under its "
-                  "own scrambling, the residual projected on luma and scaled by a JND map. The decoder averages "
-                  "every tile's descrambled logits per part. Measured in benchmarks/results/domain_levers.json, "
+                  "the eye (benchmarks/tiled_default.py): a fine band of 16 tiles along the long side at weight 0.6 "
+                  "and a coarse band of 3 tiles, each tile carrying one of 3 parts of a 192-bit codeword as the "
+                  "model's pattern for that part (made on a grey tile) in one of 16 variants (sign, rotation, "
+                  "mirroring), the residual projected on luma and scaled by a JND map. The decoder undoes each "
+                  "tile's variant and averages the tiles' logits per part, weighted by their JND, then the bands "
+                  "by gain over variance. Measured in benchmarks/results/domain_levers.json, "
                   "visibility.json and invisible_default.json."),
     }
     zoo.save_checkpoint(ROOT / "checkpoints" / args.name, marker.model, card)

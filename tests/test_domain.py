@@ -8,10 +8,11 @@ from PIL import Image
 import wmark
 from wmark import pipeline, zoo
 from wmark.domain import Band, Domain
-from wmark.domain.grid import TileGrid
+from wmark.domain.grid import TileGrid, transform
 from wmark.perception.jnd import luma
 
 TILED = {"bands": [{"tiles": 8}, {"tiles": 2, "weight": 0.5}], "classes": 2, "luma": True, "jnd": True}
+PATTERNS = {**TILED, "patterns": True}
 
 
 @pytest.fixture(scope="module")
@@ -115,3 +116,27 @@ def test_video_frames_use_the_domain(clip, tmp_path):
 
 def test_luma_of_grey_is_grey():
     assert torch.allclose(luma(torch.full((1, 3, 4, 4), 0.25)), torch.full((1, 1, 4, 4), 0.25))
+
+
+def test_tile_transforms_are_the_eight_symmetries_of_the_square_and_invert():
+    tiles = torch.arange(16.0).view(1, 1, 4, 4).expand(8, 2, 4, 4).contiguous()
+    variants = torch.arange(8)
+    moved = transform(tiles, variants)
+    assert len({tuple(t.flatten().tolist()) for t in moved}) == 8
+    assert torch.equal(transform(moved, variants, inverse=True), tiles)
+
+
+def test_patterns_need_one_model_call_per_part_and_sign(photo):
+    marker = tiled_marker("mbrs-64", PATTERNS)
+    calls = []
+    original = marker.model.residual
+    marker.model.residual = lambda x, m: calls.append(len(x)) or original(x, m)
+    marker.embed(Image.open(photo).convert("RGB"), message="p")
+    assert calls == [2 * 2]  # two parts, each with its negation, for every band and tile
+
+
+@pytest.mark.parametrize("domain", [TILED, PATTERNS], ids=["content-aware", "patterns"])
+def test_both_tilings_read_back_after_jpeg(domain, photo, tmp_path):
+    marker = tiled_marker("mbrs-64", domain)
+    marker.embed(Image.open(photo).convert("RGB"), message="tiles!").save(tmp_path / "m.jpg", quality=75)
+    assert marker.extract(tmp_path / "m.jpg").message == "tiles!"

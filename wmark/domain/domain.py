@@ -12,6 +12,13 @@ the eye before it is added to the frame.
   low-frequency chroma is the most visible change there is (VideoSeal 1.0 marks luma only).
   ``jnd``: it is scaled per pixel by the JND map of the frame (:mod:`wmark.perception.jnd`),
   divided by ``JND_REFERENCE``, so flat areas get less and texture more.
+- **Patterns** (``patterns``): instead of running the model on every tile (its cost grows with the
+  tiles: 150 at 1080p), it runs once per codeword part and sign on a neutral grey tile, and every tile
+  takes its part's pattern in one of 16 variants (a sign and one of the square's 8 rotations and
+  mirrorings); the decoder undoes the variant before reading the tile. Measured to read as well as
+  content-aware residuals once the JND shapes them (benchmarks/results/domain_levers.json).
+- **Combining.** With ``jnd``, the decoder weighs each tile's logits by the tile's mean JND (the
+  amplitude it was marked with), a matched filter: flat tiles, marked weakly, count less.
 """
 from __future__ import annotations
 
@@ -19,10 +26,12 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
-from wmark.domain.grid import TileGrid
+from wmark.domain.grid import TileGrid, transform
 from wmark.errors import WmarkError
 from wmark.perception.jnd import jnd_map, luma
 
+NEUTRAL = 0.5
+"""The grey the model sees when it makes content-independent patterns."""
 JND_REFERENCE = 8.0
 """JND level (8-bit luma) at which the residual keeps its amplitude: Chou & Li's threshold of a mid-grey area with some texture."""
 
@@ -39,6 +48,7 @@ class Domain:
     classes: int = 1
     luma: bool = False
     jnd: bool = False
+    patterns: bool = False
 
     def __post_init__(self) -> None:
         if not self.bands or any(b.tiles < 1 or b.weight <= 0 for b in self.bands):
@@ -52,10 +62,12 @@ class Domain:
         if not data:
             return Domain()
         bands = tuple(Band(**band) for band in data.get("bands", [{"tiles": 1}]))
-        return Domain(bands, int(data.get("classes", 1)), bool(data.get("luma", False)), bool(data.get("jnd", False)))
+        return Domain(bands, int(data.get("classes", 1)), bool(data.get("luma", False)), bool(data.get("jnd", False)),
+                      bool(data.get("patterns", False)))
 
     def to_dict(self) -> dict:
-        return {"bands": [asdict(b) for b in self.bands], "classes": self.classes, "luma": self.luma, "jnd": self.jnd}
+        return {"bands": [asdict(b) for b in self.bands], "classes": self.classes, "luma": self.luma, "jnd": self.jnd,
+                "patterns": self.patterns}
 
     @property
     def is_whole_frame(self) -> bool:
@@ -77,32 +89,69 @@ class Domain:
         """Full-resolution residual (B, 3, H, W) at strength 1, for ±1 ``message`` (B, classes * bits)."""
         batch, (height, width), bits = x.shape[0], x.shape[-2:], model.message_bits
         parts = message.view(batch, self.classes, bits)
-        total = torch.zeros_like(x)
+        patterns = self._patterns(model, parts) if self.patterns else None
+        total = x.new_zeros(batch, 1 if self.luma else 3, height, width)  # luma commutes with resizing: 1 plane
         for band, grid, salt in self._grids(height, width, model.size):
-            signs = self._tile_signs(grid, bits, salt, x.device)
-            tile_messages = parts[:, grid.tile_classes().to(x.device)] * signs  # (B, count, bits)
-            tiles = model.residual(grid.split(x), tile_messages.reshape(-1, bits))
-            total = total + band.weight * grid.join(tiles, height, width)
+            classes = grid.tile_classes().to(x.device)
+            if patterns is None:
+                tile_messages = parts[:, classes] * self._tile_signs(grid, bits, salt, x.device)  # (B, count, bits)
+                tiles = model.residual(grid.split(x), tile_messages.reshape(-1, bits))
+            else:
+                variants = grid.variants(salt).to(x.device)
+                chosen = patterns[:, variants // 8, classes]  # (B, count, 3, size, size)
+                tiles = transform(chosen.flatten(0, 1), (variants % 8).repeat(batch))
+            total = total + band.weight * grid.join(luma(tiles) if self.luma else tiles, height, width)
         return self.shape(x, total)
 
+    def _patterns(self, model, parts: torch.Tensor) -> torch.Tensor:
+        """The model's residual on a grey tile for each part and its negation: (B, 2, classes, 3, size, size)."""
+        batch, bits, size = parts.shape[0], parts.shape[-1], model.size
+        messages = torch.stack([parts, -parts], 1).reshape(-1, bits)
+        grey = torch.full((len(messages), 3, size, size), NEUTRAL, device=parts.device)
+        return model.residual(grey, messages).view(batch, 2, self.classes, 3, size, size)
+
     def shape(self, x: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
-        """The residual projected on luma and attenuated by the JND map, as the domain says."""
-        if self.luma:
-            residual = luma(residual).expand(-1, 3, -1, -1)
+        """The residual (its luma plane with ``luma``) attenuated by the JND map, as three RGB planes."""
         if self.jnd:
             residual = residual * (jnd_map(x) / JND_REFERENCE)
-        return residual
+        return residual.expand(-1, 3, -1, -1)
 
     def decode(self, model, x: torch.Tensor) -> torch.Tensor:
-        """Logits (B, classes * bits): each tile's logits descrambled, averaged per class, summed over bands."""
+        """Logits (B, classes * bits): each tile's logits descrambled, averaged per class (weighted by the tiles'
+        mean JND with ``jnd``), and the bands' averages summed, each weighted by its gain over its variance."""
         batch, (height, width), bits = x.shape[0], x.shape[-2:], model.message_bits
         total = x.new_zeros(batch, self.classes, bits)
+        estimates = []
+        jnd = jnd_map(x) if self.jnd else None
         for _, grid, salt in self._grids(height, width, model.size):
-            logits = model.decode(grid.split(x)).float().view(batch, grid.count, bits)
-            logits = logits * self._tile_signs(grid, bits, salt, x.device)
+            tiles = grid.split(x)
+            if self.patterns:
+                variants = grid.variants(salt).to(x.device)
+                tiles = transform(tiles, (variants % 8).repeat(batch), inverse=True)
+                signs = (1 - 2 * (variants // 8)).float().view(1, -1, 1)
+            else:
+                signs = self._tile_signs(grid, bits, salt, x.device)
+            logits = model.decode(tiles).float().view(batch, grid.count, bits) * signs
+            weights = (grid.split(jnd).flatten(1).mean(1).view(batch, grid.count, 1) if jnd is not None
+                       else logits.new_ones(batch, grid.count, 1))
             classes = grid.tile_classes().to(x.device)
+            means = torch.zeros_like(total)
+            spread, counts = x.new_zeros(batch), x.new_zeros(batch)
             for part in range(self.classes):
-                chosen = logits[:, classes == part]
-                if chosen.shape[1]:
-                    total[:, part] += chosen.mean(1)
+                mine = classes == part
+                if mine.any():
+                    w = weights[:, mine]
+                    means[:, part] = (logits[:, mine] * w).sum(1) / w.sum(1)
+                    spread += (w * (logits[:, mine] - means[:, part, None]) ** 2).sum((1, 2))
+                    counts += w.sum((1, 2)) * bits
+            # Each band's part means estimate gain x message + noise; the best weight is gain / variance. The
+            # gain is the mean |part mean|; the variance of a part mean is the tiles' spread around it divided
+            # by how many tiles it averages. A band of one tile a part has no spread: it gets the mean weight.
+            variance = spread / counts.clamp(min=1e-9) / (grid.count / self.classes)
+            gain = means.abs().flatten(1).mean(1)
+            estimates.append((means, gain / variance.clamp(min=1e-9) if grid.count > self.classes else None))
+        known = [w for _, w in estimates if w is not None]
+        fallback = torch.stack(known).mean(0) if known else x.new_ones(batch)
+        for means, weight in estimates:
+            total += means * (weight if weight is not None else fallback).view(-1, 1, 1)
         return total.flatten(1)

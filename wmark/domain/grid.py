@@ -50,6 +50,12 @@ class TileGrid:
         generator = torch.Generator().manual_seed(SCRAMBLE_SEED + 7919 * salt + 104729 * self.rows + self.cols)
         return torch.randint(0, 2, (self.count, bits), generator=generator).float() * 2 - 1
 
+    def variants(self, salt: int) -> torch.Tensor:
+        """Each tile's variant 0..15 (count,): bit 3 flips the message's sign, bits 0-2 pick one of the eight
+        rotations and mirrorings of the square (see :func:`transform`); ``salt`` tells the grid's band apart."""
+        generator = torch.Generator().manual_seed(SCRAMBLE_SEED + 7919 * salt + 104729 * self.rows + self.cols + 1)
+        return torch.randint(0, 16, (self.count,), generator=generator)
+
     def split(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, H, W) -> tiles (B * count, C, size, size), the frame resized onto the grid."""
         batch, channels = x.shape[:2]
@@ -68,3 +74,19 @@ class TileGrid:
             return x
         shrink = height < x.shape[-2] or width < x.shape[-1]
         return F.interpolate(x, size=(height, width), mode="bilinear", antialias=shrink, align_corners=False)
+
+
+def transform(tiles: torch.Tensor, dihedral: torch.Tensor, inverse: bool = False) -> torch.Tensor:
+    """Rotate (by 90 degrees times ``dihedral`` mod 4) and, for ``dihedral`` >= 4, mirror each square tile of
+    (N, C, S, S); ``inverse`` undoes it."""
+    out = tiles.clone()
+    for d in range(1, 8):
+        chosen = dihedral == d
+        if chosen.any():
+            t = tiles[chosen]
+            if inverse:
+                t = torch.rot90(t, -(d % 4), (-2, -1))
+                out[chosen] = t.flip(-1) if d >= 4 else t
+            else:
+                out[chosen] = torch.rot90(t.flip(-1) if d >= 4 else t, d % 4, (-2, -1))
+    return out
