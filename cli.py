@@ -71,6 +71,23 @@ def _quality(report: dict) -> str:
     return f"PSNR-Y {report['psnr_y']:.2f} dB" if "psnr_y" in report else f"PSNR {report['psnr']:.2f} dB"
 
 
+class _Markers:
+    """The model for each input: the one asked for, or else the default of the input's medium (zoo.json names
+    one for images and one for videos), each loaded once."""
+
+    def __init__(self, model: Optional[str], device: str) -> None:
+        self.model, self.device, self.loaded = model, device, {}
+
+    def __call__(self, path: Path):
+        import wmark
+        from wmark.io.media import media_kind
+
+        medium = "video" if self.model is None and media_kind(path) == "video" else "image"
+        if medium not in self.loaded:
+            self.loaded[medium] = wmark.load(self.model, device=self.device, medium=medium)
+        return self.loaded[medium]
+
+
 @contextmanager
 def _frame_progress(path: Path):
     """A frame progress bar on stderr for a video input: yields the callback, or None for images."""
@@ -121,14 +138,14 @@ def embed(
             raise wmark.WmarkError("give a payload: --message TEXT, --bits 0101... or --hex HEX")
         video = dict(codec=codec, crf=crf, preset=preset, batch=batch, every=every)
         check_options(**video)
-        marker = wmark.load(model, device=device)
+        marker_for = _Markers(model, device)
         options = dict(message=message, bits=bits, hex=hex_, key=key, strength=strength, quality=quality, force=force,
                        psnr_target=psnr, flip=flip)
         if len(inputs) == 1 and not inputs[0].is_dir():
             if output.is_dir():
                 output = output / inputs[0].name
             with _frame_progress(inputs[0]) as progress:
-                report = marker.embed_file(inputs[0], output, **options, **video, progress=progress)
+                report = marker_for(inputs[0]).embed_file(inputs[0], output, **options, **video, progress=progress)
             _print(report.to_dict(), as_json)
             return
         if output.exists() and not output.is_dir():
@@ -141,7 +158,7 @@ def embed(
         def one(pair: tuple[Path, Path]) -> dict:
             target = output / pair[1]
             target.parent.mkdir(parents=True, exist_ok=True)
-            return marker.embed_file(pair[0], target, **options, **video).to_dict()
+            return marker_for(pair[0]).embed_file(pair[0], target, **options, **video).to_dict()
 
         results, errors = _batch(pairs, one, "embedding")
         _print({"results": results, "errors": errors}, as_json, [(r["output"], _quality(r)) for r in results])
@@ -168,9 +185,10 @@ def extract(
 
     with _reported():
         check_options(batch=batch, frames=frames)
-        marker = wmark.load(model, device=device)
+        marker_for = _Markers(model, device)
 
         def one(path: Path) -> dict:
+            marker = marker_for(path)
             if media_kind(path) == "video":
                 found = marker.extract_video(path, key=key, fpr=fpr, frames=frames, batch=batch, per_frame=per_frame)
             else:
@@ -198,27 +216,25 @@ def detect(
     as_json: bool = JSON,
 ) -> None:
     """Decide whether a watermark is present. Exit 0 if detected, 1 if not, 2 on error."""
-    import wmark
-
     with _reported():
-        result = wmark.load(model, device=device).detect(path, key=key, expect=expect, fpr=fpr)
+        result = _Markers(model, device)(path).detect(path, key=key, expect=expect, fpr=fpr)
     _print({"path": str(path), **result.to_dict()}, as_json)
     raise typer.Exit(0 if result.detected else 1)
 
 
 @app.command()
 def models(as_json: bool = JSON) -> None:
-    """List the trained checkpoints."""
+    """List the trained checkpoints: * marks the default for images, v the default for videos."""
     from wmark import zoo
 
     with _reported():
-        default = zoo.default_name()
+        default, video_default = zoo.default_name(), zoo.default_name(medium="video")
         cards = [card.summary() for card in zoo.list_cards()]
     if as_json:
-        typer.echo(json.dumps({"default": default, "models": cards}))
+        typer.echo(json.dumps({"default": default, "video_default": video_default, "models": cards}))
         return
     for card in cards:
-        mark = "*" if card["name"] == default else " "
+        mark = ("*" if card["name"] == default else " ") + ("v" if card["name"] == video_default else " ")
         typer.echo(f"{mark} {card['name']:<20} {card['family']:<10} {card['bits']} bits, "
                    f"{card['capacity_bytes']} bytes of text, {card['size']} px, strength {card['strength']}")
 
@@ -388,12 +404,14 @@ def scan(
     as_json: bool = JSON,
 ) -> None:
     """Forensic scan of files and folders: one JSON line a file, every model tried. Exit 0 when it completes."""
+    from wmark import zoo
     from wmark.scan import run
     from wmark.scanner import ScanConfig
 
     with _reported():
         try:
-            summary = run(paths, ScanConfig(tuple(model or [None]), key, fpr, device, timeout), out=out, csv=csv,
+            defaults = tuple(dict.fromkeys(zoo.default_name(medium=medium) for medium in zoo.MEDIA))
+            summary = run(paths, ScanConfig(tuple(model or defaults), key, fpr, device, timeout), out=out, csv=csv,
                           resume=resume, force=force, workers=workers, engine=engine, address=address, progress=True)
         except KeyboardInterrupt:
             typer.echo("interrupted; the report holds whole lines: --resume continues it", err=True)

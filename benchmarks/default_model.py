@@ -29,6 +29,9 @@ MIN_SMALL = 0.90
 SMALL_FROM = 320  # long sides from here up
 SMALL_CODEC = "jpeg75"
 PARTS = ("photos", "video")
+VIDEO_MIN_SMALL = 0.95
+VIDEO_SMALL_CODECS = ("jpeg75", "h264_crf23")
+VIDEO_ATTACK, VIDEO_MIN_BITS_READ = "h264:crf=28", 0.95
 
 
 def at_card_strength(rows: list[dict], card) -> tuple[float, float] | None:
@@ -80,8 +83,35 @@ def choose(report: dict, cards: list, visibility: dict, small: dict) -> dict:
     if not eligible:
         raise SystemExit(f"no checkpoint qualifies: {excluded}")
     default = max(eligible, key=lambda name: measured[name]["word_ok"])
+    video, video_excluded = choose_video(report, cards, small)
     return {"max_flip_ratio": MAX_FLIP_RATIO, "min_psnr": MIN_PSNR, "min_bits": MIN_BITS, "min_small_inputs": MIN_SMALL,
-            "small_inputs_from": SMALL_FROM, "default": default, "measured": measured, "excluded": excluded}
+            "small_inputs_from": SMALL_FROM, "default": default, "measured": measured, "excluded": excluded,
+            "video_default": video, "video_excluded": video_excluded}
+
+
+def choose_video(report: dict, cards: list, small: dict) -> tuple[str, dict]:
+    """The video default (see the docstring) and why the others are not."""
+    scores, excluded = {}, {}
+    for card in cards:
+        reasons = []
+        if card.data["bits"] < MIN_BITS:
+            reasons.append(f"{card.data['bits']} raw bits")
+        worst = min((acc for accuracies in small.get(card.name, {}).values() for codec, acc in accuracies.items()
+                     if codec in VIDEO_SMALL_CODECS), default=None)
+        if worst is None or worst < VIDEO_MIN_SMALL:
+            reasons.append(f"small inputs: worst {worst}")
+        rows = [r for r in report["video"]["results"] if r["model"] == card.name and r["strength"] is not None
+                and abs(r["strength"] - card.strength) < 1e-6]
+        crf28 = next((r["bit_acc"] for r in rows if r["attack"] == VIDEO_ATTACK), None)
+        if crf28 is None or crf28 < VIDEO_MIN_BITS_READ:
+            reasons.append(f"{VIDEO_ATTACK}: {crf28}")
+        if reasons:
+            excluded[card.name] = "; ".join(reasons)
+        else:
+            scores[card.name] = sum(r["word_ok"] for r in rows) / len(rows)
+    if not scores:
+        raise SystemExit(f"no checkpoint qualifies for video: {excluded}")
+    return max(scores, key=scores.get), excluded
 
 
 def load_inputs() -> tuple[dict, list, dict, dict]:
@@ -103,6 +133,8 @@ def markdown(result: dict) -> str:
         verdict = "**default**" if name == result["default"] else ("yes" if name not in result["excluded"]
                                                                     else result["excluded"][name])
         lines.append(f"| {name} | {flip} | {psnr} | {small} | {' | '.join(cells)} | {verdict} |")
+    lines += ["", f"For videos: **{result['video_default']}**. Not eligible there: "
+              + "; ".join(f"{name} ({why})" for name, why in result["video_excluded"].items()) + "."]
     return "\n".join(lines) + "\n"
 
 
@@ -113,9 +145,10 @@ def main() -> None:
     result = choose(*load_inputs())
     (RESULTS / "default_model.json").write_text(json.dumps(result, indent=1) + "\n")
     print(markdown(result))
-    print(f"default: {result['default']}")
+    print(f"default: {result['default']}; for videos: {result['video_default']}")
     if args.write:
-        (ROOT / "checkpoints" / "zoo.json").write_text(json.dumps({"default": result["default"]}, indent=2) + "\n")
+        (ROOT / "checkpoints" / "zoo.json").write_text(
+            json.dumps({"default": result["default"], "video": result["video_default"]}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

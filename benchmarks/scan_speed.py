@@ -8,7 +8,8 @@ and 1, then 2 worker processes (one torch thread each); files/s is timed from wh
 ready (their start-up is reported apart; the first run also starts the fork server). False
 positives: the same photos plus random crops (20-100 % of each side) rescaled to a random long side
 of 256-2048 px and rounded to 8 bits, generated in memory and passed to the scan's own detection
-function at the default threshold (FPR 1e-6).
+function at the default threshold (FPR 1e-6). ``--false-positives-only`` counts them alone, into
+false_positives_<model>.json.
 """
 from __future__ import annotations
 
@@ -61,21 +62,27 @@ def _variant(photo: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return quantize(F.interpolate(crop, size=size, mode="bilinear", antialias=True, align_corners=False))
 
 
-def false_positives(photos: list[Path], items: int, seed: int) -> dict:
+def false_positives(photos: list[Path], items: int, seed: int, seconds: float | None = None) -> dict:
+    """Detections among ``items`` clean items (fewer when the ``seconds`` budget runs out first: ``items`` in the
+    result says how many were tried)."""
     torch.set_num_threads(1)  # one item at a time gains little from threads, and spinning ones stall a busy CPU
     models = markers((None,), "cpu")
     pictures = [from_uint8(np.asarray(Image.open(p).convert("RGB")))[None] for p in photos]
     generator = torch.Generator().manual_seed(seed)
     detected, lowest, valid = [], 1.0, 0
     start = time.perf_counter()
+    tried = 0
     for i in range(items):
+        if seconds is not None and time.perf_counter() - start > seconds:
+            break
+        tried += 1
         x = pictures[i] if i < len(pictures) else _variant(pictures[i % len(pictures)], generator)
         result = detect_image(models, x)[0]
         lowest = min(lowest, result["p_value"])
         valid += result["p_value"] < 1
         if result["detected"]:
             detected.append({"item": i, "photo": photos[i % len(photos)].name, "p_value": result["p_value"]})
-    return {"model": models[0].name, "fpr": DEFAULT_FPR, "items": items, "photos": len(photos),
+    return {"model": models[0].name, "fpr": DEFAULT_FPR, "items": tried, "photos": len(photos),
             "detected": len(detected), "which": detected, "min_p_value": lowest,
             "valid_codewords": valid, "seed": seed, "seconds": round(time.perf_counter() - start, 1)}
 
@@ -86,8 +93,16 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=40)
     parser.add_argument("--items", type=int, default=10000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seconds", type=float, help="time budget of the false-positive count")
+    parser.add_argument("--false-positives-only", action="store_true",
+                        help="skip the speed runs; write results/false_positives_<default model>.json")
     args = parser.parse_args()
     photos = list_images(args.val)
+    if args.false_positives_only:
+        counted = false_positives(photos, args.items, args.seed, args.seconds)
+        (RESULTS / f"false_positives_{counted['model']}.json").write_text(json.dumps(counted, indent=2) + "\n")
+        print(json.dumps(counted, indent=2))
+        return
     sizes = [Image.open(p).size for p in photos]
     load = os.getloadavg()
     with tempfile.TemporaryDirectory() as work:

@@ -20,7 +20,7 @@ runs on one core. On this 2-core machine shared with other jobs, two torch threa
 cores and are several times slower than one (1080p embed: 0.94 s against 0.15 s median at a load
 average of 6.5); on an idle machine two are faster.
 
-Targets for the default model: 1080p embed time no more than dwtDct's (ratio <= 1.0), and at least
+Targets for the default model: 1080p embed time at most half of dwtDct's (ratio <= 0.5, the invisible-default issue), and at least
 half the plain transcode's fps (ratio >= 0.5). Other processes share this machine: the load average
 at the start and end is recorded. Writes benchmarks/results/speed.json.
 """
@@ -144,7 +144,7 @@ def main() -> None:
     if result["peers"]["dwtDct"]:
         full_hd = result["images"]["1080p"]
         ratio = full_hd[f"{default} embed"]["median_s"] / full_hd["dwtDct embed"]["median_s"]
-        targets.update(embed_1080p_ratio_vs_dwtDct=round(ratio, 3), embed_1080p_ratio_target=1.0)
+        targets.update(embed_1080p_ratio_vs_dwtDct=round(ratio, 3), embed_1080p_ratio_target=0.5)
     else:
         targets["embed_1080p_ratio_vs_dwtDct"] = "dwtDct unavailable: invisible-watermark is not installed"
     result["targets"] = targets

@@ -428,6 +428,7 @@ class Watermarker:
         return Detection(p_value <= fpr, p_value, fpr, "expect", matches, confidence)
 
 
-def load(name_or_path: str | Path | None = None, device: str | torch.device = "auto") -> Watermarker:
-    """Load a checkpoint by name (None for the default) or by folder path."""
-    return Watermarker(zoo.find_card(name_or_path), device=device)
+def load(name_or_path: str | Path | None = None, device: str | torch.device = "auto",
+         medium: str = "image") -> Watermarker:
+    """Load a checkpoint by name or folder path; None is the default for ``medium`` (image or video)."""
+    return Watermarker(zoo.find_card(name_or_path, medium), device=device)

@@ -116,20 +116,27 @@ def list_cards() -> list[Card]:
     return list(cards.values())
 
 
-def default_name(index: Path | None = None) -> str:
-    """Name of the default checkpoint, from ``index`` (the installed ``zoo.json`` when None)."""
+MEDIA = ("image", "video")
+
+
+def default_name(index: Path | None = None, medium: str = "image") -> str:
+    """Name of the default checkpoint for ``medium`` (image or video), from ``index`` (the installed
+    ``zoo.json`` when None): its ``default``, and for videos its ``video`` entry where it has one."""
+    if medium not in MEDIA:
+        raise WmarkError(f"unknown medium {medium!r}; use image or video")
     if index is None:
         index = Path(str(resources.files("wmark.checkpoints"))) / "zoo.json"
     try:
-        return json.loads(index.read_text())["default"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        data = json.loads(index.read_text())
+        return data.get("video", data["default"]) if medium == "video" else data["default"]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise WmarkError(f"cannot read the default model from {index}: {exc!r}") from None
 
 
-def find_card(name_or_path: str | os.PathLike | None) -> Card:
-    """Resolve a checkpoint name (or None for the default) or a checkpoint folder path."""
+def find_card(name_or_path: str | os.PathLike | None, medium: str = "image") -> Card:
+    """Resolve a checkpoint name (or None for ``medium``'s default) or a checkpoint folder path."""
     if name_or_path is None:
-        name_or_path = default_name()
+        name_or_path = default_name(medium=medium)
     candidate = Path(name_or_path)
     if (candidate / CARD).is_file() or (candidate.is_dir() and os.sep in str(name_or_path)):
         return read_card(candidate)
