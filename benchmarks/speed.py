@@ -10,7 +10,7 @@
 - invisible-watermark's dwtDct (64 bits, its default settings) on the same images, uint8 BGR in and
   out, the same way; RivaGAN once at 720p (too slow for more). Recorded as unavailable when the
   `peers` extra is not installed.
-- Watermark-and-re-encode fps of a 720p, 75-frame video (the camera-pan clip of
+- Watermark-and-re-encode fps (the video default, zoo.json's `video`) of a 720p, 75-frame video (the camera-pan clip of
   `benchmarks/robustness.py`) with `Watermarker.embed_video` against a plain PyAV transcode
   (`wmark.io.video.transcode` with identity processing), both H.264 CRF 18, preset medium, yuv420p,
   batch 16; medians of `--video-repeats` (3) interleaved runs.
@@ -65,10 +65,11 @@ def random_bits(n: int) -> list[int]:
     return torch.randint(0, 2, (n,), generator=torch.Generator().manual_seed(0)).tolist()
 
 
-def image_jobs(image: np.ndarray) -> dict:
-    """Embed and extract jobs for every checkpoint, and for dwtDct when invisible-watermark is installed."""
+def image_jobs(image: np.ndarray, names: list[str] | None = None) -> dict:
+    """Embed and extract jobs for every checkpoint (or ``names``), and for dwtDct when invisible-watermark is
+    installed."""
     jobs = {}
-    for card in zoo.list_cards():
+    for card in [zoo.find_card(n) for n in names] if names else zoo.list_cards():
         marker = load(card.name, device="cpu")
         bits = "".join(map(str, random_bits(marker.bits)))
         marked = marker.embed(image, bits=bits)
@@ -102,7 +103,7 @@ def rivagan_once(image: np.ndarray) -> dict:
 
 
 def video_fps(source: Path, work: Path, repeats: int) -> dict:
-    marker = load(None, device="cpu")
+    marker = load(None, device="cpu", medium="video")
     codeword = marker.codeword(bits="".join(map(str, random_bits(marker.bits))))
     settings = {"codec": "h264", "crf": 18, "preset": "medium", "batch": 16}
     frames = CLIP["rate"] * CLIP["seconds"]
@@ -122,6 +123,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--video-repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (see the docstring)")
+    parser.add_argument("--models", nargs="*", help="only these checkpoints (default: all; the default is always in)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     load_before = os.getloadavg()[0]
@@ -130,7 +132,8 @@ def main() -> None:
     result = {"machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
                           "torch_threads": torch.get_num_threads(), "torch": torch.__version__},
               "repeats": args.repeats,
-              "images": {label: interleaved(image_jobs(image), args.repeats) for label, image in images.items()}}
+              "images": {label: interleaved(image_jobs(image, args.models and sorted({*args.models, zoo.default_name()})),
+                                            args.repeats) for label, image in images.items()}}
     available = peers.available()
     result["peers"] = {"dwtDct": "imwatermark:dwtDct" in available, "dwtDct_bits": peers.BITS,
                        "rivaGan_720p_once": rivagan_once(images["720p"]) if "imwatermark:rivaGan" in available
