@@ -27,21 +27,13 @@ import numpy as np
 import torch
 from PIL import Image
 
-from thresholds import ATTACKS as PILLOW_ATTACKS, ROOT, _jpeg
+from thresholds import ATTACKS as PILLOW_ATTACKS, ROOT, thumbnail
 from visibility import calibrate, jpeg_flip, marked, psnr
 from wmark import Watermarker, pipeline, zoo
 from wmark.io.image import from_uint8, to_uint8
 from wmark.perception.flip import mean_flip
 
 RESULT = ROOT / "benchmarks" / "results" / "domain_levers.json"
-
-
-def thumbnail(long_side: int):
-    def attack(image: Image.Image) -> Image.Image:
-        scale = long_side / max(image.size)
-        small = image.resize((round(image.width * scale), round(image.height * scale)), Image.LANCZOS)
-        return _jpeg(small, 75)
-    return attack
 
 
 ATTACKS = {name: PILLOW_ATTACKS[name] for name in

@@ -31,21 +31,13 @@ import numpy as np
 from PIL import Image
 
 from robustness import render_pan
-from thresholds import ATTACKS as PILLOW_ATTACKS, ROOT, _jpeg
+from thresholds import ATTACKS as PILLOW_ATTACKS, ROOT, thumbnail
 from visibility import measure
 
 RESULT = ROOT / "benchmarks" / "results" / "invisible_default.json"
 MEGAPIXELS = (1.7, 4.0)  # the issue's held-out test photos; grid-l.jpg (4.19 MP artwork) is outside
 MESSAGE = "ID:4F2A9C"  # 9 bytes: a user ID or a short URL code
 VIDEO_PHOTO = "FallenLeaf.jpg"
-
-
-def thumbnail(long_side: int):
-    """A downscale of the marked photo to ``long_side`` px (Lanczos), then JPEG 75."""
-    def attack(image: Image.Image) -> Image.Image:
-        scale = long_side / max(image.size)
-        return _jpeg(image.resize((round(image.width * scale), round(image.height * scale)), Image.LANCZOS), 75)
-    return attack
 
 
 ATTACKS = {name: PILLOW_ATTACKS[name] for name in

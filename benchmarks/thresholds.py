@@ -49,6 +49,15 @@ def _jpeg(image: Image.Image, quality: int) -> Image.Image:
     return attacked
 
 
+def thumbnail(long_side: int):
+    """An attack: a downscale of the marked photo to ``long_side`` px on its long side (Lanczos), then JPEG 75
+    (the invisible-default issue's thumbnails; not in this script's own list)."""
+    def attack(image: Image.Image) -> Image.Image:
+        scale = long_side / max(image.size)
+        return _jpeg(image.resize((round(image.width * scale), round(image.height * scale)), Image.LANCZOS), 75)
+    return attack
+
+
 def _gaussian_noise(image: Image.Image, sigma: float) -> Image.Image:
     """Gaussian noise of standard deviation ``sigma`` (on a 0-1 scale) on every pixel, rounded to 8 bits."""
     generator = np.random.default_rng(sum(image.size))  # the same noise for a photo on every run

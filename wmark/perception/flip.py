@@ -43,10 +43,14 @@ def jpeg_resave(image: np.ndarray, quality: int = REFERENCE_QUALITY) -> np.ndarr
 
 def flip_vs_jpeg(original: np.ndarray, marked: np.ndarray) -> dict:
     """Mean FLIP of ``marked`` against ``original``, and its ratio to a JPEG 75 re-save's FLIP."""
-    marked_flip = mean_flip(original, marked)
-    jpeg_flip = mean_flip(original, jpeg_resave(original))
+    marked_flip, jpeg_flip = _flips(original, marked)
     return {"flip": round(marked_flip, 5), "flip_jpeg75": round(jpeg_flip, 5),
             "flip_ratio": round(marked_flip / jpeg_flip, 4) if jpeg_flip > 0 else None}
+
+
+def _flips(original: np.ndarray, marked: np.ndarray) -> tuple[float, float]:
+    """(mean FLIP of ``marked``, mean FLIP of a JPEG 75 re-save), both against ``original``."""
+    return mean_flip(original, marked), mean_flip(original, jpeg_resave(original))
 
 
 SAMPLE = 512
@@ -60,6 +64,5 @@ def sampled_flip_ratio(original: np.ndarray, marked: np.ndarray, sample: int = S
     height, width = original.shape[:2]
     top, left = max(0, (height - sample) // 2), max(0, (width - sample) // 2)
     crop = lambda a: np.ascontiguousarray(a[top:top + sample, left:left + sample])  # noqa: E731
-    flip = mean_flip(crop(original), crop(marked))
-    reference = mean_flip(crop(original), jpeg_resave(crop(original)))
+    flip, reference = _flips(crop(original), crop(marked))
     return flip, flip / reference if reference > 0 else float("nan")
