@@ -233,23 +233,37 @@ def models(as_json: bool = JSON) -> None:
     if as_json:
         typer.echo(json.dumps({"default": default, "video_default": video_default, "models": cards}))
         return
+    typer.echo(f"   {'name':<20} {'family':<10} {'payload':<26} {'size':>6} strength")
     for card in cards:
         mark = ("*" if card["name"] == default else " ") + ("v" if card["name"] == video_default else " ")
-        typer.echo(f"{mark} {card['name']:<20} {card['family']:<10} {card['bits']} bits, "
-                   f"{card['capacity_bytes']} bytes of text, {card['size']} px, strength {card['strength']}")
+        text = _count(card["capacity_bytes"], "byte") + " of text"
+        typer.echo(f"{mark} {card['name']:<20} {card['family']:<10} {card['bits']:>3} bits, {text:<16} "
+                   f"{card['size']:>3} px {card['strength']:>8}")
+    typer.echo("* default for images, v default for videos; -m NAME picks another.")
+
+
+def _count(n, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+GRAD_LEGEND = ("gradient (for training): exact = differentiable; approx = a differentiable stand-in; "
+               "ste = real codec, straight-through estimator; none = not trainable through")
 
 
 @app.command(name="attacks")
 def list_attacks(as_json: bool = JSON) -> None:
-    """List the attacks and their parameters."""
-    import attacks
+    """List the attacks, their parameters and how training differentiates through them."""
+    from attacks.catalogue import available
 
-    described = attacks.describe()
+    described = available()
     if as_json:
         typer.echo(json.dumps({"attacks": described}))
         return
+    typer.echo(f"{'name':<14} {'gradient':<9} parameters")
     for entry in described:
-        typer.echo(f"{entry['name']:<14} {entry['grad']:<7} {', '.join(entry['params'])}")
+        typer.echo(f"{entry['name']:<14} {entry['grad']:<9} {', '.join(entry['params']) or '-'}")
+    typer.echo(GRAD_LEGEND)
+    typer.echo("Spec syntax: name:key=value,key=lo-hi; chain with +, pick one with |, e.g. jpeg:quality=50+resize:scale=0.5")
 
 
 @app.command()
@@ -351,8 +365,7 @@ def bench(
     as_json: bool = JSON,
 ) -> None:
     """Benchmark models against an attack grid: bit accuracy against PSNR, per frame. Exit 1 if a --fail-under fails."""
-    from wmark import bench as engine
-    from wmark import bench_report as report
+    from wmark.bench import engine, report
 
     with _reported():
         thresholds = report.parse_thresholds(fail_under or [], attack or None)
@@ -405,8 +418,8 @@ def scan(
 ) -> None:
     """Forensic scan of files and folders: one JSON line a file, every model tried. Exit 0 when it completes."""
     from wmark import zoo
-    from wmark.scan import run
-    from wmark.scanner import ScanConfig
+    from wmark.scan.collection import run
+    from wmark.scan.job import ScanConfig
 
     with _reported():
         try:

@@ -8,11 +8,22 @@
 `names()` lists the registry, `describe()` documents it. Chains are written with
 `+`, random picks with `|` (or a list of specs), and `p=` on any step applies it
 with probability p. This package does not depend on `wmark`.
+
+The names below are imported on first use: `attacks.catalogue` lists the attacks from a
+committed JSON file without importing torch.
 """
+from importlib import import_module
 
-from . import codecs, cover, filters, geometric, h264_proxy, jpeg_proxies, photometric, video  # noqa: F401  (register)
-from .base import GRADS, Attack, AttackError
-from .compose import Compose, Maybe, OneOf
-from .spec import create, describe, names
+_HOMES = {
+    "GRADS": "base", "Attack": "base", "AttackError": "base",
+    "Compose": "compose", "Maybe": "compose", "OneOf": "compose",
+    "create": "spec", "describe": "spec", "names": "spec",
+}
+__all__ = sorted(_HOMES)
 
-__all__ = ["GRADS", "Attack", "AttackError", "Compose", "Maybe", "OneOf", "create", "describe", "names"]
+
+def __getattr__(name: str):
+    if name in _HOMES:
+        import_module(f"{__name__}.spec")  # registers every attack
+        return getattr(import_module(f"{__name__}.{_HOMES[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

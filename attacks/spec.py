@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import copy
 
+from . import codecs, cover, filters, geometric, h264_proxy, jpeg_proxies, photometric  # noqa: F401  (register)
 from .base import Attack, AttackError, check_option, class_doc, lookup, param, registered
 from .compose import P_SPEC, PER, Compose, Maybe, OneOf
+from .video import CODEC_CANDIDATES
 
 _WRAPPER = {"p": P_SPEC, "per": param("batch", "draw p per batch or per sample", choices=PER)}
 
@@ -101,18 +103,29 @@ def names() -> list[str]:
     return registered()
 
 
+def _described(name: str, cls) -> dict:
+    return {
+        "name": name,
+        "grad": cls.grad,
+        "params": copy.deepcopy(cls.params_doc),
+        "doc": class_doc(cls),
+        "changes_size": cls.changes_size,
+        "needs_cover": cls.needs_cover,
+    }
+
+
 def describe() -> list[dict]:
     """One JSON-serializable dict per registered attack: name, grad, params, doc,
     changes_size and needs_cover."""
-    rows = []
-    for name in registered():
-        cls = lookup(name)
-        rows.append({
-            "name": name,
-            "grad": cls.grad,
-            "params": copy.deepcopy(cls.params_doc),
-            "doc": class_doc(cls),
-            "changes_size": cls.changes_size,
-            "needs_cover": cls.needs_cover,
-        })
-    return rows
+    return [_described(name, lookup(name)) for name in registered()]
+
+
+def catalogue() -> list[dict]:
+    """What `attacks/catalogue.json` holds: `describe()`'s entries for every build, with each
+    codec attack once per candidate implementation, in order of preference, and the encoder and
+    decoder it requires."""
+    rows = [_described(name, lookup(name)) for name in registered() if name not in CODEC_CANDIDATES]
+    for name, classes in CODEC_CANDIDATES.items():
+        rows += [{**_described(name, cls), "requires": {"encoder": cls.encoder, "decoder": cls.decoder}}
+                 for cls in classes]
+    return sorted(rows, key=lambda row: row["name"])

@@ -20,6 +20,7 @@ import av
 import numpy as np
 
 from .base import PerSample, from_uint8, param, register, register_unavailable, straight_through, to_uint8
+from .catalogue import has_codec
 
 os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints its whole config at info level
 
@@ -27,15 +28,6 @@ _RATE = 25
 _X26X_PRESETS = (
     "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
 )
-
-
-def has_codec(name: str, mode: str) -> bool:
-    """Whether this PyAV build has codec `name` for mode "w" (encode) or "r" (decode)."""
-    try:
-        av.codec.Codec(name, mode)
-    except ValueError:  # av.codec.codec.UnknownCodecError
-        return False
-    return True
 
 
 def _roundtrip(frames: np.ndarray, encoder: str, decoder: str, options: dict) -> np.ndarray:
@@ -161,19 +153,21 @@ class AV1AOM(VideoCodec):
         }
 
 
+CODEC_CANDIDATES = {"h264": (H264,), "h265": (H265,), "vp9": (VP9,), "av1": (AV1SVT, AV1AOM)}
+_CODEC_ALIASES = {"h265": ("hevc",)}
+
+
 def _register_available():
     """Register each codec name under the first encoder (and decoder) this build has;
     record the others as unavailable, naming what is missing."""
-    candidates = {"h264": [H264], "h265": [H265], "vp9": [VP9], "av1": [AV1SVT, AV1AOM]}
-    aliases = {"h265": ("hevc",)}
-    for name, classes in candidates.items():
+    for name, classes in CODEC_CANDIDATES.items():
         found = next((c for c in classes if has_codec(c.encoder, "w") and has_codec(c.decoder, "r")), None)
         if found is not None:
-            register(name, *aliases.get(name, ()))(found)
+            register(name, *_CODEC_ALIASES.get(name, ()))(found)
         else:
             pairs = " or ".join(f"{c.encoder} + {c.decoder}" for c in classes)
             why = f"this PyAV (FFmpeg) build has no {pairs} (encoder + decoder)"
-            register_unavailable(name, why, *aliases.get(name, ()))
+            register_unavailable(name, why, *_CODEC_ALIASES.get(name, ()))
 
 
 _register_available()

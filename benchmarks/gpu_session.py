@@ -70,7 +70,8 @@ import torch
 from PIL import Image
 
 from robustness import CLIP, ROOT, render_pan  # benchmarks/ is this script's folder
-from wmark import bench, load, zoo
+from wmark import load, zoo
+from wmark.bench import engine as bench
 from wmark.train.loop import Trainer, TrainConfig
 
 PHOTO = ROOT / "wmark" / "samples" / "storm.jpg"

@@ -31,8 +31,10 @@ import av
 import numpy as np
 from PIL import Image
 
-from wmark import bench, peers, zoo
-from wmark.bench_report import plot_curves, plot_timeline
+from wmark import zoo
+from wmark.bench import engine as bench
+from wmark.bench import peers
+from wmark.bench.report import plot_curves, plot_timeline
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"

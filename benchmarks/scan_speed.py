@@ -3,7 +3,7 @@
     python benchmarks/scan_speed.py --val ../shared/data/val
 
 Writes benchmarks/results/scan_speed.json. Speed: the validation photos (2-4 MP JPEGs) copied
-to ``--files`` files in a temporary folder, scanned by ``wmark.scan.run`` with the default model
+to ``--files`` files in a temporary folder, scanned by ``wmark.scan.collection.run`` with the default model
 and 1, then 2 worker processes (one torch thread each); files/s is timed from when the workers are
 ready (their start-up is reported apart; the first run also starts the fork server). False
 positives: the same photos plus random crops (20-100 % of each side) rescaled to a random long side
@@ -30,8 +30,8 @@ from PIL import Image
 
 from wmark.io.image import from_uint8, list_images
 from wmark.pipeline import MIN_SIDE, quantize
-from wmark.scan import run
-from wmark.scanner import ScanConfig, detect_image, markers
+from wmark.scan.collection import run
+from wmark.scan.job import ScanConfig, detect_image, markers
 from wmark.stats import DEFAULT_FPR
 
 RESULTS = Path(__file__).parent / "results"

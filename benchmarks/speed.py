@@ -40,7 +40,8 @@ import torch
 from PIL import Image
 
 from robustness import CLIP, ROOT, render_pan
-from wmark import load, peers, zoo
+from wmark import load, zoo
+from wmark.bench import peers
 from wmark.io.video import transcode
 
 RESULTS = ROOT / "benchmarks" / "results"

@@ -66,7 +66,7 @@ def references(photo: Path) -> dict[str, np.ndarray]:
 def marker_images(name: str, photos: list[Path]):
     """(photo, marked uint8) for a checkpoint or peer, a random codeword a photo."""
     import wmark
-    from wmark import peers
+    from wmark.bench import peers
     from wmark.io.image import from_uint8, to_uint8
 
     marker = peers.Peer(name) if peers.is_peer(name) else wmark.load(name, device="cpu")
@@ -125,7 +125,8 @@ def visibility_markdown(result: dict) -> str:
 
 
 def main() -> None:
-    from wmark import peers, zoo
+    from wmark import zoo
+    from wmark.bench import peers
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--val", type=Path, default=ROOT.parent / "shared" / "data" / "val")

@@ -132,6 +132,25 @@ def test_describe_is_json():
             assert {"default", "doc"} <= set(spec)
 
 
+def test_committed_catalogue_matches_the_registry():
+    """attacks/catalogue.json is regenerated with `python -m attacks.catalogue`."""
+    from attacks import catalogue, spec
+
+    assert json.loads(catalogue.FILE.read_text())["attacks"] == json.loads(json.dumps(spec.catalogue()))
+    assert catalogue.available() == json.loads(json.dumps(attacks.describe()))
+
+
+def test_catalogue_drops_codecs_this_build_lacks(tmp_path):
+    from attacks import catalogue
+
+    entries = json.loads(catalogue.FILE.read_text())["attacks"]
+    missing = {"encoder": "no-such-encoder", "decoder": "h264"}
+    changed = [{**e, "requires": missing} if e["name"] == "h264" else e for e in entries]
+    (tmp_path / "c.json").write_text(json.dumps({"attacks": changed}))
+    names = [e["name"] for e in catalogue.available(tmp_path / "c.json")]
+    assert "h264" not in names and "jpeg" in names
+
+
 def test_package_does_not_import_wmark():
     for path in Path(attacks.__file__).parent.glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):

@@ -27,6 +27,16 @@ def assert_user_error(result, match):
     assert "Traceback" not in result.output
 
 
+@pytest.mark.parametrize("command", ["models", "attacks"])
+def test_listing_commands_import_no_torch(command):
+    """Listing cards and attacks reads JSON only, so it starts fast (no torch import)."""
+    probe = ("import sys; from typer.testing import CliRunner; from cli import app; "
+             f"r = CliRunner().invoke(app, [{command!r}, '--json']); "
+             "assert r.exit_code == 0, r.output; print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch'))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
 def test_models_json():
     result = run("models", "--json")
     assert result.exit_code == 0

@@ -15,7 +15,8 @@ import torch.nn.functional as F
 
 import wmark
 from tests.test_models import SMALL
-from wmark import bench, pipeline, zoo
+from wmark import pipeline, zoo
+from wmark.bench import engine as bench
 from wmark.io.image import read_image
 from wmark.io.video import read_yuv
 

@@ -3,6 +3,7 @@
 Families register with :func:`register_family` and are built with :func:`build`.
 A trained model is a folder ``<name>/`` holding ``card.json`` and ``model.safetensors``,
 found in ``$WMARK_CHECKPOINTS`` (a path list) and in the installed ``wmark.checkpoints``.
+Reading cards imports no torch, so listing models stays fast; building and loading do.
 """
 from __future__ import annotations
 
@@ -15,10 +16,6 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Callable
-
-import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file
 
 from wmark.errors import WmarkError
 
@@ -157,6 +154,9 @@ def sha256_file(path: Path) -> str:
 
 def load_model(card: Card) -> torch.nn.Module:
     """Build the card's family and load its weights: sha256 verified, strict, never unpickled."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
     weights = card.path / WEIGHTS
     if not weights.is_file():
         raise WmarkError(f"checkpoint {card.name}: missing {weights}")

@@ -12,10 +12,12 @@ from typer.testing import CliRunner
 
 import attacks
 from cli import app
-from wmark import bench, bench_report, zoo
+from wmark import zoo
+from wmark.bench import engine as bench
+from wmark.bench import report as bench_report
 from wmark.errors import WmarkError
 
-CLIP = Path(__file__).parent / "fixtures" / "clip.mp4"
+CLIP = Path(__file__).parents[1] / "fixtures" / "clip.mp4"
 GRID = ["identity", "jpeg:quality=50", "crop:scale=0.8", "h264:crf=28"]
 runner = CliRunner()
 
@@ -153,7 +155,7 @@ def test_cli_bad_attack_and_model_exit_2(photo, tmp_path):
 
 def test_peer_round_trip_through_the_bench(photo):
     pytest.importorskip("imwatermark")
-    from wmark import peers
+    from wmark.bench import peers
 
     peer = peers.Peer("imwatermark:dwtDctSvd")
     rows = bench.run([photo], [peer], ["identity", "resize:scale=0.5"], device="cpu")

@@ -14,8 +14,8 @@ from itertools import islice
 import torch
 
 from wmark.errors import WmarkError
-from wmark.pool import ProcessPool
-from wmark.scanner import ScanConfig, error_row, scan_file, warm
+from wmark.scan.pool import ProcessPool
+from wmark.scan.job import ScanConfig, error_row, scan_file, warm
 
 ENGINES = ("local", "dask")
 GRACE_S = 1.0

@@ -1,7 +1,7 @@
 """The per-file job of a forensic scan: one file in, one report row out, every model tried.
 
 ``scan_file(config, path)`` never raises, and the same function runs in this process, in a pool
-of worker processes or on a dask cluster (:mod:`wmark.engines`). Each file is read once: hashed,
+of worker processes or on a dask cluster (:mod:`wmark.scan.engines`). Each file is read once: hashed,
 decoded once (images whole, videos in frame batches), and each model decodes the same pixels.
 The best detection (smallest p-value) is copied to the top of the row.
 """

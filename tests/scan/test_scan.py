@@ -26,9 +26,9 @@ import wmark
 from cli import app
 from tests.conftest import TINY_CLIP_MODEL
 from wmark.io.image import from_uint8, to_uint8
-from wmark.pool import ProcessPool
+from wmark.scan.pool import ProcessPool
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parents[1] / "fixtures"
 ONE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1"}
 runner = CliRunner()
 

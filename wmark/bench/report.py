@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from xml.etree import ElementTree
 
-from wmark.bench import COLUMNS, DEFAULT_ATTACKS, Result
+from wmark.bench.engine import COLUMNS, DEFAULT_ATTACKS, Result
 from wmark.errors import WmarkError
 from wmark.io.atomic import atomic_output
 

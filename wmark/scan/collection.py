@@ -1,8 +1,8 @@
 """Forensic batch scanning: walk collections, try every model on each file, one report row a file.
 
 ``run`` is what ``wmark scan`` calls: it checks the options, opens the report
-(:mod:`wmark.scan_report`), starts an engine (:mod:`wmark.engines`) and streams the walk through
-it. The per-file job is :func:`wmark.scanner.scan_file`.
+(:mod:`wmark.scan.report`), starts an engine (:mod:`wmark.scan.engines`) and streams the walk through
+it. The per-file job is :func:`wmark.scan.job.scan_file`.
 """
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass
 from typing import TextIO
 
-from wmark.engines import engine as make_engine
+from wmark.scan.engines import engine as make_engine
 from wmark.errors import WmarkError
-from wmark.scan_report import open_report, path_key
-from wmark.scanner import ScanConfig, error_row
+from wmark.scan.report import open_report, path_key
+from wmark.scan.job import ScanConfig, error_row
 
 
 def walk(roots: Iterable[str], exclude: Iterable[str] = ()) -> Iterator[tuple[str, str | None]]:
@@ -106,7 +106,7 @@ def scan(paths: Iterable[str], engine, write: Callable[[dict], None], done: set[
     """Walk ``paths``, scan each file on ``engine`` (skipping paths in ``done``), ``write`` each row.
 
     ``engine`` is a context manager whose ``map(paths)`` yields rows in any order
-    (:mod:`wmark.engines`). Throughput is timed from when the engine is ready.
+    (:mod:`wmark.scan.engines`). Throughput is timed from when the engine is ready.
     """
     summary = Summary()
     walk_errors: deque[dict] = deque()

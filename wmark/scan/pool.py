@@ -72,7 +72,7 @@ class ProcessPool:
     def __init__(self, func: Callable, workers: int, initializer: Callable | None = None, initargs: tuple = (),
                  limit: float | None = None) -> None:
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["wmark.pool"])  # the server imports torch once; workers fork from it
+        context.set_forkserver_preload(["wmark.scan.pool"])  # the server imports torch once; workers fork from it
         self._spawn = lambda: _Worker(context, func, initializer, initargs)
         self._size = workers
         self._limit = limit

@@ -21,7 +21,8 @@ from pathlib import Path
 import torch
 
 import attacks as attack_lib
-from wmark import peers, pipeline
+from wmark import pipeline
+from wmark.bench import peers
 from wmark.api import Watermarker, load
 from wmark.errors import WmarkError
 from wmark.io.image import read_image, to_uint8
