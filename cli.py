@@ -11,12 +11,14 @@ from typing import List, Optional
 
 import typer
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Robust invisible watermarks for images and video.")
+# Plain help (no rich panels): each option shows its metavar, flags show none.
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+                  help="Robust invisible watermarks for images and video.")
 
 JSON = typer.Option(False, "--json", help="Print one JSON object on stdout.")
-MODEL = typer.Option(None, "-m", "--model", help="Checkpoint name or folder (default: the zoo's default).")
-KEY = typer.Option(None, "--key", help="Secret key that scrambles the codeword; needed again to read it.")
-DEVICE = typer.Option("auto", "--device", help="auto, cpu or cuda.")
+MODEL = typer.Option(None, "-m", "--model", metavar="NAME", help="Checkpoint name or folder (default: the zoo's default).")
+KEY = typer.Option(None, "--key", metavar="KEY", help="Secret key that scrambles the codeword; needed again to read it.")
+DEVICE = typer.Option("auto", "--device", metavar="DEVICE", help="auto, cpu or cuda.")
 
 
 def _user_errors():
@@ -34,6 +36,20 @@ def _reported():
     except _user_errors() as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+
+
+@contextmanager
+def _unverified():
+    """Catch an output that does not read back: say so in one line on stderr and yield its report (kept, so the
+    caller prints it and exits 1) in the list."""
+    from wmark.api import NotVerified
+
+    kept = []
+    try:
+        yield kept
+    except NotVerified as exc:
+        typer.echo(f"error: {exc}", err=True)
+        kept.append(exc.report)
 
 
 def _print(payload: dict, as_json: bool, table: list[tuple[str, object]] | None = None) -> None:
@@ -105,24 +121,29 @@ def _frame_progress(path: Path):
 
 @app.command()
 def embed(
-    paths: List[Path] = typer.Argument(..., help="INPUT OUTPUT, or INPUT... OUTPUT_DIR (inputs may be folders)."),
+    paths: List[Path] = typer.Argument(..., metavar="PATH", help="INPUT OUTPUT, or INPUT... OUTPUT_DIR (inputs may be folders)."),
     model: Optional[str] = MODEL,
-    message: Optional[str] = typer.Option(None, "--message", help="Text to hide (UTF-8, coded with Reed-Solomon)."),
-    bits: Optional[str] = typer.Option(None, "--bits", help="Raw codeword of exactly the model's bit count: no ECC, no key."),
-    hex_: Optional[str] = typer.Option(None, "--hex", help="Payload bytes in hex."),
+    message: Optional[str] = typer.Option(None, "--message", metavar="TEXT", help="Text to hide (UTF-8, coded with Reed-Solomon)."),
+    bits: Optional[str] = typer.Option(None, "--bits", metavar="BITS", help="Raw codeword of exactly the model's bit count: no ECC, no key."),
+    hex_: Optional[str] = typer.Option(None, "--hex", metavar="HEX", help="Payload bytes in hex."),
     key: Optional[str] = KEY,
-    strength: Optional[float] = typer.Option(None, "--strength", help="Residual strength (default: the card's)."),
+    strength: Optional[float] = typer.Option(None, "--strength", metavar="S", help="Residual strength (default: the card's)."),
     psnr: Optional[float] = typer.Option(
-        None, "--psnr", help="Images: set each image's strength for this PSNR in dB (e.g. 45), instead of --strength."),
+        None, "--psnr", metavar="DB", help="Images: set each image's strength for this PSNR in dB (e.g. 45), instead of --strength."),
     flip: bool = typer.Option(
         False, "--flip", help="Images: also report FLIP visibility, alone and as a ratio to a JPEG 75 re-save (slow)."),
-    quality: Optional[int] = typer.Option(None, "--quality", help="Quality for lossy outputs (JPEG, WebP)."),
-    force: bool = typer.Option(False, "--force", help="Allow overwriting the input file."),
-    codec: str = typer.Option("h264", "--codec", help="Video codec: h264, h265, vp9 or av1."),
-    crf: int = typer.Option(18, "--crf", help="Video quality (lower is better)."),
-    preset: str = typer.Option("medium", "--preset", help="x264/x265 speed preset."),
-    batch: int = typer.Option(16, "--batch", help="Video frames per model call."),
-    every: int = typer.Option(1, "--every", help="Video: embed every K-th frame and reuse its residual between."),
+    quality: Optional[int] = typer.Option(None, "--quality", metavar="Q", help="Quality for lossy outputs (JPEG, WebP); 0-100.  [default: 95]"),
+    force: bool = typer.Option(
+        False, "--force", help="Overwrite the input file, mark an input that already carries this model's mark "
+        "(same key), or go under the 25 dB PSNR floor; each is refused otherwise."),
+    no_verify: bool = typer.Option(
+        False, "--no-verify", help="Skip decoding the written output (faster). By default an output that does not "
+        "read back is kept, reported, and exits 1."),
+    codec: str = typer.Option("h264", "--codec", metavar="CODEC", help="Video codec: h264, h265, vp9 or av1."),
+    crf: int = typer.Option(18, "--crf", metavar="CRF", help="Video quality (lower is better)."),
+    preset: str = typer.Option("medium", "--preset", metavar="PRESET", help="x264/x265 speed preset."),
+    batch: int = typer.Option(16, "--batch", metavar="N", help="Video frames per model call."),
+    every: int = typer.Option(1, "--every", metavar="K", help="Video: embed every K-th frame and reuse its residual between."),
     device: str = DEVICE,
     as_json: bool = JSON,
 ) -> None:
@@ -140,13 +161,15 @@ def embed(
         check_options(**video)
         marker_for = _Markers(model, device)
         options = dict(message=message, bits=bits, hex=hex_, key=key, strength=strength, quality=quality, force=force,
-                       psnr_target=psnr, flip=flip)
+                       psnr_target=psnr, flip=flip, verify=not no_verify)
         if len(inputs) == 1 and not inputs[0].is_dir():
             if output.is_dir():
                 output = output / inputs[0].name
-            with _frame_progress(inputs[0]) as progress:
+            with _frame_progress(inputs[0]) as progress, _unverified() as kept:
                 report = marker_for(inputs[0]).embed_file(inputs[0], output, **options, **video, progress=progress)
-            _print(report.to_dict(), as_json)
+            _print((kept or [report])[0].to_dict(), as_json)
+            if kept:
+                raise typer.Exit(1)
             return
         if output.exists() and not output.is_dir():
             raise wmark.WmarkError(f"with several inputs or a folder, OUTPUT must be a folder; {output} is a file")
@@ -158,23 +181,28 @@ def embed(
         def one(pair: tuple[Path, Path]) -> dict:
             target = output / pair[1]
             target.parent.mkdir(parents=True, exist_ok=True)
-            return marker_for(pair[0]).embed_file(pair[0], target, **options, **video).to_dict()
+            with _unverified() as kept:
+                return marker_for(pair[0]).embed_file(pair[0], target, **options, **video).to_dict()
+            return kept[0].to_dict()
 
         results, errors = _batch(pairs, one, "embedding")
-        _print({"results": results, "errors": errors}, as_json, [(r["output"], _quality(r)) for r in results])
+        _print({"results": results, "errors": errors}, as_json,
+               [(r["output"], _quality(r) + ("" if r["verified"] is not False else ", NOT VERIFIED")) for r in results])
         if errors:
             raise typer.Exit(2)
+        if any(r["verified"] is False for r in results):
+            raise typer.Exit(1)
 
 
 @app.command()
 def extract(
-    paths: List[Path] = typer.Argument(..., help="Images, videos or folders."),
+    paths: List[Path] = typer.Argument(..., metavar="PATH", help="Images, videos or folders."),
     model: Optional[str] = MODEL,
     key: Optional[str] = KEY,
-    fpr: float = typer.Option(1e-6, "--fpr", help="False-positive rate for 'detected'."),
-    frames: Optional[int] = typer.Option(None, "--frames", help="Video: read N frames spread evenly (default all)."),
+    fpr: float = typer.Option(1e-6, "--fpr", metavar="RATE", help="False-positive rate for 'detected'."),
+    frames: Optional[int] = typer.Option(None, "--frames", metavar="N", help="Video: read N frames spread evenly (default all)."),
     per_frame: bool = typer.Option(False, "--per-frame", help="Video: also report each frame."),
-    batch: int = typer.Option(16, "--batch", help="Video frames per model call."),
+    batch: int = typer.Option(16, "--batch", metavar="N", help="Video frames per model call."),
     device: str = DEVICE,
     as_json: bool = JSON,
 ) -> None:
@@ -207,19 +235,31 @@ def extract(
 
 @app.command()
 def detect(
-    path: Path = typer.Argument(..., help="Image or video to check."),
+    paths: List[Path] = typer.Argument(..., metavar="PATH", help="Images, videos or folders to check."),
     model: Optional[str] = MODEL,
     key: Optional[str] = KEY,
-    expect: Optional[str] = typer.Option(None, "--expect", help="The message you expect (binomial test on all bits)."),
-    fpr: float = typer.Option(1e-6, "--fpr", help="Accepted false-positive rate."),
+    expect: Optional[str] = typer.Option(None, "--expect", metavar="TEXT", help="The message you expect (binomial test on all bits)."),
+    fpr: float = typer.Option(1e-6, "--fpr", metavar="RATE", help="Accepted false-positive rate."),
     device: str = DEVICE,
     as_json: bool = JSON,
 ) -> None:
-    """Decide whether a watermark is present. Exit 0 if detected, 1 if not, 2 on error."""
+    """Decide whether a watermark is present. Exit 0 if every input is detected, 1 if one is not, 2 on error."""
     with _reported():
-        result = _Markers(model, device)(path).detect(path, key=key, expect=expect, fpr=fpr)
-    _print({"path": str(path), **result.to_dict()}, as_json)
-    raise typer.Exit(0 if result.detected else 1)
+        marker_for = _Markers(model, device)
+
+        def one(path: Path) -> dict:
+            return {"path": str(path), **marker_for(path).detect(path, key=key, expect=expect, fpr=fpr).to_dict()}
+
+        if len(paths) == 1 and not paths[0].is_dir():
+            result = one(paths[0])
+            _print(result, as_json)
+            raise typer.Exit(0 if result["detected"] else 1)
+        results, errors = _batch([path for path, _ in _expand(paths)], one, "detecting")
+    _print({"results": results, "errors": errors}, as_json,
+           [(r["path"], "detected" if r["detected"] else "not detected") for r in results])
+    if errors:
+        raise typer.Exit(2)
+    raise typer.Exit(0 if all(r["detected"] for r in results) else 1)
 
 
 @app.command()
@@ -268,7 +308,7 @@ def list_attacks(as_json: bool = JSON) -> None:
 
 @app.command()
 def demo(
-    out: Path = typer.Option(Path("wmark-demo"), "--out", help="Folder for the demo's pictures."),
+    out: Path = typer.Option(Path("wmark-demo"), "--out", metavar="PATH", help="Folder for the demo's pictures."),
     model: Optional[str] = MODEL,
     device: str = DEVICE,
     as_json: bool = JSON,
@@ -300,33 +340,33 @@ def _model_args(pairs: List[str]) -> dict:
 
 @app.command()
 def train(
-    family: str = typer.Argument(..., help="Model family, e.g. hidden."),
-    data: Path = typer.Option(..., "--data", help="Folder of training images."),
-    out: Path = typer.Option(..., "--out", help="Checkpoint folder to write (checkpoints/NAME)."),
-    val: Optional[Path] = typer.Option(None, "--val", help="Folder of validation images."),
-    bits: Optional[int] = typer.Option(None, "--bits", help="Message bits."),
-    size: Optional[int] = typer.Option(None, "--size", help="Native size in pixels."),
-    steps: int = typer.Option(10000, "--steps"),
-    batch: int = typer.Option(16, "--batch"),
-    lr: Optional[float] = typer.Option(None, "--lr"),
-    attack: Optional[List[str]] = typer.Option(None, "--attack", help="Attack spec for the curriculum (repeatable)."),
+    family: str = typer.Argument(..., metavar="FAMILY", help="Model family, e.g. hidden."),
+    data: Path = typer.Option(..., "--data", metavar="FOLDER", help="Folder of training images."),
+    out: Path = typer.Option(..., "--out", metavar="PATH", help="Checkpoint folder to write (checkpoints/NAME)."),
+    val: Optional[Path] = typer.Option(None, "--val", metavar="FOLDER", help="Folder of validation images."),
+    bits: Optional[int] = typer.Option(None, "--bits", metavar="BITS", help="Message bits."),
+    size: Optional[int] = typer.Option(None, "--size", metavar="PX", help="Native size in pixels."),
+    steps: int = typer.Option(10000, "--steps", metavar="N"),
+    batch: int = typer.Option(16, "--batch", metavar="N"),
+    lr: Optional[float] = typer.Option(None, "--lr", metavar="LR"),
+    attack: Optional[List[str]] = typer.Option(None, "--attack", metavar="SPEC", help="Attack spec for the curriculum (repeatable)."),
     device: str = DEVICE,
     resume: bool = typer.Option(False, "--resume", help="Continue from OUT/train_state.pt."),
-    seed: int = typer.Option(0, "--seed"),
-    init: Optional[str] = typer.Option(None, "--init", help="Start from this checkpoint's weights."),
-    val_every: int = typer.Option(500, "--val-every"),
-    target_psnr: float = typer.Option(40.0, "--target-psnr", help="Default strength is set for this median PSNR."),
+    seed: int = typer.Option(0, "--seed", metavar="N"),
+    init: Optional[str] = typer.Option(None, "--init", metavar="NAME", help="Start from this checkpoint's weights."),
+    val_every: int = typer.Option(500, "--val-every", metavar="N"),
+    target_psnr: float = typer.Option(40.0, "--target-psnr", metavar="DB", help="Default strength is set for this median PSNR."),
     pipeline_size: Optional[int] = typer.Option(
-        None, "--pipeline-size", help="Train through the any-resolution pipeline on crops of this size."),
+        None, "--pipeline-size", metavar="PX", help="Train through the any-resolution pipeline on crops of this size."),
     decoder_only: bool = typer.Option(False, "--decoder-only", help="Freeze the encoder (start from --init)."),
-    stage: Optional[int] = typer.Option(None, "--stage", help="Run only this stage of the recipe (default: all)."),
+    stage: Optional[int] = typer.Option(None, "--stage", metavar="N", help="Run only this stage of the recipe (default: all)."),
     time_budget: Optional[str] = typer.Option(
-        None, "--time", help="Wall-clock budget (45m, 90s, 2h, 1h30m): stop in time to save the state and export."),
+        None, "--time", metavar="DURATION", help="Wall-clock budget (45m, 90s, 2h, 1h30m): stop in time to save the state and export."),
     cache: Optional[Path] = typer.Option(
-        None, "--cache", help="Keep the decoded training images in this folder (uint8 .npy) for later runs."),
-    codec_workers: int = typer.Option(0, "--codec-workers", help="Threads for real codecs (jpeg, h264) in the loop."),
+        None, "--cache", metavar="FOLDER", help="Keep the decoded training images in this folder (uint8 .npy) for later runs."),
+    codec_workers: int = typer.Option(0, "--codec-workers", metavar="N", help="Threads for real codecs (jpeg, h264) in the loop."),
     model_arg: Optional[List[str]] = typer.Option(
-        None, "--model-arg", help="Constructor argument KEY=VALUE of the family (repeatable), e.g. subband=HH."),
+        None, "--model-arg", metavar="KEY=VALUE", help="Constructor argument KEY=VALUE of the family (repeatable), e.g. subband=HH."),
 ) -> None:
     """Train a model family and write its checkpoint folder."""
     from wmark.train.budget import parse_duration
@@ -347,18 +387,18 @@ def train(
 
 @app.command()
 def bench(
-    inputs: List[Path] = typer.Argument(..., help="Images, videos or folders of them."),
+    inputs: List[Path] = typer.Argument(..., metavar="PATH", help="Images, videos or folders of them."),
     model: Optional[List[str]] = typer.Option(
-        None, "-m", "--model", help="Checkpoint name or folder, or imwatermark:dwtDct|dwtDctSvd|rivaGan (repeatable)."),
+        None, "-m", "--model", metavar="NAME", help="Checkpoint name or folder, or imwatermark:dwtDct|dwtDctSvd|rivaGan (repeatable)."),
     attack: Optional[List[str]] = typer.Option(
-        None, "-a", "--attack", help="Attack spec (repeatable; default: the fixed grid, see the README)."),
-    strength: Optional[List[float]] = typer.Option(None, "--strength", help="Strength to sweep (repeatable; default: the card's)."),
-    frames: Optional[int] = typer.Option(None, "--frames", help="Video: N frames spread evenly (default all)."),
-    batch: int = typer.Option(16, "--batch", help="Video frames per model call (and per attacked clip)."),
-    out: Path = typer.Option(Path("wmark-bench"), "--out", help="Folder for frames.csv, summary.json and the plots."),
+        None, "-a", "--attack", metavar="SPEC", help="Attack spec (repeatable; default: the fixed grid in docs/bench.md)."),
+    strength: Optional[List[float]] = typer.Option(None, "--strength", metavar="S", help="Strength to sweep (repeatable; default: the card's)."),
+    frames: Optional[int] = typer.Option(None, "--frames", metavar="N", help="Video: N frames spread evenly (default all)."),
+    batch: int = typer.Option(16, "--batch", metavar="N", help="Video frames per model call (and per attacked clip)."),
+    out: Path = typer.Option(Path("wmark-bench"), "--out", metavar="PATH", help="Folder for frames.csv, summary.json and the plots."),
     fail_under: Optional[List[str]] = typer.Option(
-        None, "--fail-under", help="SPEC=ACC: exit 1 when a model's mean bit accuracy under SPEC is below ACC (repeatable)."),
-    seed: int = typer.Option(0, "--seed", help="Seeds the codewords and the attack params."),
+        None, "--fail-under", metavar="SPEC=ACC", help="SPEC=ACC: exit 1 when a model's mean bit accuracy under SPEC is below ACC (repeatable)."),
+    seed: int = typer.Option(0, "--seed", metavar="N", help="Seeds the codewords and the attack params."),
     flip: bool = typer.Option(
         False, "--flip", help="Also measure FLIP visibility of each marked frame (centre 512 px crop at 1:1; ~1 s a frame)."),
     device: str = DEVICE,
@@ -400,21 +440,22 @@ def bench(
 
 @app.command()
 def scan(
-    paths: List[str] = typer.Argument(..., help="Files and folders (walked recursively); - reads paths from stdin."),
+    paths: List[str] = typer.Argument(..., metavar="PATH", help="Files and folders (walked recursively); - reads paths from stdin."),
     model: Optional[List[str]] = typer.Option(
-        None, "-m", "--model", help="Checkpoint name or folder (repeatable: every file meets every model)."),
+        None, "-m", "--model", metavar="NAME", help="Checkpoint name or folder (repeatable: every file meets every model)."),
     key: Optional[str] = KEY,
-    fpr: float = typer.Option(1e-6, "--fpr", help="False-positive rate for 'detected'."),
-    out: Optional[str] = typer.Option(None, "--out", help="JSONL report, one row a file (default: stdout)."),
-    csv: Optional[str] = typer.Option(None, "--csv", help="Also write a flat CSV of the report when the scan ends."),
-    workers: int = typer.Option(1, "--workers", help="Worker processes (0: scan in this process)."),
+    fpr: float = typer.Option(1e-6, "--fpr", metavar="RATE", help="False-positive rate for 'detected'."),
+    out: Optional[str] = typer.Option(None, "--out", metavar="PATH", help="JSONL report, one row a file (default: stdout)."),
+    csv: Optional[str] = typer.Option(None, "--csv", metavar="PATH", help="Also write a flat CSV of the report when the scan ends."),
+    workers: int = typer.Option(1, "--workers", metavar="N", help="Worker processes (0: scan in this process)."),
     resume: bool = typer.Option(False, "--resume", help="Continue --out: skip the files in it, append the rest."),
     force: bool = typer.Option(False, "--force", help="Start --out over when it exists."),
-    timeout: Optional[float] = typer.Option(None, "--timeout", help="Seconds a file may take (then an error row)."),
-    engine: str = typer.Option("local", "--engine", help="local (worker processes) or dask."),
-    address: Optional[str] = typer.Option(None, "--address", help="Dask scheduler, e.g. tcp://host:8786 (default: a LocalCluster)."),
+    timeout: Optional[float] = typer.Option(None, "--timeout", metavar="SECONDS", help="Seconds a file may take (then an error row)."),
+    engine: str = typer.Option("local", "--engine", metavar="ENGINE", help="local (worker processes) or dask."),
+    address: Optional[str] = typer.Option(None, "--address", metavar="URL", help="Dask scheduler, e.g. tcp://host:8786 (default: a LocalCluster)."),
     device: str = DEVICE,
-    as_json: bool = JSON,
+    as_json: bool = typer.Option(
+        False, "--json", help="Print the summary as one JSON object: on stdout with --out, else on stderr after the rows."),
 ) -> None:
     """Forensic scan of files and folders: one JSON line a file, every model tried. Exit 0 when it completes."""
     from wmark import zoo
@@ -429,8 +470,8 @@ def scan(
         except KeyboardInterrupt:
             typer.echo("interrupted; the report holds whole lines: --resume continues it", err=True)
             raise typer.Exit(130) from None
-    if as_json:
-        typer.echo(json.dumps(summary.to_dict()))
+    if as_json:  # rows stream to stdout without --out, so the summary goes to stderr then
+        typer.echo(json.dumps(summary.to_dict()), err=out is None)
     else:
         typer.echo(f"scanned {summary.scanned} files in {summary.seconds:.1f} s ({summary.files_per_s:.2f} files/s): "
                    f"{summary.detected} detected, {summary.clean} clean, {summary.errors} errors; "

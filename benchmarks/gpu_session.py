@@ -1,6 +1,6 @@
 """One prepared GPU session: environment, GPU tests, speed figures and a time-budgeted training run.
 
-    python benchmarks/gpu_session.py [--out DIR] [--data DIR] [--val DIR] [--budget 660]
+    python benchmarks/gpu_session.py [--out DIR] [--data DIR] [--val DIR] [--budget 480]
     python benchmarks/gpu_session.py --dry-run --out DIR    # every step on the CPU at toy sizes
 
 Meant for the few tasks lent a GPU machine (one H200, 16 cores, 15 minutes of device time, bare):
@@ -14,7 +14,7 @@ $OUT), at most 8 files and one folder down, as the device tool returns them:
   session.log       written by the run command below (tee)
 
 Each step runs in try/except (a failure lands in the JSON's "errors" and the next step runs) and
-within its share of --budget seconds, so that with the installs the call ends inside 12 minutes:
+within its share of --budget seconds, so that with the installs the call ends inside the 10-minute per-call limit:
 
 1. environment: torch, CUDA, the GPU, CPU cores, the carried packages; then `pytest -m gpu` (<= 150 s).
 2. speed: `Watermarker.embed_tensor` and `.frame_logits` frames/s at 1920x1080, batches 1, 16 and 64,
@@ -37,9 +37,9 @@ The data: the device gets the repository alone, so `benchmarks/gpu_wheels.sh` pu
 ../shared/data (train at 512 px, val at 1024 px) into the ignored .gpu_data/, and the wheels the machine
 lacks into .whl/. Calibrating mbrs-64 on val at 1024 px gives strength 1.5657 against 1.5644 at full size.
 
-The device call (status: can_start_another true): run with timeout_s 780, carry [".whl", ".gpu_data"],
-and this command, then give_back (README, "GPU session protocol"). With less than 15 minutes of device
-time left, add `--budget` (660 s) less the shortfall:
+The device call (status: can_start_another true): run with timeout_s 600 (the per-call limit), carry [".whl", ".gpu_data"],
+and this command, then give_back (docs/training.md, "GPU session protocol"). With less than 15 minutes of device
+time left, add `--budget` (480 s) less the shortfall:
 
 set -o pipefail; python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site || exit; python3 -m pip install -q --no-index --no-deps --no-build-isolation -e . || ln -sfn ../checkpoints wmark/checkpoints; export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1; python3 benchmarks/gpu_session.py --out $OUT --data .gpu_data/train --val .gpu_data/val 2>&1 | tee $OUT/session.log
 
@@ -327,7 +327,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=os.environ.get("OUT"), help="default: $OUT")
     parser.add_argument("--dry-run", action="store_true", help="every step on the CPU at toy sizes")
-    parser.add_argument("--budget", type=float, default=660.0, help="seconds for the whole session")
+    parser.add_argument("--budget", type=float, default=480.0, help="seconds for the whole session (the device allows 600 s a call, installs included)")
     gpu_data = ROOT / ".gpu_data"
     shared = ROOT.parent / "shared" / "data"
     parser.add_argument("--data", type=Path, default=gpu_data / "train" if gpu_data.is_dir() else shared / "train")

@@ -14,7 +14,7 @@
 # 3. Prints every size and the total that travels (tracked and untracked-not-ignored files plus the
 #    carry); exits 1 when it reaches 64 MiB.
 #
-# Then, in a session whose device status says can_start_another: true, one `run` with timeout_s 780,
+# Then, in a session whose device status says can_start_another: true, one `run` with timeout_s 600,
 # carry [".whl", ".gpu_data"] and this command (the same as in benchmarks/gpu_session.py), then give_back:
 #
 # set -o pipefail; python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site || exit; python3 -m pip install -q --no-index --no-deps --no-build-isolation -e . || ln -sfn ../checkpoints wmark/checkpoints; export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1; python3 benchmarks/gpu_session.py --out $OUT --data .gpu_data/train --val .gpu_data/val 2>&1 | tee $OUT/session.log

@@ -1,10 +1,13 @@
-"""Write the README's results tables from benchmarks/results/*.json, never by hand.
+"""Write the results tables of README.md and docs/*.md from benchmarks/results/*.json, never by hand.
 
-    python benchmarks/readme_tables.py [--check]
+    python benchmarks/readme_tables.py [--check] [--list]
 
-Each table sits between ``<!-- table:NAME -->`` and ``<!-- /table:NAME -->`` in README.md and is
-rendered by one function below from one committed results file. ``--check`` exits 1 when the README
-differs from what the results give (tests/test_readme_tables.py runs it).
+Each table sits between ``<!-- table:NAME -->`` and ``<!-- /table:NAME -->``, each on a line of its own, in
+README.md or in any docs/*.md page (a name may appear in several files), and is rendered by one function
+below from one committed results file (or every file of one benchmark; `models` also reads the cards in
+checkpoints/). Every table must appear in at least one file, and every region must name a known table.
+``--check`` exits 1 when a file differs from what the results give (tests/test_readme_tables.py runs it);
+``--list`` prints which file holds which table.
 """
 from __future__ import annotations
 
@@ -17,11 +20,30 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from default_model import markdown as default_markdown  # noqa: E402
 from domain_levers import levers_markdown  # noqa: E402
+from robustness import markdown as robustness_table  # noqa: E402
 from visibility import visibility_markdown  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
+CHECKPOINTS = ROOT / "checkpoints"
 README = ROOT / "README.md"
+DOCS = ROOT / "docs"
+REGION = re.compile(r"^<!-- table:([\w-]+) -->\n(.*?)^<!-- /table:\1 -->$", re.S | re.M)
+OPENING = re.compile(r"^<!-- table:[\w-]+ -->$", re.M)
+
+FAMILIES = {  # how the docs name each family (the card records the family's registry name)
+    "mbrs": "MBRS (Jia et al. 2021)",
+    "cin": "CIN (Ma et al. 2022)",
+    "dwtcnn": "DWT-CNN (Tavakoli et al.), Haar LL of luma",
+    "tsdl": "two-stage separable (Liu et al. 2019)",
+    "stegastamp": "StegaStamp (Tancik et al. 2020)",
+    "hidden": "HiDDeN (Zhu et al. 2018)",
+}
+
+
+def files() -> list[Path]:
+    """The files whose table regions this script fills: README.md and every docs/*.md page."""
+    return [README, *sorted(DOCS.glob("*.md"))]
 
 
 def acceptance_markdown(result: dict) -> str:
@@ -37,37 +59,183 @@ def acceptance_markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def robustness_markdown(report: dict) -> str:
+    """robustness.json: mean bit accuracy · share of exact codewords per attack, photos and video."""
+    return robustness_table(report) + "\n"
+
+
+def cards() -> list[dict]:
+    """The committed model cards, by name."""
+    return [json.loads(path.read_text()) | {"name": path.parent.name}
+            for path in sorted(CHECKPOINTS.glob("*/card.json"))]
+
+
+def models_markdown(visibility: dict) -> str:
+    """The committed checkpoints (their cards and checkpoints/zoo.json) with their visibility (visibility.json)."""
+    zoo = json.loads((CHECKPOINTS / "zoo.json").read_text())
+    roles = {zoo["default"]: "default for images", zoo["video"]: "default for videos"}
+    order = sorted(cards(), key=lambda c: (c["name"] not in roles, c["name"] != zoo["default"], c["name"]))
+    lines = ["| name | family | raw bits | text capacity | native size | default strength | strength set for "
+             "| median PSNR | median FLIP ÷ JPEG 75's |", "|---" * 9 + "|"]
+    for card in order:
+        name = f"`{card['name']}`" + (f" ({roles[card['name']]})" if card["name"] in roles else "")
+        family = FAMILIES.get(card["family"], card["family"])
+        if card.get("domain"):
+            family += ", tiled luma + JND domain"
+        seen = visibility["marks"].get(card["name"])
+        psnr, flip = ("–", "–") if seen is None else (f"{seen['median_psnr']:.1f} dB",
+                                                      f"{seen['median_flip_ratio']:.2f}")
+        capacity = f"{card['capacity_bytes']} byte" + ("" if card["capacity_bytes"] == 1 else "s")
+        size = f"{card['size']} px" + (" tiles" if card.get("domain") else "")
+        lines.append(f"| {name} | {family} | {card['bits']} | {capacity} | {size} | {card['strength']:.2f} "
+                     f"| {card.get('strength_rule', '–')} | {psnr} | {flip} |")
+    return "\n".join(lines) + "\n"
+
+
+def roundtrip_markdown() -> str:
+    """core_roundtrip_<model>.json: exact round trips on the validation photos, false positives, 1080p speed."""
+    lines = ["| model | strength | median PSNR (lowest) | exact: PNG / JPEG 90 / JPEG 75 | bit accuracy, JPEG 75 "
+             "| false positives (unmarked photos) | 1080p embed / extract |", "|---" * 7 + "|"]
+    for path in sorted(RESULTS.glob("core_roundtrip_*.json")):
+        result = json.loads(path.read_text())
+        s, fp, timing = result["summary"], result["false_positives"], result["timing"]
+        photos = len(result["photos"])
+        exact = " / ".join(f"{round(s[f'exact_{k}'] * photos)}/{photos}" for k in ("png", "jpeg90", "jpeg75"))
+        lines.append(f"| `{s['model']}` | {s['strength']:.2f} | {s['psnr_median']:.1f} dB ({s['psnr_min']:.1f}) "
+                     f"| {exact} | {s['bit_accuracy_jpeg75']:.4f} | {fp['detected']} of {fp['photos']} "
+                     f"| {timing['embed_s_median'] * 1000:.0f} / {timing['extract_s_median'] * 1000:.0f} ms "
+                     f"({timing['threads']} threads) |")
+    return "\n".join(lines) + "\n"
+
+
+def thresholds_markdown() -> str:
+    """thresholds_<model>[_s<strength>].json: mean bit accuracy after attacks outside wmark, run as a user would."""
+    results = [json.loads(path.read_text()) for path in sorted(RESULTS.glob("thresholds_*.json"))]
+    skip = {"psnr", "median_psnr", "output_marked", "output_unmarked"}
+    attacks = list(dict.fromkeys(k for r in results for k in r["means"] if k not in skip))
+    lines = ["| model | strength | photos | mean PSNR | " + " | ".join(attacks)
+             + " | mean logit size, marked / unmarked |",
+             "|---" * (len(attacks) + 5) + "|"]
+    for r in results:
+        means = r["means"]
+        cells = [f"{means[a]:.3f}" if a in means else "–" for a in attacks]
+        lines.append(f"| `{r['model']}` | {'card' if r['strength'] is None else r['strength']} | {r['photos']} "
+                     f"| {means['psnr']:.1f} dB | " + " | ".join(cells)
+                     + f" | {means['output_marked']:.1f} / {means['output_unmarked']:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+def false_positives_markdown(scan: dict) -> str:
+    """false_positives_<model>.json and scan_speed.json: unmarked items (photos, crops, rescalings) flagged."""
+    runs = [scan["false_positives"]] + [json.loads(path.read_text())
+                                        for path in sorted(RESULTS.glob("false_positives_*.json"))]
+    lines = ["| model | unmarked items (from photos) | FPR | detected | valid codewords | lowest p-value |",
+             "|---" * 6 + "|"]
+    for r in runs:
+        lines.append(f"| `{r['model']}` | {r['items']:,} ({r['photos']}) | {r['fpr']:g} | {r['detected']} "
+                     f"| {r['valid_codewords']} | {r['min_p_value']:g} |")
+    return "\n".join(lines) + "\n"
+
+
+def speed_markdown(result: dict) -> str:
+    """speed.json: embed and extract time per image size, video re-encoding fps, and the speed targets."""
+    machine, video, targets = result["machine"], result["video"], result["targets"]
+    lines = [f"{machine['cores']} cores ({machine['cpu']}), torch {machine['torch']} on {machine['torch_threads']} "
+             f"thread(s), load average {' → '.join(map(str, machine['load_average_start_end']))}; "
+             f"medians of {result['repeats']} runs.", "", "| image | job | median | fastest |", "|---|---|---|---|"]
+    for size, jobs in result["images"].items():
+        lines += [f"| {size} | {job} | {t['median_s']:.3f} s | {t['min_s']:.3f} s |" for job, t in jobs.items()]
+    lines += ["", "| measure | value | target | met |", "|---|---|---|---|",
+              f"| `{video['model']}` marking and re-encoding the clip ({video['video']}; {video['codec']} "
+              f"CRF {video['crf']}, preset {video['preset']}) | {video['watermark_reencode_fps']} fps | – | – |",
+              f"| a plain PyAV transcode, same settings | {video['plain_transcode_fps']} fps | – | – |",
+              f"| re-encode fps ÷ plain fps | {targets['fps_ratio']} | ≥ {targets['fps_ratio_target']} "
+              f"| {'yes' if targets['fps_ratio'] >= targets['fps_ratio_target'] else '**no**'} |"]
+    ratio = targets.get("embed_1080p_ratio_vs_dwtDct")
+    if isinstance(ratio, (int, float)):
+        target = targets["embed_1080p_ratio_target"]
+        lines.append(f"| `{targets['model']}` 1080p embed time ÷ dwtDct's | {ratio} | ≤ {target} "
+                     f"| {'yes' if ratio <= target else '**no**'} |")
+    return "\n".join(lines) + "\n"
+
+
+def presence_markdown(result: dict) -> str:
+    """presence.json: each model's mark_present threshold, its clean items and recall on marked photos."""
+    attacks = result["attacks"]
+    lines = ["| model | threshold | clean items | largest clean | FPR (95 %) | "
+             + " | ".join(f"recall: {a}" for a in attacks) + " |", "|---" * (5 + len(attacks)) + "|"]
+    for name, r in result["models"].items():
+        usable = r["recall"]["identity"] == 1.0
+        lines.append(f"| `{name}` | {r['threshold'] if usable else 'none (no separation)'} | {r['clean_items']} "
+                     f"| {r['clean_max']} | ≤ {r['fpr_95']:.2%} | "
+                     + " | ".join(f"{r['recall'][a]:.2f}" for a in attacks) + " |")
+    return "\n".join(lines) + "\n"
+
+
 TABLES = {
     "visibility": ("visibility.json", visibility_markdown),
     "levers": ("domain_levers.json", levers_markdown),
     "default": ("default_model.json", default_markdown),
     "acceptance": ("invisible_default.json", acceptance_markdown),
+    "robustness": ("robustness.json", robustness_markdown),
+    "models": ("visibility.json", models_markdown),
+    "roundtrip": (None, roundtrip_markdown),  # every core_roundtrip_<model>.json
+    "thresholds": (None, thresholds_markdown),  # every thresholds_<model>.json
+    "false-positives": ("scan_speed.json", false_positives_markdown),
+    "speed": ("speed.json", speed_markdown),
+    "presence": ("presence.json", presence_markdown),
 }
 
 
-def render(readme: str) -> str:
-    """``readme`` with every table region rewritten from its results file."""
-    for name, (source, function) in TABLES.items():
-        table = function(json.loads((RESULTS / source).read_text()))
-        pattern = re.compile(rf"(<!-- table:{name} -->\n).*?(<!-- /table:{name} -->)", re.S)
-        if not pattern.search(readme):
-            raise SystemExit(f"README.md has no <!-- table:{name} --> region")
-        readme = pattern.sub(lambda m: m.group(1) + table + m.group(2), readme)
-    return readme
+def render(text: str, tables: dict[str, str], where: str = "") -> str:
+    """``text`` with every table region rewritten; an unknown region name is an error."""
+    def fill(match: re.Match) -> str:
+        name = match.group(1)
+        if name not in tables:
+            raise SystemExit(f"{where}: unknown table region <!-- table:{name} --> (known: {', '.join(tables)})")
+        return f"<!-- table:{name} -->\n{tables[name]}<!-- /table:{name} -->"
+    return REGION.sub(fill, text)
+
+
+def rendered() -> dict[Path, tuple[str, str]]:
+    """Every file's current text and the text the results give; every table must be used somewhere."""
+    tables = {name: function(json.loads((RESULTS / source).read_text())) if source else function()
+              for name, (source, function) in TABLES.items()}
+    out, used = {}, set()
+    for path in files():
+        current = path.read_text()
+        names = [m.group(1) for m in REGION.finditer(current)]
+        if len(names) != len(OPENING.findall(current)):
+            raise SystemExit(f"{path.relative_to(ROOT)}: a <!-- table:NAME --> region lacks its <!-- /table:NAME -->")
+        used |= set(names)
+        out[path] = current, render(current, tables, str(path.relative_to(ROOT)))
+    missing = set(TABLES) - used
+    if missing:
+        raise SystemExit(f"no file has a region for: {', '.join(sorted(missing))}")
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 if README.md is not what the results give")
+    parser.add_argument("--check", action="store_true", help="exit 1 if a file's tables are not what the results give")
+    parser.add_argument("--list", action="store_true", help="print which file holds which table, and change nothing")
     args = parser.parse_args()
-    current = README.read_text()
-    wanted = render(current)
-    if args.check:
-        if wanted != current:
-            print("README.md tables differ from benchmarks/results: run python benchmarks/readme_tables.py")
-            raise SystemExit(1)
+    if args.list:
+        for path in files():
+            names = [m.group(1) for m in REGION.finditer(path.read_text())]
+            if names:
+                print(f"{path.relative_to(ROOT)}: {', '.join(names)}")
         return
-    README.write_text(wanted)
+    stale = []
+    for path, (current, wanted) in rendered().items():
+        if wanted != current:
+            stale.append(path.relative_to(ROOT))
+            if not args.check:
+                path.write_text(wanted)
+    if args.check and stale:
+        print(f"tables differ from benchmarks/results in {', '.join(map(str, stale))}: "
+              "run python benchmarks/readme_tables.py")
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

@@ -131,7 +131,8 @@ def main() -> None:
 
 
 def markdown(report: dict) -> str:
-    """The README table: mean bit accuracy and share of exact codewords per attack, at default strengths."""
+    """The table of docs/bench.md (benchmarks/readme_tables.py): mean bit accuracy and share of exact codewords
+    per attack, at default strengths."""
     parts = ("photos", "video")
     models = list(dict.fromkeys(g["model"] for g in report["photos"]["results"]))
     defaults = {m: None if peers.is_peer(m) else zoo.find_card(m).strength for m in models}

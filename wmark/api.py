@@ -16,13 +16,14 @@ from wmark import pipeline, zoo
 from wmark.device import resolve_device
 from wmark.domain import Domain
 from wmark.errors import WmarkError
+from wmark.io.atomic import check_folder
 from wmark.io.image import from_uint8, read_image, to_uint8, write_image
 from wmark.io.media import media_kind
 from wmark.io.video import VIDEO_SUFFIXES, check_options, read_yuv, spread_frames, transcode
 from wmark.io.yuv import YuvFrames
 from wmark.payload import PayloadCode, parse_bits
 from wmark.perception.flip import flip_vs_jpeg
-from wmark.stats import DEFAULT_FPR, bit_confidence, check_fpr, match_p_value, psnr, ssim
+from wmark.stats import DEFAULT_FPR, bit_confidence, check_fpr, logit_magnitude, match_p_value, psnr, ssim
 
 
 class _Report:
@@ -43,6 +44,7 @@ class Extraction(_Report):
     p_value: float
     bit_confidence: float
     corrected_symbols: int
+    mark_present: bool | None = None
 
 
 @dataclass
@@ -60,12 +62,29 @@ class Detection(_Report):
     method: str
     matching_bits: int | None = None
     bit_confidence: float | None = None
+    mark_present: bool | None = None
+
+
+MIN_PSNR = 25.0
+"""Below this PSNR (dB) a result is a damaged picture, not a watermarked one: embedding refuses it unless forced."""
+VERIFY_FRAMES = 8
+"""Frames of a marked video, spread evenly, that are decoded to verify it."""
+
+
+class NotVerified(WmarkError):
+    """The saved output does not read back the payload that was embedded; the file is kept for inspection."""
+
+    def __init__(self, message: str, report: "EmbedReport | VideoEmbedReport") -> None:
+        super().__init__(message)
+        self.report = report
 
 
 @dataclass
 class EmbedReport(_Report):
     """``strength``: the one used (set per image by a PSNR target); ``flip``/``flip_ratio``: mean FLIP of the
-    stored file and its ratio to a JPEG 75 re-save's, when asked for (see :mod:`wmark.perception.flip`)."""
+    stored file and its ratio to a JPEG 75 re-save's, when asked for (see :mod:`wmark.perception.flip`).
+    ``verified``: whether the file as written decodes to the embedded payload (None when not checked);
+    ``readback_bit_accuracy``: the share of its codeword bits that read back."""
 
     output: str
     model: str
@@ -75,6 +94,8 @@ class EmbedReport(_Report):
     strength: float
     flip: float | None = None
     flip_ratio: float | None = None
+    verified: bool | None = None
+    readback_bit_accuracy: float | None = None
 
 
 @dataclass
@@ -91,6 +112,8 @@ class VideoEmbedReport(_Report):
     codec: str
     crf: int
     every: int
+    verified: bool | None = None
+    readback_bit_accuracy: float | None = None
 
 
 @dataclass
@@ -239,24 +262,44 @@ class Watermarker:
     def embed_file(self, source: str | Path, output: str | Path, message: str | None = None, *,
                    bits: str | None = None, hex: str | None = None, key: str | None = None,
                    strength: float | None = None, quality: int | None = None, force: bool = False,
-                   psnr_target: float | None = None, flip: bool = False,
+                   psnr_target: float | None = None, flip: bool = False, verify: bool = True,
                    **video_options) -> EmbedReport | VideoEmbedReport:
         """Mark an image or video file into ``output`` (atomically; the input is never modified).
 
-        For images, PSNR and SSIM (and FLIP, with ``flip``) are measured on the file as stored (after
-        rounding and any lossy coding); ``psnr_target`` sets the image's strength for that PSNR.
-        Videos go to :meth:`embed_video` with ``video_options``.
+        Refused unless ``force``: overwriting the input, an input that already carries this model's mark
+        under this key, and a result under :data:`MIN_PSNR`. For images, PSNR and SSIM (and FLIP, with
+        ``flip``) are measured on the file as stored (after rounding and any lossy coding); ``psnr_target``
+        sets the image's strength for that PSNR. Videos go to :meth:`embed_video` with ``video_options``.
+        With ``verify`` the written file is decoded again; :class:`NotVerified` is raised (the file kept)
+        when it does not give the payload back.
         """
         source, output = Path(source), Path(output)
         if output.exists() and output.resolve() == source.resolve() and not force:
             raise WmarkError(f"refusing to overwrite the input {source}; give --force to do so")
+        check_folder(output)
         codeword = self.codeword(message, bits=bits, hex=hex, key=key)
-        if media_kind(source) == "video":
-            if psnr_target is not None or flip:
-                raise WmarkError("--psnr and --flip apply to images; a video takes --strength")
-            return self.embed_video(source, output, codeword, strength, **video_options)
-        picture = read_image(source)
+        video = media_kind(source) == "video"
+        if video and (psnr_target is not None or flip):
+            raise WmarkError("--psnr and --flip apply to images; a video takes --strength")
+        picture = None if video else read_image(source)
+        if not force:
+            self._refuse_marked(source, picture.rgb if picture else None, key)
+        if video:
+            report = self.embed_video(source, output, codeword, strength, floor=None if force else MIN_PSNR,
+                                      **video_options)
+        else:
+            report = self._embed_image(picture, output, codeword, strength, psnr_target, quality, flip, force)
+        if verify:
+            self._verify(report, output, codeword, key, raw=bits is not None)
+        return report
+
+    def _embed_image(self, picture, output: Path, codeword: torch.Tensor, strength: float | None,
+                     psnr_target: float | None, quality: int | None, flip: bool, force: bool) -> EmbedReport:
         marked, used = self._embed(picture.rgb, codeword, strength, psnr_target)
+        quality_db = float(psnr(from_uint8(to_uint8(marked[0]))[None], picture.rgb))
+        if quality_db < MIN_PSNR and not force:
+            raise WmarkError(f"the marked image would have a PSNR of {quality_db:.1f} dB, under the {MIN_PSNR:g} dB "
+                             "floor; lower --strength or give --force")
         write_image(picture, marked, output, quality=quality)
         stored = read_image(output).rgb
         visibility = flip_vs_jpeg(to_uint8(picture.rgb[0]), to_uint8(stored[0])) if flip else {}
@@ -271,14 +314,47 @@ class Watermarker:
             flip_ratio=visibility.get("flip_ratio"),
         )
 
+    def _file_logits(self, path: Path, pixels: torch.Tensor | None = None) -> torch.Tensor:
+        """Mean logits of an image (``pixels`` when already read) or of a few frames of a video."""
+        if pixels is not None:
+            return self.logits(pixels)
+        return self.video_logits(path, frames=VERIFY_FRAMES)[1].mean(0)
+
+    def _refuse_marked(self, source: Path, pixels: torch.Tensor | None, key: str | None) -> None:
+        """A second mark of the same model garbles both, whatever the keys: refuse one under this key (decoded) or
+        under another (:meth:`mark_present`)."""
+        found = self.extract_logits(self._file_logits(source, pixels), key=key)
+        if found.detected:
+            raise WmarkError(f"{source} already carries a {self.name} mark under this key "
+                             f"(message {found.message!r}); give --force to mark it again")
+        if found.mark_present:
+            raise WmarkError(f"{source} already carries a {self.name} mark under another key; "
+                             "give --force to mark it again")
+
+    def _verify(self, report: EmbedReport | VideoEmbedReport, output: Path, codeword: torch.Tensor,
+                key: str | None, raw: bool) -> None:
+        """Decode the written file; raw bits verify by a binomial match, coded payloads by decoding exactly."""
+        logits = self._file_logits(output, None if isinstance(report, VideoEmbedReport) else read_image(output).rgb)
+        decoded = (logits > 0).to(torch.uint8)
+        report.readback_bit_accuracy = round(float((decoded == codeword).float().mean()), 4)
+        if raw:
+            report.verified = bool(match_p_value(decoded, codeword) <= DEFAULT_FPR)
+        else:
+            found = self.extract_logits(logits, key=key)
+            report.verified = bool(found.detected and self.codeword(hex=found.hex, key=key).equal(codeword))
+        if not report.verified:
+            raise NotVerified(f"{output} was written but does not read back the payload ({report.readback_bit_accuracy:.0%} "
+                              f"of bits); raise --strength or try another model (-m), or --no-verify to skip", report)
+
     def embed_video(self, source: str | Path, output: str | Path, codeword: torch.Tensor,
                     strength: float | None = None, *, codec: str = "h264", crf: int = 18, preset: str = "medium",
-                    batch: int = 16, every: int = 1, progress=None) -> VideoEmbedReport:
+                    batch: int = 16, every: int = 1, progress=None, floor: float | None = None) -> VideoEmbedReport:
         """Mark every frame of a video and encode it; audio and subtitles are copied untouched.
 
         With ``every`` = K > 1 the residual is computed on every K-th frame and reused for the
         frames up to the next one (temporal propagation, as in VideoSeal): K times fewer model
-        calls, at some cost in quality on moving content.
+        calls, at some cost in quality on moving content. A frame under ``floor`` dB (luma PSNR)
+        stops the job, and no output is left.
         """
         output = Path(output)
         if output.suffix.lower() not in VIDEO_SUFFIXES:
@@ -303,6 +379,9 @@ class Watermarker:
                 chosen.append(state["residual"])
             marked = frames.add_rgb(s * torch.stack(chosen))
             psnrs.extend(marked.luma_psnr(frames).tolist())
+            if floor is not None and min(psnrs) < floor:
+                raise WmarkError(f"a marked frame would have a luma PSNR of {min(psnrs):.1f} dB, under the {floor:g} dB "
+                                 "floor; lower --strength or give --force")
             state["frame"] += len(frames)
             return marked
 
@@ -393,6 +472,13 @@ class Watermarker:
             return self.extract_video(image, key=key, fpr=fpr)
         return self.extract_logits(self.logits(image), key=key, fpr=fpr)
 
+    def mark_present(self, logits: torch.Tensor) -> bool | None:
+        """Whether the decoder commits as strongly as it does on marked images, whatever the message or key:
+        :func:`~wmark.stats.logit_magnitude` at or above the card's calibrated ``presence`` threshold
+        (``benchmarks/presence.py``), whose false-positive rate the card records. None without a calibration."""
+        presence = self.card.data.get("presence")
+        return None if presence is None else logit_magnitude(logits) >= presence["threshold"]
+
     def extract_logits(self, logits: torch.Tensor, key: str | None = None, fpr: float = DEFAULT_FPR) -> Extraction:
         check_fpr(fpr)
         result = self.code(key).decode(logits)
@@ -405,6 +491,7 @@ class Watermarker:
             p_value=result.p_value,
             bit_confidence=round(float(bit_confidence(logits)), 4),
             corrected_symbols=result.corrected_symbols,
+            mark_present=self.mark_present(logits),
         )
 
     def detect(self, image, key: str | None = None, expect: str | None = None, fpr: float = DEFAULT_FPR) -> Detection:
@@ -413,7 +500,8 @@ class Watermarker:
         logits = self.logits(image)
         if expect is None:
             found = self.extract_logits(logits, key=key, fpr=fpr)
-            return Detection(found.detected, found.p_value, fpr, "blind", bit_confidence=found.bit_confidence)
+            return Detection(found.detected, found.p_value, fpr, "blind", bit_confidence=found.bit_confidence,
+                             mark_present=found.mark_present)
         check_fpr(fpr)
         expected = self.codeword(expect, key=key)
         decoded = (logits > 0).to(torch.uint8)
@@ -425,7 +513,7 @@ class Watermarker:
             # The codes of two messages share every symbol where their zero padding agrees, so the binomial
             # test alone would accept a short message in an image marked with another one; the ECC says which.
             p_value = 1.0
-        return Detection(p_value <= fpr, p_value, fpr, "expect", matches, confidence)
+        return Detection(p_value <= fpr, p_value, fpr, "expect", matches, confidence, self.mark_present(logits))
 
 
 def load(name_or_path: str | Path | None = None, device: str | torch.device = "auto",

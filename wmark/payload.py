@@ -164,12 +164,12 @@ class PayloadCode:
     def _pad(self) -> list[int]:
         return _key_bits(self.key, "pad", self.n_bits - self.n_symbols * self.symbol_bits)
 
-    def _check_capacity(self, size: int) -> None:
+    def _check_capacity(self, size: int, what: str = "payload") -> None:
         if self.capacity_bytes == 0:
             raise WmarkError(f"a {self.n_bits}-bit model has no room for a payload (capacity 0 bytes)")
         if size > self.capacity_bytes:
             raise WmarkError(
-                f"message is {size} bytes but a {self.n_bits}-bit model holds at most "
+                f"{what} is {size} bytes but a {self.n_bits}-bit model holds at most "
                 f"{self.capacity_bytes} bytes"
             )
 
@@ -186,7 +186,12 @@ class PayloadCode:
 
     def encode_text(self, text: str) -> torch.Tensor:
         """Codeword for a UTF-8 text message."""
-        return self.encode(text.encode("utf-8"))
+        data = text.encode("utf-8")
+        if len(data) != len(text):
+            self._check_capacity(len(data), f"the {len(text)}-character message, in UTF-8,")
+        else:
+            self._check_capacity(len(data), "the message")
+        return self.encode(data)
 
     def encode_hex(self, text: str) -> torch.Tensor:
         """Codeword for a hex message (an optional 0x prefix and spaces are allowed)."""

@@ -23,6 +23,12 @@ def bit_confidence(logits: torch.Tensor) -> torch.Tensor:
     return (2 * torch.sigmoid(logits.abs()) - 1).mean(-1)
 
 
+def logit_magnitude(logits: torch.Tensor) -> float:
+    """Median absolute decoder logit of one codeword (L,): how strongly the decoder commits, whatever the bits
+    are, so it is the same under any key. Clean images give small values, marked ones large."""
+    return float(logits.float().abs().median())
+
+
 def bit_accuracy(a, b) -> torch.Tensor:
     """Fraction of equal bits along the last dim (a 0-d tensor for single codewords)."""
     a, b = torch.as_tensor(a) != 0, torch.as_tensor(b) != 0

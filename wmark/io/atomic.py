@@ -8,6 +8,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from wmark.errors import WmarkError
+
+
+def check_folder(path: str | os.PathLike) -> None:
+    """Raise a WmarkError naming the problem when ``path``'s folder is missing or is not a folder."""
+    folder = Path(path).parent
+    if not folder.exists():
+        raise WmarkError(f"{path}: cannot write, the folder {folder} does not exist")
+    if not folder.is_dir():
+        raise WmarkError(f"{path}: cannot write, {folder} is not a folder")
+
 
 @contextmanager
 def atomic_output(path: str | os.PathLike) -> Iterator[Path]:

@@ -16,7 +16,7 @@ import torch
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from wmark.errors import WmarkError
-from wmark.io.atomic import atomic_output
+from wmark.io.atomic import atomic_output, check_folder
 
 _FORMATS = {
     ".png": "PNG",
@@ -169,8 +169,7 @@ def _target(picture: Picture, path: Path, quality: int | None) -> tuple[str, str
         raise WmarkError(f"{path}: {fmt} cannot store {_WHAT[mode]}; use {', '.join(fits)}")
     if quality is not None and not (isinstance(quality, int) and 0 <= quality <= 100):
         raise WmarkError(f"{path}: quality must be an integer from 0 to 100, got {quality!r}")
-    if not path.parent.is_dir():
-        raise WmarkError(f"{path}: cannot write, {path.parent} is not a directory")
+    check_folder(path)
     return fmt, mode
 
 

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from wmark.errors import WmarkError
-from wmark.io.atomic import atomic_output
+from wmark.io.atomic import atomic_output, check_folder
 from wmark.io.yuv import YuvFrames
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mkv", ".mov", ".webm", ".avi", ".ts", ".mts", ".y4m", ".ogv"})
@@ -216,6 +216,7 @@ def transcode(source: str | os.PathLike, output: str | os.PathLike,
     """
     source, output = Path(source), Path(output)
     _check_batch(batch)
+    check_folder(output)
     options = encoder_options(codec, crf, preset)
     info = probe(source)
     if info.width % 2 or info.height % 2:
