@@ -238,17 +238,23 @@ class Watermarker:
 
     def _embed(self, x: torch.Tensor, codeword: torch.Tensor, strength: float | None,
                psnr: float | None) -> tuple[torch.Tensor, torch.Tensor]:
-        """(marked batch, the strength used for each image)."""
+        """(marked batch, the strength used for each image).
+
+        The card's strength is lowered, image by image, where it would take an image under the card's
+        ``psnr_floor`` (dB), when the card has one; an explicit ``strength`` or ``psnr`` is used as given."""
         x = x.to(self.device)
         residual = pipeline.residual(self.model, x, self._message(codeword, x.shape[0]), self.domain)
+        rms = residual.flatten(1).square().mean(1).sqrt().clamp(min=1e-12)
+        floor = self.card.data.get("psnr_floor")
         if psnr is None:
             s = torch.full((x.shape[0],), self._strength(strength), device=self.device)
+            if strength is None and floor is not None:
+                s = torch.minimum(s, 10 ** (-floor / 20) / rms)
         elif strength is not None:
             raise WmarkError("give either a strength or a PSNR target, not both")
         elif not math.isfinite(psnr) or psnr <= 0:
             raise WmarkError(f"a PSNR target must be a positive number of dB, got {psnr}")
         else:
-            rms = residual.flatten(1).square().mean(1).sqrt().clamp(min=1e-12)
             s = 10 ** (-psnr / 20) / rms
         return (x + s.view(-1, 1, 1, 1) * residual).clamp(0, 1).cpu(), s.cpu()
 
@@ -475,7 +481,8 @@ class Watermarker:
     def mark_present(self, logits: torch.Tensor) -> bool | None:
         """Whether the decoder commits as strongly as it does on marked images, whatever the message or key:
         :func:`~wmark.stats.logit_magnitude` at or above the card's calibrated ``presence`` threshold
-        (``benchmarks/presence.py``), whose false-positive rate the card records. None without a calibration."""
+        (``benchmarks/presence.py``), whose false-positive rate the card records. None without a calibration.
+        Reports set ``mark_present`` also when a message is detected."""
         presence = self.card.data.get("presence")
         return None if presence is None else logit_magnitude(logits) >= presence["threshold"]
 
@@ -491,7 +498,7 @@ class Watermarker:
             p_value=result.p_value,
             bit_confidence=round(float(bit_confidence(logits)), 4),
             corrected_symbols=result.corrected_symbols,
-            mark_present=self.mark_present(logits),
+            mark_present=True if detected else self.mark_present(logits),
         )
 
     def detect(self, image, key: str | None = None, expect: str | None = None, fpr: float = DEFAULT_FPR) -> Detection:
@@ -513,7 +520,8 @@ class Watermarker:
             # The codes of two messages share every symbol where their zero padding agrees, so the binomial
             # test alone would accept a short message in an image marked with another one; the ECC says which.
             p_value = 1.0
-        return Detection(p_value <= fpr, p_value, fpr, "expect", matches, confidence, self.mark_present(logits))
+        present = True if p_value <= fpr else self.mark_present(logits)
+        return Detection(p_value <= fpr, p_value, fpr, "expect", matches, confidence, present)
 
 
 def load(name_or_path: str | Path | None = None, device: str | torch.device = "auto",
