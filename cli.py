@@ -19,6 +19,9 @@ JSON = typer.Option(False, "--json", help="Print one JSON object on stdout.")
 MODEL = typer.Option(None, "-m", "--model", metavar="NAME", help="Checkpoint name or folder (default: the zoo's default).")
 KEY = typer.Option(None, "--key", metavar="KEY", help="Secret key that scrambles the codeword; needed again to read it.")
 DEVICE = typer.Option("auto", "--device", metavar="DEVICE", help="auto, cpu or cuda.")
+SEARCH = typer.Option(
+    "off", "--search", metavar="LEVEL", help="Images: off, or fast to also try the image flipped and turned by "
+    "quarter turns (8 decodes for an unmarked image; the p-value counts them).")
 
 
 def _user_errors():
@@ -200,6 +203,7 @@ def extract(
     model: Optional[str] = MODEL,
     key: Optional[str] = KEY,
     fpr: float = typer.Option(1e-6, "--fpr", metavar="RATE", help="False-positive rate for 'detected'."),
+    search: str = SEARCH,
     frames: Optional[int] = typer.Option(None, "--frames", metavar="N", help="Video: read N frames spread evenly (default all)."),
     per_frame: bool = typer.Option(False, "--per-frame", help="Video: also report each frame."),
     batch: int = typer.Option(16, "--batch", metavar="N", help="Video frames per model call."),
@@ -218,9 +222,11 @@ def extract(
         def one(path: Path) -> dict:
             marker = marker_for(path)
             if media_kind(path) == "video":
+                if search != "off":
+                    raise wmark.WmarkError(f"{path}: --search applies to images; a video is read as it is")
                 found = marker.extract_video(path, key=key, fpr=fpr, frames=frames, batch=batch, per_frame=per_frame)
             else:
-                found = marker.extract(path, key=key, fpr=fpr)
+                found = marker.extract(path, key=key, fpr=fpr, search=search)
             return {"path": str(path), "model": marker.name, **found.to_dict()}
 
         if len(paths) == 1 and not paths[0].is_dir():
@@ -240,6 +246,7 @@ def detect(
     key: Optional[str] = KEY,
     expect: Optional[str] = typer.Option(None, "--expect", metavar="TEXT", help="The message you expect (binomial test on all bits)."),
     fpr: float = typer.Option(1e-6, "--fpr", metavar="RATE", help="Accepted false-positive rate."),
+    search: str = SEARCH,
     device: str = DEVICE,
     as_json: bool = JSON,
 ) -> None:
@@ -248,7 +255,8 @@ def detect(
         marker_for = _Markers(model, device)
 
         def one(path: Path) -> dict:
-            return {"path": str(path), **marker_for(path).detect(path, key=key, expect=expect, fpr=fpr).to_dict()}
+            return {"path": str(path), **marker_for(path).detect(path, key=key, expect=expect, fpr=fpr,
+                                                                 search=search).to_dict()}
 
         if len(paths) == 1 and not paths[0].is_dir():
             result = one(paths[0])

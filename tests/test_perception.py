@@ -4,10 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from wmark.perception.flip import flip_vs_jpeg, jpeg_resave, mean_flip
-from wmark.perception.jnd import contrast_threshold, jnd_map, luminance_threshold
+from wmark.perception.jnd import background_luminance, contrast_threshold, jnd_map, luminance_threshold
 
 
 def test_chou_li_luminance_threshold():
@@ -22,6 +23,21 @@ def test_contrast_masking_grows_with_texture():
     edge[..., 8:] = 200
     assert contrast_threshold(flat).abs().max() < 1e-6
     assert contrast_threshold(edge)[0, 0, 8, 8] > 5
+
+
+def _convolved(y: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    pad = kernel.shape[-1] // 2
+    return F.conv2d(F.pad(y, (pad,) * 4, mode="replicate"), kernel[None, None])
+
+
+def test_filters_match_their_kernels():
+    """The shifted-slice filters equal Chou & Li's 5x5 background kernel and the Sobel kernels as convolutions."""
+    y = torch.rand(2, 1, 37, 53, generator=torch.Generator().manual_seed(0)) * 255
+    ring = torch.tensor([[1, 1, 1, 1, 1], [1, 2, 2, 2, 1], [1, 2, 0, 2, 1], [1, 2, 2, 2, 1], [1, 1, 1, 1, 1]]) / 32
+    assert torch.allclose(background_luminance(y), _convolved(y, ring.float()), atol=1e-3)
+    sobel = torch.tensor([[-1.0, 0, 1], [-2, 0, 2], [-1, 0, 1]])
+    gradient = torch.sqrt(_convolved(y, sobel) ** 2 + _convolved(y, sobel.T) ** 2)
+    assert torch.allclose(contrast_threshold(y), 0.115 * 16 * gradient**2.4 / (gradient**2 + 26**2), atol=1e-3)
 
 
 def test_jnd_map_shape_and_range():

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -24,6 +25,7 @@ from wmark.io.yuv import YuvFrames
 from wmark.payload import PayloadCode, parse_bits
 from wmark.perception.flip import flip_vs_jpeg
 from wmark.stats import DEFAULT_FPR, bit_confidence, check_fpr, logit_magnitude, match_p_value, psnr, ssim
+from wmark.sync import dihedral
 
 
 class _Report:
@@ -35,7 +37,9 @@ class _Report:
 
 @dataclass
 class Extraction(_Report):
-    """What a blind extraction found. ``bits`` is the raw decoded codeword, before ECC."""
+    """What a blind extraction found. ``bits`` is the raw decoded codeword, before ECC. ``transform``: the
+    hypothesis it was read under (see :mod:`wmark.sync.dihedral`), of ``hypotheses`` its search allowed; the
+    p-value is already multiplied by ``hypotheses``."""
 
     detected: bool
     message: str | None
@@ -45,6 +49,8 @@ class Extraction(_Report):
     bit_confidence: float
     corrected_symbols: int
     mark_present: bool | None = None
+    transform: str = "identity"
+    hypotheses: int = 1
 
 
 @dataclass
@@ -63,6 +69,8 @@ class Detection(_Report):
     matching_bits: int | None = None
     bit_confidence: float | None = None
     mark_present: bool | None = None
+    transform: str = "identity"
+    hypotheses: int = 1
 
 
 MIN_PSNR = 25.0
@@ -461,16 +469,41 @@ class Watermarker:
         """Decoder logits (L,) for one image (tensor, PIL image, array or path); a video's mean logits."""
         if _is_video(image):
             return self.video_logits(image)[1].mean(0)
+        return self._image_logits(self._one_image(image))
+
+    def _one_image(self, image) -> torch.Tensor:
         x, _ = _to_tensor(image)
         if x.shape[0] != 1:
             raise WmarkError(f"extract and detect take one image at a time, got a batch of {x.shape[0]}")
+        return x
+
+    def _image_logits(self, x: torch.Tensor) -> torch.Tensor:
         return pipeline.decode(self.model, x.to(self.device), self.domain)[0].float().cpu()
 
-    def extract(self, image, key: str | None = None, fpr: float = DEFAULT_FPR) -> Extraction:
-        """Blind extraction: decode, correct errors, and decide at false-positive rate ``fpr``."""
+    def _searched(self, image, search: str, read: Callable[[torch.Tensor, int], _Report]) -> _Report:
+        """``read(logits, hypotheses)`` under each hypothesis of ``search`` in turn, undone on the image: the first
+        report that detects, else the one read as received. ``read`` applies the Bonferroni factor."""
+        names = dihedral.hypotheses(search)
         if _is_video(image):
+            if len(names) > 1:
+                raise WmarkError("--search applies to images; a video is read as it is")
+            return read(self.logits(image), 1)
+        x = self._one_image(image)
+        first = None
+        for name in names:
+            found = read(self._image_logits(dihedral.UNDO[name](x)), len(names))
+            found.transform = name
+            if found.detected:
+                return found
+            first = first or found
+        return first
+
+    def extract(self, image, key: str | None = None, fpr: float = DEFAULT_FPR, search: str = "off") -> Extraction:
+        """Blind extraction: decode, correct errors, and decide at false-positive rate ``fpr``; ``search``
+        (:data:`wmark.sync.dihedral.SEARCHES`) also tries flips and quarter turns of an image."""
+        if _is_video(image) and search == "off":
             return self.extract_video(image, key=key, fpr=fpr)
-        return self.extract_logits(self.logits(image), key=key, fpr=fpr)
+        return self._searched(image, search, lambda logits, n: self.extract_logits(logits, key, fpr, hypotheses=n))
 
     def mark_present(self, logits: torch.Tensor) -> bool | None:
         """Whether the decoder commits as strongly as it does on marked images, whatever the message or key:
@@ -480,33 +513,42 @@ class Watermarker:
         presence = self.card.data.get("presence")
         return None if presence is None else logit_magnitude(logits) >= presence["threshold"]
 
-    def extract_logits(self, logits: torch.Tensor, key: str | None = None, fpr: float = DEFAULT_FPR) -> Extraction:
+    def extract_logits(self, logits: torch.Tensor, key: str | None = None, fpr: float = DEFAULT_FPR,
+                       hypotheses: int = 1) -> Extraction:
+        """Decode logits; the p-value is multiplied by the number of ``hypotheses`` a search tried for them."""
         check_fpr(fpr)
         result = self.code(key).decode(logits)
-        detected = bool(result.valid and result.p_value <= fpr)
+        p_value = min(1.0, result.p_value * hypotheses)
+        detected = bool(result.valid and p_value <= fpr)
         return Extraction(
             detected=detected,
             message=result.text if detected else None,
             hex=result.hex if detected else None,
             bits=result.bits,
-            p_value=result.p_value,
+            p_value=p_value,
             bit_confidence=round(float(bit_confidence(logits)), 4),
             corrected_symbols=result.corrected_symbols,
             mark_present=True if detected else self.mark_present(logits),
+            hypotheses=hypotheses,
         )
 
-    def detect(self, image, key: str | None = None, expect: str | None = None, fpr: float = DEFAULT_FPR) -> Detection:
+    def detect(self, image, key: str | None = None, expect: str | None = None, fpr: float = DEFAULT_FPR,
+               search: str = "off") -> Detection:
         """Is this model's mark present? Against an expected message (a binomial test on all bits, overruled when
-        the ECC decodes another message) or blind (ECC check)."""
-        logits = self.logits(image)
-        if expect is None:
-            found = self.extract_logits(logits, key=key, fpr=fpr)
-            return Detection(found.detected, found.p_value, fpr, "blind", bit_confidence=found.bit_confidence,
-                             mark_present=found.mark_present)
+        the ECC decodes another message) or blind (ECC check); ``search`` as for :meth:`extract`."""
         check_fpr(fpr)
+        return self._searched(image, search, lambda logits, n: self.detect_logits(logits, key, expect, fpr, n))
+
+    def detect_logits(self, logits: torch.Tensor, key: str | None = None, expect: str | None = None,
+                      fpr: float = DEFAULT_FPR, hypotheses: int = 1) -> Detection:
+        """:meth:`detect` on decoder logits, the p-value multiplied by the number of ``hypotheses`` searched."""
+        if expect is None:
+            found = self.extract_logits(logits, key=key, fpr=fpr, hypotheses=hypotheses)
+            return Detection(found.detected, found.p_value, fpr, "blind", bit_confidence=found.bit_confidence,
+                             mark_present=found.mark_present, hypotheses=hypotheses)
         expected = self.codeword(expect, key=key)
         decoded = (logits > 0).to(torch.uint8)
-        p_value = float(match_p_value(decoded, expected))
+        p_value = min(1.0, float(match_p_value(decoded, expected)) * hypotheses)
         matches = int((decoded == expected).sum())
         confidence = round(float(bit_confidence(logits)), 4)
         found = self.code(key).decode(logits)
@@ -515,7 +557,7 @@ class Watermarker:
             # test alone would accept a short message in an image marked with another one; the ECC says which.
             p_value = 1.0
         present = True if p_value <= fpr else self.mark_present(logits)
-        return Detection(p_value <= fpr, p_value, fpr, "expect", matches, confidence, present)
+        return Detection(p_value <= fpr, p_value, fpr, "expect", matches, confidence, present, hypotheses=hypotheses)
 
 
 def load(name_or_path: str | Path | None = None, device: str | torch.device = "auto",

@@ -12,12 +12,6 @@ import torch
 import torch.nn.functional as F
 
 _LUMA = (0.299, 0.587, 0.114)
-_BACKGROUND = torch.tensor([[1, 1, 1, 1, 1],
-                            [1, 2, 2, 2, 1],
-                            [1, 2, 0, 2, 1],
-                            [1, 2, 2, 2, 1],
-                            [1, 1, 1, 1, 1]], dtype=torch.float32) / 32
-_SOBEL = torch.tensor([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], dtype=torch.float32)
 _OVERLAP = 0.3
 
 
@@ -27,24 +21,43 @@ def luma(x: torch.Tensor) -> torch.Tensor:
     return (x * weights).sum(1, keepdim=True)
 
 
-def _filter(y: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
-    kernel = kernel.to(y)
-    pad = kernel.shape[-1] // 2
-    return F.conv2d(F.pad(y, (pad,) * 4, mode="replicate"), kernel[None, None])
+def _window_sum(y: torch.Tensor, k: int, dim: int) -> torch.Tensor:
+    """Sums of ``k`` consecutive values along ``dim`` (the output is ``k - 1`` shorter there)."""
+    n = y.shape[dim] - k + 1
+    total = y.narrow(dim, 0, n).clone()
+    for i in range(1, k):
+        total += y.narrow(dim, i, n)
+    return total
+
+
+def background_luminance(y255: torch.Tensor) -> torch.Tensor:
+    """Chou & Li's weighted mean of the 5x5 neighbourhood: weight 1 on the outer ring, 2 on the inner ring, 0 at
+    the centre, over 32; computed as (5x5 box + 3x3 box - 2 x centre) / 32 with replicated edges. Sums of shifted
+    slices are several times faster on a CPU than a one-channel convolution."""
+    padded = F.pad(y255, (2,) * 4, mode="replicate")
+    box5 = _window_sum(_window_sum(padded, 5, -2), 5, -1)
+    box3 = _window_sum(_window_sum(padded[..., 1:-1, 1:-1], 3, -2), 3, -1)
+    return (box5 + box3 - 2 * y255) / 32
 
 
 def luminance_threshold(y255: torch.Tensor) -> torch.Tensor:
     """Chou & Li's visibility threshold for the background luminance around each pixel (0-255 luma)."""
-    background = _filter(y255, _BACKGROUND)
+    background = background_luminance(y255)
     dark = 17 * (1 - torch.sqrt(background.clamp(min=0) / 127)) + 3
     bright = 3 / 128 * (background - 127) + 3
     return torch.where(background <= 127, dark, bright)
 
 
 def contrast_threshold(y255: torch.Tensor) -> torch.Tensor:
-    """Wu et al.'s contrast masking: 0.115 * 16 * G^2.4 / (G^2 + 26^2) for Sobel gradient magnitude G."""
-    gradient = torch.sqrt(_filter(y255, _SOBEL) ** 2 + _filter(y255, _SOBEL.T) ** 2)
-    return 0.115 * 16 * gradient**2.4 / (gradient**2 + 26**2)
+    """Wu et al.'s contrast masking: 0.115 * 16 * G^2.4 / (G^2 + 26^2) for Sobel gradient magnitude G (the 3x3
+    Sobel kernels as a [1, 2, 1] smoothing and a [-1, 0, 1] difference, replicated edges)."""
+    padded = F.pad(y255, (1,) * 4, mode="replicate")
+    smooth_rows = padded[..., :-2, :] + 2 * padded[..., 1:-1, :] + padded[..., 2:, :]
+    smooth_cols = padded[..., :-2] + 2 * padded[..., 1:-1] + padded[..., 2:]
+    gx = smooth_rows[..., 2:] - smooth_rows[..., :-2]
+    gy = smooth_cols[..., 2:, :] - smooth_cols[..., :-2, :]
+    squared = gx * gx + gy * gy
+    return 0.115 * 16 * squared**1.2 / (squared + 26**2)
 
 
 def jnd_map(x: torch.Tensor) -> torch.Tensor:

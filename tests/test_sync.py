@@ -1,0 +1,64 @@
+"""Search over flips and quarter turns at extraction, with the p-value corrected for the hypotheses tried."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+import wmark
+from cli import app
+from wmark.sync.dihedral import DO, SEARCHES, UNDO
+
+
+@pytest.fixture(scope="module")
+def marker():
+    return wmark.load("mbrs-64-tiled", device="cpu")
+
+
+def test_each_transform_is_undone_exactly():
+    x = torch.rand(2, 3, 5, 7)
+    assert set(SEARCHES["fast"]) == set(UNDO) == set(DO) and SEARCHES["off"] == ("identity",)
+    for name in UNDO:
+        assert torch.equal(UNDO[name](DO[name](x)), x), name
+
+
+@pytest.fixture(scope="module")
+def marked(marker, photo) -> torch.Tensor:
+    return torch.from_numpy(np.asarray(marker.embed(Image.open(photo), "hi")).copy()).permute(2, 0, 1)
+
+
+@pytest.mark.parametrize("name", ["flip-h", "rot90", "anti-transpose"])
+def test_search_recovers_the_transform(marker, marked, name):
+    edited = DO[name](marked).permute(1, 2, 0).numpy().copy()
+    found = marker.extract(edited, search="fast")
+    assert found.detected and found.message == "hi" and found.transform == name and found.hypotheses == 8
+    if name == "flip-h":
+        assert not marker.extract(edited).detected
+        assert marker.detect(edited, expect="hi", search="fast").transform == name
+
+
+def test_search_p_value_keeps_the_false_positive_rate(marker, monkeypatch):
+    """Random decoder outputs, 8 hypotheses each: uncorrected, some hypothesis passes the binomial test at
+    fpr 0.1 about 1 - 0.9^8 = 57 % of the time; the search's Bonferroni factor keeps it under 10 %."""
+    generator = torch.Generator().manual_seed(0)
+    monkeypatch.setattr(marker, "_image_logits", lambda x: torch.randn(marker.bits, generator=generator))
+    image, trials, fpr = torch.zeros(1, 3, 8, 8), 200, 0.1
+    searched = sum(marker.detect(image, expect="hi", fpr=fpr, search="fast").detected for _ in range(trials))
+    any_of_eight = sum(any(marker.detect(image, expect="hi", fpr=fpr).detected for _ in range(8)) for _ in range(trials))
+    assert searched <= fpr * trials + 3 * (fpr * trials) ** 0.5  # within 3 sigma of the bound
+    assert any_of_eight / trials > 0.2
+
+
+def test_cli_search_reports_the_transform(photo, tmp_path):
+    runner = CliRunner()
+    marked = tmp_path / "m.png"
+    assert runner.invoke(app, ["embed", str(photo), str(marked), "--message", "hi"]).exit_code == 0
+    Image.open(marked).transpose(Image.FLIP_LEFT_RIGHT).save(tmp_path / "flipped.png")
+    found = json.loads(runner.invoke(app, ["extract", str(tmp_path / "flipped.png"), "--search", "fast", "--json"]).stdout)
+    assert found["detected"] and found["transform"] == "flip-h" and found["hypotheses"] == 8
+    bad = runner.invoke(app, ["extract", str(marked), "--search", "everything"])
+    assert bad.exit_code == 2 and "unknown search" in bad.stderr
