@@ -461,6 +461,9 @@ def scan(
     timeout: Optional[float] = typer.Option(None, "--timeout", metavar="SECONDS", help="Seconds a file may take (then an error row)."),
     engine: str = typer.Option("local", "--engine", metavar="ENGINE", help="local (worker processes) or dask."),
     address: Optional[str] = typer.Option(None, "--address", metavar="URL", help="Dask scheduler, e.g. tcp://host:8786 (default: a LocalCluster)."),
+    search: str = typer.Option(
+        "off", "--search", metavar="LEVEL", help="Images: off, or fast to also try flips and quarter turns (8 decodes "
+        "for an unmarked image; the p-value counts them). Videos are read as they are."),
     device: str = DEVICE,
     as_json: bool = typer.Option(
         False, "--json", help="Print the summary as one JSON object: on stdout with --out, else on stderr after the rows."),
@@ -473,7 +476,7 @@ def scan(
     with _reported():
         try:
             defaults = tuple(dict.fromkeys(zoo.default_name(medium=medium) for medium in zoo.MEDIA))
-            summary = run(paths, ScanConfig(tuple(model or defaults), key, fpr, device, timeout), out=out, csv=csv,
+            summary = run(paths, ScanConfig(tuple(model or defaults), key, fpr, device, timeout, search=search), out=out, csv=csv,
                           resume=resume, force=force, workers=workers, engine=engine, address=address, progress=True)
         except KeyboardInterrupt:
             typer.echo("interrupted; the report holds whole lines: --resume continues it", err=True)

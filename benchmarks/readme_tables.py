@@ -172,6 +172,20 @@ def presence_markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def search_markdown(result: dict) -> str:
+    """search.json: exact messages, bit accuracy and extraction time with --search off and fast."""
+    lines = [f"`{result['model']}`, {len(result['searches']['fast'])} hypotheses in `fast`:", "",
+             "| edit | search | exact messages | bit accuracy | median extract time |", "|---|---|---|---|---|"]
+    for key, r in result["summary"].items():
+        search, edit = key.split("/")
+        if edit == "unmarked":
+            lines.append(f"| unmarked photo | {search} | {r['false_detections']} false of {r['photos']} | – "
+                         f"| {r['median_seconds']:.2f} s |")
+        else:
+            lines.append(f"| {edit} | {search} | {r['exact']:.2f} | {r['bit_acc']:.4f} | {r['median_seconds']:.2f} s |")
+    return "\n".join(lines) + "\n"
+
+
 TABLES = {
     "visibility": ("visibility.json", visibility_markdown),
     "levers": ("domain_levers.json", levers_markdown),
@@ -184,6 +198,7 @@ TABLES = {
     "false-positives": ("scan_speed.json", false_positives_markdown),
     "speed": ("speed.json", speed_markdown),
     "presence": ("presence.json", presence_markdown),
+    "search": ("search.json", search_markdown),
 }
 
 

@@ -62,3 +62,14 @@ def test_cli_search_reports_the_transform(photo, tmp_path):
     assert found["detected"] and found["transform"] == "flip-h" and found["hypotheses"] == 8
     bad = runner.invoke(app, ["extract", str(marked), "--search", "everything"])
     assert bad.exit_code == 2 and "unknown search" in bad.stderr
+
+
+def test_scan_search_finds_a_flipped_mark(photo, tmp_path):
+    runner = CliRunner()
+    marked = tmp_path / "m.png"
+    assert runner.invoke(app, ["embed", str(photo), str(marked), "--message", "hi"]).exit_code == 0
+    Image.open(marked).transpose(Image.FLIP_TOP_BOTTOM).save(marked)
+    plain = json.loads(runner.invoke(app, ["scan", str(marked), "-m", "mbrs-64-tiled", "--workers", "0"]).stdout)
+    found = json.loads(runner.invoke(app, ["scan", str(marked), "-m", "mbrs-64-tiled", "--workers", "0",
+                                           "--search", "fast"]).stdout)
+    assert not plain["detected"] and found["detected"] and found["transform"] == "flip-v" and found["message"] == "hi"

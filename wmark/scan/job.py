@@ -26,9 +26,10 @@ from wmark.io.image import read_image
 from wmark.io.media import media_kind
 from wmark.io.video import read_yuv
 from wmark.stats import DEFAULT_FPR, check_fpr
+from wmark.sync import dihedral
 
 VIDEO_FIELDS = ("frames", "detected_share", "segments")
-_BEST_FIELDS = ("detected", "message", "hex", "p_value", "bit_confidence")
+_BEST_FIELDS = ("detected", "message", "hex", "p_value", "bit_confidence", "transform")
 _CHUNK = 1 << 20
 
 
@@ -42,11 +43,13 @@ class ScanConfig:
     device: str = "auto"
     timeout: float | None = None
     batch: int = 16
+    search: str = "off"
 
     def checked(self) -> ScanConfig:
         """This config with model folders made absolute (workers may run elsewhere); WmarkError for
         an unknown model or a bad option, before any file is read."""
         check_fpr(self.fpr)
+        dihedral.hypotheses(self.search)
         resolve_device(self.device)
         names = [zoo.find_card(m).name for m in self.models]
         if len(set(names)) != len(names):
@@ -107,12 +110,13 @@ def _result(marker: Watermarker, found: Extraction, ms: float) -> dict:
 
 
 def detect_image(models: Iterable[Watermarker], x: torch.Tensor, key: str | None = None,
-                 fpr: float = DEFAULT_FPR) -> list[dict]:
-    """One result per model for an image (1, 3, H, W): model, detected, message, p_value, ..."""
+                 fpr: float = DEFAULT_FPR, search: str = "off") -> list[dict]:
+    """One result per model for an image (1, 3, H, W): model, detected, message, p_value, ..., the transform
+    found by ``search`` (:mod:`wmark.sync.dihedral`)."""
     results = []
     for marker in models:
         begin = time.perf_counter()
-        found = marker.extract_logits(marker.frame_logits(x)[0], key=key, fpr=fpr)
+        found = marker.extract(x, key=key, fpr=fpr, search=search)
         results.append(_result(marker, found, 1000 * (time.perf_counter() - begin)))
     return results
 
@@ -197,7 +201,7 @@ def scan_file(config: ScanConfig, path: str) -> dict:
             with clock.timed("decode"):
                 x = read_image(path).rgb
             with clock.timed("detect"):
-                results = detect_image(models, x, config.key, config.fpr)
+                results = detect_image(models, x, config.key, config.fpr, config.search)
     except Exception as exc:  # a forensic scan reports every failure and goes on
         return error_row(path, _reason(exc), clock.total(), **known)
     best = min(results, key=lambda r: r["p_value"])
