@@ -86,6 +86,10 @@ def _batch(items: list, work, label: str) -> tuple[list[dict], list[dict]]:
     return results, errors
 
 
+def _undecoded(found: dict) -> str:
+    return "mark present, not decoded (wrong or missing --key?)" if found["mark_present"] else "not detected"
+
+
 def _quality(report: dict) -> str:
     return f"PSNR-Y {report['psnr_y']:.2f} dB" if "psnr_y" in report else f"PSNR {report['psnr']:.2f} dB"
 
@@ -138,7 +142,7 @@ def embed(
     quality: Optional[int] = typer.Option(None, "--quality", metavar="Q", help="Quality for lossy outputs (JPEG, WebP); 0-100.  [default: 95]"),
     force: bool = typer.Option(
         False, "--force", help="Overwrite the input file, mark an input that already carries this model's mark "
-        "(same key), or go under the 25 dB PSNR floor; each is refused otherwise."),
+        "(the two marks then garble each other), or go under the 25 dB PSNR floor; each is refused otherwise."),
     no_verify: bool = typer.Option(
         False, "--no-verify", help="Skip decoding the written output (faster). By default an output that does not "
         "read back is kept, reported, and exits 1."),
@@ -230,11 +234,15 @@ def extract(
             return {"path": str(path), "model": marker.name, **found.to_dict()}
 
         if len(paths) == 1 and not paths[0].is_dir():
-            _print(one(paths[0]), as_json)
+            found = one(paths[0])
+            _print(found, as_json)
+            if found["mark_present"] and not found["detected"]:
+                typer.echo("note: a mark of this model is present but did not decode: a wrong or missing --key?",
+                           err=True)
             return
         results, errors = _batch([path for path, _ in _expand(paths)], one, "extracting")
         _print({"results": results, "errors": errors}, as_json,
-               [(r["path"], r["message"] if r["detected"] else "not detected") for r in results])
+               [(r["path"], r["message"] if r["detected"] else _undecoded(r)) for r in results])
         if errors:
             raise typer.Exit(2)
 
@@ -352,17 +360,17 @@ def train(
     data: Path = typer.Option(..., "--data", metavar="FOLDER", help="Folder of training images."),
     out: Path = typer.Option(..., "--out", metavar="PATH", help="Checkpoint folder to write (checkpoints/NAME)."),
     val: Optional[Path] = typer.Option(None, "--val", metavar="FOLDER", help="Folder of validation images."),
-    bits: Optional[int] = typer.Option(None, "--bits", metavar="BITS", help="Message bits."),
-    size: Optional[int] = typer.Option(None, "--size", metavar="PX", help="Native size in pixels."),
-    steps: int = typer.Option(10000, "--steps", metavar="N"),
-    batch: int = typer.Option(16, "--batch", metavar="N"),
-    lr: Optional[float] = typer.Option(None, "--lr", metavar="LR"),
+    bits: Optional[int] = typer.Option(None, "--bits", metavar="BITS", help="Message bits (default: the family's)."),
+    size: Optional[int] = typer.Option(None, "--size", metavar="PX", help="Native size in pixels (default: the family's)."),
+    steps: int = typer.Option(10000, "--steps", metavar="N", help="Training steps (all stages together)."),
+    batch: int = typer.Option(16, "--batch", metavar="N", help="Images per step."),
+    lr: Optional[float] = typer.Option(None, "--lr", metavar="LR", help="Learning rate (default: the family's recipe)."),
     attack: Optional[List[str]] = typer.Option(None, "--attack", metavar="SPEC", help="Attack spec for the curriculum (repeatable)."),
     device: str = DEVICE,
     resume: bool = typer.Option(False, "--resume", help="Continue from OUT/train_state.pt."),
-    seed: int = typer.Option(0, "--seed", metavar="N"),
+    seed: int = typer.Option(0, "--seed", metavar="N", help="Seeds the data order, the messages and the attacks."),
     init: Optional[str] = typer.Option(None, "--init", metavar="NAME", help="Start from this checkpoint's weights."),
-    val_every: int = typer.Option(500, "--val-every", metavar="N"),
+    val_every: int = typer.Option(500, "--val-every", metavar="N", help="Validate every N steps."),
     target_psnr: float = typer.Option(40.0, "--target-psnr", metavar="DB", help="Default strength is set for this median PSNR."),
     pipeline_size: Optional[int] = typer.Option(
         None, "--pipeline-size", metavar="PX", help="Train through the any-resolution pipeline on crops of this size."),
@@ -485,7 +493,8 @@ def scan(
         typer.echo(json.dumps(summary.to_dict()), err=out is None)
     else:
         typer.echo(f"scanned {summary.scanned} files in {summary.seconds:.1f} s ({summary.files_per_s:.2f} files/s): "
-                   f"{summary.detected} detected, {summary.clean} clean, {summary.errors} errors; "
+                   f"{summary.detected} detected, {summary.present} with a mark that did not decode, "
+                   f"{summary.clean} clean, {summary.errors} errors; "
                    f"{summary.skipped} already in the report", err=True)
 
 

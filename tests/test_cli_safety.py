@@ -91,6 +91,10 @@ def test_a_keyed_mark_read_without_the_key_is_present_but_not_decoded(photo, tmp
     assert without["detected"] is False and without["mark_present"] is True
     assert json.loads(run("extract", photo, "--json").stdout)["mark_present"] is False
     assert json.loads(run("detect", marked, "--json").stdout)["mark_present"] is True
+    assert "wrong or missing --key" in run("extract", marked).stderr
+    summary = json.loads(run("scan", marked, photo, "-m", "mbrs-64-tiled", "--workers", "0", "--json").stderr
+                         .strip().splitlines()[-1])
+    assert (summary["detected"], summary["present"], summary["clean"]) == (0, 1, 1)
 
 
 def test_a_missing_output_folder_is_named(photo, tmp_path):

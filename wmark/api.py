@@ -333,11 +333,11 @@ class Watermarker:
         under another (:meth:`mark_present`)."""
         found = self.extract_logits(self._file_logits(source, pixels), key=key)
         if found.detected:
-            raise WmarkError(f"{source} already carries a {self.name} mark under this key "
-                             f"(message {found.message!r}); give --force to mark it again")
+            raise WmarkError(f"{source} already carries a {self.name} mark under this key (message "
+                             f"{found.message!r}); a second mark would garble both (--force marks it anyway)")
         if found.mark_present:
-            raise WmarkError(f"{source} already carries a {self.name} mark under another key; "
-                             "give --force to mark it again")
+            raise WmarkError(f"{source} already carries a {self.name} mark under another key; a second mark would "
+                             "garble both (--force marks it anyway)")
 
     def _verify(self, report: EmbedReport | VideoEmbedReport, output: Path, codeword: torch.Tensor,
                 key: str | None, raw: bool) -> None:

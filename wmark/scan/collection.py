@@ -74,10 +74,12 @@ def roots(paths: Iterable[str], stdin: TextIO) -> Iterator[str]:
 
 @dataclass
 class Summary:
-    """Counts of one scan run: ``skipped`` files were already in the report (``--resume``)."""
+    """Counts of one scan run: ``present`` files carry a mark (``mark_present``) that no model decoded, a wrong
+    or missing key; ``skipped`` files were already in the report (``--resume``)."""
 
     scanned: int = 0
     detected: int = 0
+    present: int = 0
     clean: int = 0
     errors: int = 0
     skipped: int = 0
@@ -94,6 +96,8 @@ class Summary:
             self.errors += 1
         elif row["detected"]:
             self.detected += 1
+        elif any(result["mark_present"] for result in row["results"]):
+            self.present += 1
         else:
             self.clean += 1
 

@@ -29,7 +29,7 @@ from wmark.stats import DEFAULT_FPR, check_fpr
 from wmark.sync import dihedral
 
 VIDEO_FIELDS = ("frames", "detected_share", "segments")
-_BEST_FIELDS = ("detected", "message", "hex", "p_value", "bit_confidence", "transform")
+_BEST_FIELDS = ("detected", "message", "hex", "p_value", "bit_confidence", "transform", "mark_present")
 _CHUNK = 1 << 20
 
 
