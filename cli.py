@@ -24,6 +24,20 @@ SEARCH = typer.Option(
     "quarter turns (8 decodes for an unmarked image; the p-value counts them).")
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"wmark {version('wmark')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(_: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                 help="Print the version and exit.")) -> None:
+    """Robust invisible watermarks for images and video."""
+
+
 def _user_errors():
     from attacks import AttackError
     from wmark.errors import WmarkError
@@ -174,9 +188,12 @@ def embed(
                 output = output / inputs[0].name
             with _frame_progress(inputs[0]) as progress, _unverified() as kept:
                 report = marker_for(inputs[0]).embed_file(inputs[0], output, **options, **video, progress=progress)
-            _print((kept or [report])[0].to_dict(), as_json)
+            written = (kept or [report])[0].to_dict()
+            _print(written, as_json)
             if kept:
                 raise typer.Exit(1)
+            if written.get("warning"):
+                typer.echo(f"warning: {written['warning']}", err=True)
             return
         if output.exists() and not output.is_dir():
             raise wmark.WmarkError(f"with several inputs or a folder, OUTPUT must be a folder; {output} is a file")

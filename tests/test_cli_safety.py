@@ -140,3 +140,17 @@ def test_help_shows_no_type_placeholders(command):
 
 def test_models_says_byte_not_bytes_for_one():
     assert "1 bytes" not in run("models").stdout
+
+
+def test_a_small_image_gets_a_warning_and_a_large_one_none(photo, tmp_path):
+    small = run("embed", photo, tmp_path / "small.png", "--message", "hi", "--json")  # 512 x 288
+    assert small.exit_code == 0 and "too small" in json.loads(small.stdout)["warning"]
+    assert small.stderr.strip().startswith("warning:")
+    Image.open(photo).resize((1024, 576)).save(tmp_path / "large.png")
+    large = run("embed", tmp_path / "large.png", tmp_path / "large_marked.png", "--message", "hi", "--json")
+    assert large.exit_code == 0 and json.loads(large.stdout)["warning"] is None and not large.stderr.strip()
+
+
+def test_version():
+    result = run("--version")
+    assert result.exit_code == 0 and result.stdout.startswith("wmark ")

@@ -92,7 +92,8 @@ class EmbedReport(_Report):
     """``strength``: the one used (set per image by a PSNR target); ``flip``/``flip_ratio``: mean FLIP of the
     stored file and its ratio to a JPEG 75 re-save's, when asked for (see :mod:`wmark.perception.flip`).
     ``verified``: whether the file as written decodes to the embedded payload (None when not checked);
-    ``readback_bit_accuracy``: the share of its codeword bits that read back."""
+    ``readback_bit_accuracy``: the share of its codeword bits that read back. ``warning``: why the mark may be
+    weaker than usual (an image too small for the domain's full grid), or None."""
 
     output: str
     model: str
@@ -104,6 +105,7 @@ class EmbedReport(_Report):
     flip_ratio: float | None = None
     verified: bool | None = None
     readback_bit_accuracy: float | None = None
+    warning: str | None = None
 
 
 @dataclass
@@ -320,7 +322,14 @@ class Watermarker:
             strength=round(float(used[0]), 5),
             flip=visibility.get("flip"),
             flip_ratio=visibility.get("flip_ratio"),
+            warning=self._size_warning(*stored.shape[-2:]),
         )
+
+    def _size_warning(self, height: int, width: int) -> str | None:
+        if self.domain.is_whole_frame or not self.domain.cut_short(height, width, self.model.size):
+            return None
+        return (f"a {width}x{height} image is too small for {self.name}'s full tile grid, so its mark reads less "
+                "after compression; a whole-frame model such as mbrs-64 holds up better on small images")
 
     def _file_logits(self, path: Path, pixels: torch.Tensor | None = None) -> torch.Tensor:
         """Mean logits of an image (``pixels`` when already read) or of a few frames of a video."""

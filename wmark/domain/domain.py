@@ -80,6 +80,12 @@ class Domain:
         return [(band, TileGrid.over(height, width, band.tiles, size, self.classes), salt)
                 for salt, band in enumerate(self.bands)]
 
+    def cut_short(self, height: int, width: int, size: int) -> bool:
+        """Whether a ``height x width`` frame is too small for some band's full grid (see
+        :data:`~wmark.domain.grid.MAX_ENLARGEMENT`): the mark then has fewer, larger tiles and reads less
+        after compression (benchmarks/results/small_inputs.json)."""
+        return any(max(grid.rows, grid.cols) < band.tiles for band, grid, _ in self._grids(height, width, size))
+
     def _tile_signs(self, grid: TileGrid, bits: int, salt: int, device) -> torch.Tensor:
         if grid.count == 1 and self.classes == 1:
             return torch.ones(1, bits, device=device)  # one tile: nothing to break up
