@@ -20,8 +20,9 @@ MODEL = typer.Option(None, "-m", "--model", metavar="NAME", help="Checkpoint nam
 KEY = typer.Option(None, "--key", metavar="KEY", help="Secret key that scrambles the codeword; needed again to read it.")
 DEVICE = typer.Option("auto", "--device", metavar="DEVICE", help="auto, cpu or cuda.")
 SEARCH = typer.Option(
-    "off", "--search", metavar="LEVEL", help="Images: off, or fast to also try the image flipped and turned by "
-    "quarter turns (8 decodes for an unmarked image; the p-value counts them).")
+    "off", "--search", metavar="LEVEL", help="off, or fast to also try the image flipped and turned by quarter "
+    "turns (8 decodes for an unmarked image; a video's transform is found on a few frames; the p-value counts "
+    "them).")
 
 
 def _print_version(value: bool) -> None:
@@ -243,9 +244,8 @@ def extract(
         def one(path: Path) -> dict:
             marker = marker_for(path)
             if media_kind(path) == "video":
-                if search != "off":
-                    raise wmark.WmarkError(f"{path}: --search applies to images; a video is read as it is")
-                found = marker.extract_video(path, key=key, fpr=fpr, frames=frames, batch=batch, per_frame=per_frame)
+                found = marker.extract_video(path, key=key, fpr=fpr, frames=frames, batch=batch, per_frame=per_frame,
+                                             search=search)
             else:
                 found = marker.extract(path, key=key, fpr=fpr, search=search)
             return {"path": str(path), "model": marker.name, **found.to_dict()}

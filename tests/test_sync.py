@@ -73,3 +73,20 @@ def test_scan_search_finds_a_flipped_mark(photo, tmp_path):
     found = json.loads(runner.invoke(app, ["scan", str(marked), "-m", "mbrs-64-tiled", "--workers", "0",
                                            "--search", "fast"]).stdout)
     assert not plain["detected"] and found["detected"] and found["transform"] == "flip-v" and found["message"] == "hi"
+
+
+def test_a_mirrored_video_is_read_with_the_search(clip, tmp_path):
+    """The transform is found on a few frames and undone on all of them; audio and timing are irrelevant here."""
+    from dataclasses import replace
+
+    from tests.conftest import TINY_CLIP_MODEL
+    from wmark.io.video import transcode
+
+    video = wmark.load(TINY_CLIP_MODEL, device="cpu")
+    marked, mirrored = tmp_path / "marked.mp4", tmp_path / "mirrored.mp4"
+    video.embed_file(clip, marked, "hi")
+    transcode(marked, mirrored, lambda f: replace(f, y=f.y.flip(-1), u=f.u.flip(-1), v=f.v.flip(-1)), crf=18)
+    assert not video.extract(mirrored).detected
+    found = video.extract(mirrored, search="fast")
+    assert found.detected and found.message == "hi" and found.transform == "flip-h" and found.hypotheses == 8
+    assert video.detect(mirrored, search="fast").transform == "flip-h"

@@ -421,43 +421,62 @@ class Watermarker:
         """Decoder logits (B, L) for a float batch (B, 3, H, W) at any resolution."""
         return pipeline.decode(self.model, x.to(self.device), self.domain).float().cpu()
 
-    def yuv_logits(self, frames: YuvFrames) -> torch.Tensor:
+    def yuv_logits(self, frames: YuvFrames, transform: str = "identity") -> torch.Tensor:
         """Decoder logits (B, L) for decoded 4:2:0 video frames (resized to the native size in their planes
-        for the whole-frame domain)."""
+        for the whole-frame domain), ``transform`` (:data:`wmark.sync.dihedral.UNDO`) undone first."""
         pipeline.check_size(frames.y.unsqueeze(1))
-        frames = frames.to(self.device)
+        frames, undo = frames.to(self.device), dihedral.UNDO[transform]
         if not self.domain.is_whole_frame:
-            return pipeline.decode(self.model, frames.rgb(), self.domain).float().cpu()
-        with torch.no_grad():
-            return self.model.decode(frames.rgb(self.model.size)).float().cpu()
+            return pipeline.decode(self.model, undo(frames.rgb()), self.domain).float().cpu()
+        with torch.no_grad():  # a flip or quarter turn commutes with squashing the frame to the square native size
+            return self.model.decode(undo(frames.rgb(self.model.size))).float().cpu()
 
-    def video_logits(self, path: str | Path, frames: int | None = None, batch: int = 16
-                     ) -> tuple[list[int], torch.Tensor]:
+    def video_logits(self, path: str | Path, frames: int | None = None, batch: int = 16,
+                     transform: str = "identity") -> tuple[list[int], torch.Tensor]:
         """(frame indices, logits (N, L)) for all frames of a video, or ``frames`` of them spread evenly."""
         select = spread_frames(path, frames)
         indices, logits = [], []
         for batch_indices, frames in read_yuv(path, batch=batch, select=select):
             indices += batch_indices
-            logits.append(self.yuv_logits(frames))
+            logits.append(self.yuv_logits(frames, transform))
         if not logits:
             raise WmarkError(f"{path}: no frame could be decoded")
         return indices, torch.cat(logits)
 
+    def _video_transform(self, path: str | Path, names: tuple[str, ...],
+                         detects: Callable[[torch.Tensor], bool]) -> str:
+        """The first of ``names`` under which the mean logits of a few frames spread over the video are detected
+        (the frames are read once), else the identity."""
+        if len(names) == 1:
+            return names[0]
+        sample = [frames for _, frames in read_yuv(path, batch=VERIFY_FRAMES, select=spread_frames(path, VERIFY_FRAMES))]
+        for name in names:
+            if sample and detects(torch.cat([self.yuv_logits(frames, name) for frames in sample]).mean(0)):
+                return name
+        return "identity"
+
     def extract_video(self, path: str | Path, key: str | None = None, fpr: float = DEFAULT_FPR,
-                      frames: int | None = None, batch: int = 16, per_frame: bool = False) -> VideoExtraction:
-        """Blind extraction from a video: one message from the mean frame logits, plus a timeline."""
-        indices, logits = self.video_logits(path, frames, batch)
-        return self.extract_frames(indices, logits, key=key, fpr=fpr, per_frame=per_frame)
+                      frames: int | None = None, batch: int = 16, per_frame: bool = False,
+                      search: str = "off") -> VideoExtraction:
+        """Blind extraction from a video: one message from the mean frame logits, plus a timeline. With ``search``
+        the transform is found on a few frames and undone on all of them."""
+        names = dihedral.hypotheses(search)
+        transform = self._video_transform(
+            path, names, lambda logits: self.extract_logits(logits, key, fpr, hypotheses=len(names)).detected)
+        indices, logits = self.video_logits(path, frames, batch, transform)
+        found = self.extract_frames(indices, logits, key=key, fpr=fpr, per_frame=per_frame, hypotheses=len(names))
+        found.transform = transform
+        return found
 
     def extract_frames(self, indices: list[int], logits: torch.Tensor, key: str | None = None,
-                       fpr: float = DEFAULT_FPR, per_frame: bool = False) -> VideoExtraction:
+                       fpr: float = DEFAULT_FPR, per_frame: bool = False, hypotheses: int = 1) -> VideoExtraction:
         """A video's extraction from its frames' logits (N, L): the mean decides, each frame gives the timeline.
 
         When the video's message is found, a frame counts as marked when its bits match that codeword
         (binomial test at ``fpr``): cheap, and it shows where this message is. Otherwise each frame is
         decoded on its own (several messages spliced together show up that way).
         """
-        found = self.extract_logits(logits.mean(0), key=key, fpr=fpr)
+        found = self.extract_logits(logits.mean(0), key=key, fpr=fpr, hypotheses=hypotheses)
         if found.detected:
             codeword = self.codeword(hex=found.hex, key=key)
             p_values = match_p_value(logits > 0, codeword).tolist()
@@ -465,7 +484,7 @@ class Watermarker:
             each = [Extraction(p <= fpr, found.message if p <= fpr else None, found.hex if p <= fpr else None,
                                "", p, round(c, 4), 0) for p, c in zip(p_values, confidence)]
         else:
-            each = [self.extract_logits(row, key=key, fpr=fpr) for row in logits]
+            each = [self.extract_logits(row, key=key, fpr=fpr, hypotheses=hypotheses) for row in logits]
         flags = [e.detected for e in each]
         timeline = None
         if per_frame:
@@ -494,9 +513,10 @@ class Watermarker:
         report that detects, else the one read as received. ``read`` applies the Bonferroni factor."""
         names = dihedral.hypotheses(search)
         if _is_video(image):
-            if len(names) > 1:
-                raise WmarkError("--search applies to images; a video is read as it is")
-            return read(self.logits(image), 1)
+            transform = self._video_transform(image, names, lambda logits: read(logits, len(names)).detected)
+            found = read(self.video_logits(image, transform=transform)[1].mean(0), len(names))
+            found.transform = transform
+            return found
         x = self._one_image(image)
         first = None
         for name in names:
@@ -510,8 +530,8 @@ class Watermarker:
     def extract(self, image, key: str | None = None, fpr: float = DEFAULT_FPR, search: str = "off") -> Extraction:
         """Blind extraction: decode, correct errors, and decide at false-positive rate ``fpr``; ``search``
         (:data:`wmark.sync.dihedral.SEARCHES`) also tries flips and quarter turns of an image."""
-        if _is_video(image) and search == "off":
-            return self.extract_video(image, key=key, fpr=fpr)
+        if _is_video(image):
+            return self.extract_video(image, key=key, fpr=fpr, search=search)
         return self._searched(image, search, lambda logits, n: self.extract_logits(logits, key, fpr, hypotheses=n))
 
     def mark_present(self, logits: torch.Tensor) -> bool | None:
