@@ -491,8 +491,8 @@ def scan(
     engine: str = typer.Option("local", "--engine", metavar="ENGINE", help="local (worker processes) or dask."),
     address: Optional[str] = typer.Option(None, "--address", metavar="URL", help="Dask scheduler, e.g. tcp://host:8786 (default: a LocalCluster)."),
     search: str = typer.Option(
-        "off", "--search", metavar="LEVEL", help="Images: off, or fast to also try flips and quarter turns (8 decodes "
-        "for an unmarked image; the p-value counts them). Videos are read as they are."),
+        "off", "--search", metavar="LEVEL", help="off, or fast to also try flips and quarter turns (8 decodes for an "
+        "unmarked image; a video's transform is found on a few frames; the p-value counts them)."),
     device: str = DEVICE,
     as_json: bool = typer.Option(
         False, "--json", help="Print the summary as one JSON object: on stdout with --out, else on stderr after the rows."),

@@ -90,3 +90,17 @@ def test_a_mirrored_video_is_read_with_the_search(clip, tmp_path):
     found = video.extract(mirrored, search="fast")
     assert found.detected and found.message == "hi" and found.transform == "flip-h" and found.hypotheses == 8
     assert video.detect(mirrored, search="fast").transform == "flip-h"
+
+
+def test_scan_search_finds_a_mirrored_video(clip, tmp_path):
+    from dataclasses import replace
+
+    from tests.conftest import TINY_CLIP_MODEL
+    from wmark.io.video import transcode
+
+    marked, mirrored = tmp_path / "marked.mp4", tmp_path / "mirrored.mp4"
+    wmark.load(TINY_CLIP_MODEL, device="cpu").embed_file(clip, marked, "hi")
+    transcode(marked, mirrored, lambda f: replace(f, y=f.y.flip(-2), u=f.u.flip(-2), v=f.v.flip(-2)), crf=18)
+    row = json.loads(CliRunner().invoke(app, ["scan", str(mirrored), "-m", TINY_CLIP_MODEL, "--workers", "0",
+                                              "--search", "fast"]).stdout)
+    assert row["detected"] and row["transform"] == "flip-v" and row["message"] == "hi" and row["frames"] == 20

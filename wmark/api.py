@@ -460,13 +460,19 @@ class Watermarker:
                       search: str = "off") -> VideoExtraction:
         """Blind extraction from a video: one message from the mean frame logits, plus a timeline. With ``search``
         the transform is found on a few frames and undone on all of them."""
-        names = dihedral.hypotheses(search)
-        transform = self._video_transform(
-            path, names, lambda logits: self.extract_logits(logits, key, fpr, hypotheses=len(names)).detected)
+        transform = self.video_transform(path, search, key, fpr)
         indices, logits = self.video_logits(path, frames, batch, transform)
-        found = self.extract_frames(indices, logits, key=key, fpr=fpr, per_frame=per_frame, hypotheses=len(names))
+        hypotheses = len(dihedral.hypotheses(search))
+        found = self.extract_frames(indices, logits, key=key, fpr=fpr, per_frame=per_frame, hypotheses=hypotheses)
         found.transform = transform
         return found
+
+    def video_transform(self, path: str | Path, search: str = "fast", key: str | None = None,
+                        fpr: float = DEFAULT_FPR) -> str:
+        """The transform of ``search`` under which a few frames of the video decode (blind), else the identity."""
+        names = dihedral.hypotheses(search)
+        return self._video_transform(
+            path, names, lambda logits: self.extract_logits(logits, key, fpr, hypotheses=len(names)).detected)
 
     def extract_frames(self, indices: list[int], logits: torch.Tensor, key: str | None = None,
                        fpr: float = DEFAULT_FPR, per_frame: bool = False, hypotheses: int = 1) -> VideoExtraction:

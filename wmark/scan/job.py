@@ -122,7 +122,11 @@ def detect_image(models: Iterable[Watermarker], x: torch.Tensor, key: str | None
 
 
 def _detect_video(models: tuple[Watermarker, ...], path: str, config: ScanConfig, clock: _Clock) -> list[dict]:
-    """Decode the frames once, in batches of 4:2:0 planes (as ``extract`` does); every model reads every batch."""
+    """Decode the frames once, in batches of 4:2:0 planes (as ``extract`` does); every model reads every batch,
+    after undoing the transform its ``--search`` found on a few frames."""
+    with clock.timed("detect"):
+        transforms = [marker.video_transform(path, config.search, config.key, config.fpr) for marker in models]
+    hypotheses = len(dihedral.hypotheses(config.search))
     indices: list[int] = []
     logits: list[list[torch.Tensor]] = [[] for _ in models]
     spent = [0.0] * len(models)
@@ -136,7 +140,7 @@ def _detect_video(models: tuple[Watermarker, ...], path: str, config: ScanConfig
             with clock.timed("detect"):
                 for i, marker in enumerate(models):
                     begin = time.perf_counter()
-                    logits[i].append(marker.yuv_logits(batch[1]))
+                    logits[i].append(marker.yuv_logits(batch[1], transforms[i]))
                     spent[i] += time.perf_counter() - begin
     if not indices:
         raise WmarkError("no frame could be decoded")
@@ -144,7 +148,9 @@ def _detect_video(models: tuple[Watermarker, ...], path: str, config: ScanConfig
     with clock.timed("detect"):
         for i, marker in enumerate(models):
             begin = time.perf_counter()
-            found = marker.extract_frames(indices, torch.cat(logits[i]), key=config.key, fpr=config.fpr)
+            found = marker.extract_frames(indices, torch.cat(logits[i]), key=config.key, fpr=config.fpr,
+                                          hypotheses=hypotheses)
+            found.transform = transforms[i]
             results.append(_result(marker, found, 1000 * (spent[i] + time.perf_counter() - begin)))
     return results
 
