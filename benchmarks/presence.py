@@ -16,7 +16,6 @@ presence test: its card has no ``presence`` and ``mark_present`` is null.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import random
 from pathlib import Path
@@ -31,8 +30,8 @@ from wmark import zoo
 from wmark.io.image import from_uint8
 from wmark.stats import logit_magnitude
 from wmark.train.data import image_files
+from thresholds import ATTACKS as PILLOW_ATTACKS, ROOT  # noqa: E402  (a sibling script)
 
-ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).parent / "results"
 MARGIN = 1.5
 LONG_SIDES = (256, 512, 768, 1024)
@@ -59,9 +58,7 @@ def clean_items(photos: list[Path], seed: int = 0):
             left, top = rng.randint(0, image.width - w), rng.randint(0, image.height - h)
             item = downscaled(image.crop((left, top, left + w, top + h)), long_side)
             if index % 2:
-                buffer = io.BytesIO()
-                item.save(buffer, "JPEG", quality=75)
-                item = Image.open(buffer)
+                item = PILLOW_ATTACKS["jpeg75"](item)
             yield f"{photo.name}@{long_side}", pixels(item)
 
 

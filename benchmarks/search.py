@@ -12,7 +12,6 @@ Writes benchmarks/results/search.json.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import random
 import statistics
@@ -26,22 +25,14 @@ from PIL import Image
 import wmark
 from wmark.sync.dihedral import SEARCHES, UNDO
 from wmark.train.data import image_files
+from thresholds import ATTACKS, ROOT  # noqa: E402  (a sibling script)
 
-ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).parent / "results"
-
-
-def _jpeg(image: Image.Image, quality: int) -> Image.Image:
-    buffer = io.BytesIO()
-    image.save(buffer, "JPEG", quality=quality)
-    return Image.open(buffer).convert("RGB")
-
-
 EDITS = {
     "none": lambda im: im,
     "flip": lambda im: im.transpose(Image.FLIP_LEFT_RIGHT),
     "rotate90": lambda im: im.transpose(Image.ROTATE_90),
-    "flip+jpeg75": lambda im: _jpeg(im.transpose(Image.FLIP_LEFT_RIGHT), 75),
+    "flip+jpeg75": lambda im: ATTACKS["jpeg75"](im.transpose(Image.FLIP_LEFT_RIGHT)),
 }
 
 

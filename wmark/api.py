@@ -294,17 +294,20 @@ class Watermarker:
         picture = None if video else read_image(source)
         if not force:
             self._refuse_marked(source, picture.rgb if picture else None, key)
+        stored = None  # a video's frames are read back by _verify
         if video:
             report = self.embed_video(source, output, codeword, strength, floor=None if force else MIN_PSNR,
                                       **video_options)
         else:
-            report = self._embed_image(picture, output, codeword, strength, psnr_target, quality, flip, force)
+            report, stored = self._embed_image(picture, output, codeword, strength, psnr_target, quality, flip, force)
         if verify:
-            self._verify(report, output, codeword, key, raw=bits is not None)
+            self._verify(report, output, codeword, key, raw=bits is not None, stored=stored)
         return report
 
     def _embed_image(self, picture, output: Path, codeword: torch.Tensor, strength: float | None,
-                     psnr_target: float | None, quality: int | None, flip: bool, force: bool) -> EmbedReport:
+                     psnr_target: float | None, quality: int | None, flip: bool,
+                     force: bool) -> tuple[EmbedReport, torch.Tensor]:
+        """The report on the file written, and its pixels as read back."""
         marked, used = self._embed(picture.rgb, codeword, strength, psnr_target)
         quality_db = float(psnr(from_uint8(to_uint8(marked[0]))[None], picture.rgb))
         if quality_db < MIN_PSNR and not force:
@@ -313,7 +316,7 @@ class Watermarker:
         write_image(picture, marked, output, quality=quality)
         stored = read_image(output).rgb
         visibility = flip_vs_jpeg(to_uint8(picture.rgb[0]), to_uint8(stored[0])) if flip else {}
-        return EmbedReport(
+        report = EmbedReport(
             output=str(output),
             model=self.name,
             psnr=round(float(psnr(stored, picture.rgb)), 3),
@@ -324,6 +327,7 @@ class Watermarker:
             flip_ratio=visibility.get("flip_ratio"),
             warning=self._size_warning(*stored.shape[-2:]),
         )
+        return report, stored
 
     def _size_warning(self, height: int, width: int) -> str | None:
         if self.domain.is_whole_frame or not self.domain.cut_short(height, width, self.model.size):
@@ -349,9 +353,10 @@ class Watermarker:
                              "garble both (--force marks it anyway)")
 
     def _verify(self, report: EmbedReport | VideoEmbedReport, output: Path, codeword: torch.Tensor,
-                key: str | None, raw: bool) -> None:
-        """Decode the written file; raw bits verify by a binomial match, coded payloads by decoding exactly."""
-        logits = self._file_logits(output, None if isinstance(report, VideoEmbedReport) else read_image(output).rgb)
+                key: str | None, raw: bool, stored: torch.Tensor | None) -> None:
+        """Decode the written file (an image's ``stored`` pixels, as read back); raw bits verify by a binomial
+        match, coded payloads by decoding exactly."""
+        logits = self._file_logits(output, stored)
         decoded = (logits > 0).to(torch.uint8)
         report.readback_bit_accuracy = round(float((decoded == codeword).float().mean()), 4)
         if raw:
