@@ -110,7 +110,10 @@ def video_check(val: Path, model: list[str], work: Path) -> dict:
     silent, clip, marked, attacked = (work / f"{n}.mp4" for n in ("silent", "clip", "marked", "crf28"))
     render_pan(val / VIDEO_PHOTO, silent)
     add_audio(silent, clip, seconds=3)
-    embedded = wmark("embed", str(clip), str(marked), "--message", MESSAGE, *model)
+    try:
+        embedded = wmark("embed", str(clip), str(marked), "--message", MESSAGE, *model)
+    except RuntimeError as exc:  # e.g. a video default that cannot hold 9 bytes: the check fails, the rows stay
+        return {"size": "1280x720", "error": str(exc), "audio_kept": False, "crf28_message": False}
     reencode(marked, attacked, 28)
     with av.open(str(attacked)) as container:
         has_audio = bool(container.streams.audio)

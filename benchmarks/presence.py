@@ -115,15 +115,16 @@ def main() -> None:
         return
     train, val = image_files(args.data / "train"), image_files(args.data / "val")
     names = args.model or [card.name for card in zoo.list_cards()]
-    results = {}
-    for name in names:
+    committed = RESULTS / "presence.json"
+    results = json.loads(committed.read_text())["models"] if args.model and committed.exists() else {}
+    for name in names:  # with -m, the other checkpoints' committed entries are kept
         results[name] = calibrate(name, train, val)
         print(name, json.dumps(results[name]), flush=True)
         if args.write_cards:
             write_card(name, results[name])
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "presence.json").write_text(json.dumps({"margin": MARGIN, "attacks": ATTACKS, "models": results},
-                                                      indent=2) + "\n")
+    committed.write_text(json.dumps({"margin": MARGIN, "attacks": ATTACKS, "models": dict(sorted(results.items()))},
+                                    indent=2) + "\n")
 
 
 if __name__ == "__main__":

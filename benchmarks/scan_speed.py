@@ -9,7 +9,8 @@ ready (their start-up is reported apart; the first run also starts the fork serv
 positives: the same photos plus random crops (20-100 % of each side) rescaled to a random long side
 of 256-2048 px and rounded to 8 bits, generated in memory and passed to the scan's own detection
 function at the default threshold (FPR 1e-6). ``--false-positives-only`` counts them alone, into
-false_positives_<model>.json.
+false_positives_<model>.json; with ``--seconds`` a count stops early and ``--resume`` goes on with it (each
+item has its own seed, and the file records the weights' sha256), so a count can span sessions.
 """
 from __future__ import annotations
 
@@ -62,29 +63,35 @@ def _variant(photo: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return quantize(F.interpolate(crop, size=size, mode="bilinear", antialias=True, align_corners=False))
 
 
-def false_positives(photos: list[Path], items: int, seed: int, seconds: float | None = None) -> dict:
+def false_positives(photos: list[Path], items: int, seed: int, seconds: float | None = None,
+                    done: dict | None = None) -> dict:
     """Detections among ``items`` clean items (fewer when the ``seconds`` budget runs out first: ``items`` in the
-    result says how many were tried)."""
+    result says how many were tried). Item ``i`` is drawn from its own seed, so a count ``done`` by an earlier run
+    of the same checkpoint (its weights' sha256) and seed goes on where it stopped."""
     torch.set_num_threads(1)  # one item at a time gains little from threads, and spinning ones stall a busy CPU
     models = markers((None,), "cpu")
+    sha256 = models[0].card.data["sha256"]
+    if done is not None and (done.get("sha256"), done.get("seed")) != (sha256, seed):
+        raise SystemExit("the count to resume is of other weights or another seed; start it again without --resume")
+    done = done or {"items": 0, "which": [], "min_p_value": 1.0, "valid_codewords": 0, "seconds": 0.0}
     pictures = [from_uint8(np.asarray(Image.open(p).convert("RGB")))[None] for p in photos]
-    generator = torch.Generator().manual_seed(seed)
-    detected, lowest, valid = [], 1.0, 0
+    detected, lowest, valid = list(done["which"]), done["min_p_value"], done["valid_codewords"]
     start = time.perf_counter()
-    tried = 0
-    for i in range(items):
+    tried = done["items"]
+    for i in range(done["items"], items):
         if seconds is not None and time.perf_counter() - start > seconds:
             break
         tried += 1
+        generator = torch.Generator().manual_seed(seed * 1_000_003 + i)
         x = pictures[i] if i < len(pictures) else _variant(pictures[i % len(pictures)], generator)
         result = detect_image(models, x)[0]
         lowest = min(lowest, result["p_value"])
         valid += result["p_value"] < 1
         if result["detected"]:
             detected.append({"item": i, "photo": photos[i % len(photos)].name, "p_value": result["p_value"]})
-    return {"model": models[0].name, "fpr": DEFAULT_FPR, "items": tried, "photos": len(photos),
-            "detected": len(detected), "which": detected, "min_p_value": lowest,
-            "valid_codewords": valid, "seed": seed, "seconds": round(time.perf_counter() - start, 1)}
+    return {"model": models[0].name, "sha256": sha256, "fpr": DEFAULT_FPR, "items": tried, "target": items,
+            "photos": len(photos), "detected": len(detected), "which": detected, "min_p_value": lowest,
+            "valid_codewords": valid, "seed": seed, "seconds": round(done["seconds"] + time.perf_counter() - start, 1)}
 
 
 def main() -> None:
@@ -96,11 +103,15 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, help="time budget of the false-positive count")
     parser.add_argument("--false-positives-only", action="store_true",
                         help="skip the speed runs; write results/false_positives_<default model>.json")
+    parser.add_argument("--resume", action="store_true",
+                        help="with --false-positives-only: go on with the committed count of the same weights and seed")
     args = parser.parse_args()
     photos = list_images(args.val)
     if args.false_positives_only:
-        counted = false_positives(photos, args.items, args.seed, args.seconds)
-        (RESULTS / f"false_positives_{counted['model']}.json").write_text(json.dumps(counted, indent=2) + "\n")
+        path = RESULTS / f"false_positives_{markers((None,), 'cpu')[0].name}.json"
+        done = json.loads(path.read_text()) if args.resume and path.exists() else None
+        counted = false_positives(photos, args.items, args.seed, args.seconds, done)
+        path.write_text(json.dumps(counted, indent=2) + "\n")
         print(json.dumps(counted, indent=2))
         return
     sizes = [Image.open(p).size for p in photos]

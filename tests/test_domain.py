@@ -135,8 +135,29 @@ def test_patterns_need_one_model_call_per_part_and_sign(photo):
     assert calls == [2 * 2]  # two parts, each with its negation, for every band and tile
 
 
+def test_a_batch_makes_patterns_once_per_distinct_message_and_each_frame_gets_its_own(photo):
+    marker = tiled_marker("mbrs-64", PATTERNS)
+    x = pipeline.quantize(torch.rand(4, 3, 96, 160, generator=torch.Generator().manual_seed(0)))
+    one, other = marker._message(marker.codeword("a"), 1), marker._message(marker.codeword("b"), 1)
+    calls = []
+    original = marker.model.residual
+    marker.model.residual = lambda tiles, m: calls.append(len(tiles)) or original(tiles, m)
+    batch = marker.domain.residual(marker.model, x, torch.cat([one, other, one, one]))
+    assert calls == [2 * 2 * 2]  # two distinct messages, two parts each, each with its negation
+    alone = marker.domain.residual(marker.model, x[1:2], other)
+    assert torch.allclose(batch[1:2], alone, atol=1e-6)
+
+
 @pytest.mark.parametrize("domain", [TILED, PATTERNS], ids=["content-aware", "patterns"])
 def test_both_tilings_read_back_after_jpeg(domain, photo, tmp_path):
     marker = tiled_marker("mbrs-64", domain)
     marker.embed(Image.open(photo).convert("RGB"), message="tiles!").save(tmp_path / "m.jpg", quality=75)
     assert marker.extract(tmp_path / "m.jpg").message == "tiles!"
+
+
+def test_tiles_are_decoded_in_chunks_on_a_cpu_with_the_same_logits(model):
+    from wmark.domain.domain import CPU_CHUNK, _decode_tiles
+
+    tiles = torch.rand(3 * CPU_CHUNK + 5, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.allclose(_decode_tiles(model, tiles), model.decode(tiles), atol=1e-5)

