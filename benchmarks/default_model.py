@@ -9,8 +9,14 @@ so visibility gates first); and when it still reads 0.90 of the bits of photos d
 side of 320 px or more, marked there and saved as JPEG 75 (benchmarks/results/small_inputs.json, the
 invisible-default issue's thumbnail bar). Eligible checkpoints are ranked on
 benchmarks/results/robustness.json at their card strength: the mean over the default attack grid of
-the share of payloads read back exactly (`word_ok`), averaged over photos and video. Writes
-benchmarks/results/default_model.json; ``--write`` also sets the default in checkpoints/zoo.json.
+the share of payloads read back exactly (`word_ok`), averaged over photos and video.
+
+For videos, a checkpoint qualifies when its codeword holds at least 9 bytes of text (the invisible-default
+issue's video message); when frames of 320 px or more, marked as the video embedder marks them, keep 0.90 of
+the bits after JPEG 75 and H.264 CRF 23 (small_inputs.json); and when it reads 0.95 of the bits of the 720p
+pan clip after H.264 CRF 28 (robustness.json). The qualifying are ranked by the video payloads read back
+exactly. Writes benchmarks/results/default_model.json; ``--write`` also sets both defaults in
+checkpoints/zoo.json.
 """
 from __future__ import annotations
 
@@ -29,7 +35,8 @@ MIN_SMALL = 0.90
 SMALL_FROM = 320  # long sides from here up
 SMALL_CODEC = "jpeg75"
 PARTS = ("photos", "video")
-VIDEO_MIN_SMALL = 0.95
+VIDEO_MIN_BYTES = 9
+VIDEO_MIN_SMALL = 0.90
 VIDEO_SMALL_CODECS = ("jpeg75", "h264_crf23")
 VIDEO_ATTACK, VIDEO_MIN_BITS_READ = "h264:crf=28", 0.95
 
@@ -94,10 +101,10 @@ def choose_video(report: dict, cards: list, small: dict) -> tuple[str, dict]:
     scores, excluded = {}, {}
     for card in cards:
         reasons = []
-        if card.data["bits"] < MIN_BITS:
-            reasons.append(f"{card.data['bits']} raw bits")
-        worst = min((acc for accuracies in small.get(card.name, {}).values() for codec, acc in accuracies.items()
-                     if codec in VIDEO_SMALL_CODECS), default=None)
+        if card.data.get("capacity_bytes", 0) < VIDEO_MIN_BYTES:
+            reasons.append(f"holds {card.data.get('capacity_bytes', 0)} bytes, under {VIDEO_MIN_BYTES}")
+        worst = min((acc for side, accuracies in small.get(card.name, {}).items() if int(side) >= SMALL_FROM
+                     for codec, acc in accuracies.items() if codec in VIDEO_SMALL_CODECS), default=None)
         if worst is None or worst < VIDEO_MIN_SMALL:
             reasons.append(f"small inputs: worst {worst}")
         rows = [r for r in report["video"]["results"] if r["model"] == card.name and r["strength"] is not None

@@ -7,7 +7,8 @@ Thumbnails and low-resolution video keep little of a mark: the 64 px residual is
 side of 160, 320, 480 and 640 px, marked with a random codeword at the card's strength and rounded to
 8 bits, then (a) saved by Pillow as JPEG 75 with 4:2:0 chroma and (b) with 4:4:4 (the `jpeg` attack),
 and (c) encoded with libx264 CRF 23 (yuv420p, through PyAV: the `h264` attack) as an 8-frame still
-clip, of which the middle frame is read. Writes benchmarks/results/small_inputs.json: mean bit
+clip, of which the middle frame is read (marked as the video embedder marks frames, in a card's
+`video_domain`). Writes benchmarks/results/small_inputs.json: mean bit
 accuracy per checkpoint, long side and codec.
 """
 from __future__ import annotations
@@ -54,6 +55,7 @@ def _codec(spec: str, clip: bool = False):
 
 CODECS = {"jpeg75": _codec("jpeg:quality=75"), "jpeg75_444": _codec("jpeg:quality=75,subsampling=444"),
           "h264_crf23": _codec("h264:crf=23", clip=True)}
+VIDEO_CODECS = {"h264_crf23"}  # marked as the video embedder marks frames (a card's video_domain)
 
 
 def measure(name: str, photos: list[Path]) -> dict:
@@ -66,9 +68,10 @@ def measure(name: str, photos: list[Path]) -> dict:
         for photo in photos:
             x = from_uint8(np.asarray(resized(photo, side)))
             codeword = torch.from_numpy(rng.integers(0, 2, marker.bits)).to(torch.uint8)
-            marked = pipeline.quantize(marker.embed_tensor(x[None], codeword))[0]
+            marked = {video: pipeline.quantize(marker.embed_tensor(x[None], codeword, video=video))[0]
+                      for video in (False, True)}
             for codec, attack in CODECS.items():
-                bits = (marker.logits(attack(marked)) > 0).to(torch.uint8)
+                bits = (marker.logits(attack(marked[codec in VIDEO_CODECS])) > 0).to(torch.uint8)
                 scores[codec].append(float((bits == codeword).float().mean()))
         table[str(side)] = {codec: round(float(np.mean(values)), 4) for codec, values in scores.items()}
         print(name, side, table[str(side)], flush=True)

@@ -114,6 +114,30 @@ def test_video_frames_use_the_domain(clip, tmp_path):
     assert found.detected and found.message == "ab"
 
 
+def test_a_card_video_domain_reweights_the_bands_for_video_frames_only(clip, tmp_path):
+    card = zoo.find_card("mbrs-64")
+    data = {**card.data, "domain": PATTERNS, "video_domain": {"band_weights": [1.0, 3.0], "rule": "a test"}}
+    marker = wmark.Watermarker(zoo.Card(card.name, card.path, data), device="cpu")
+    assert [b.weight for b in marker.video_domain.bands] == [1.0, 3.0]
+    assert [b.tiles for b in marker.video_domain.bands] == [b.tiles for b in marker.domain.bands]
+    x = pipeline.quantize(torch.rand(1, 3, 96, 160, generator=torch.Generator().manual_seed(1)))
+    codeword = marker.codeword("v")
+    image, frame = marker.embed_tensor(x, codeword), marker.embed_tensor(x, codeword, video=True)
+    assert (frame - x).abs().sum() > 1.5 * (image - x).abs().sum()  # the coarse band's weight went from 0.5 to 3
+    marker.embed_file(clip, tmp_path / "marked.mp4", message="ab")  # verified on read-back, else NotVerified
+    assert marker.extract(tmp_path / "marked.mp4").message == "ab"
+
+
+def test_reweighted_domain_keeps_its_grids_and_decodes_alike(model):
+    domain = Domain.from_dict(PATTERNS)
+    heavier = domain.reweighted([1.0, 2.0])
+    assert heavier.bands == (Band(8, 1.0), Band(2, 2.0)) and heavier.classes == domain.classes
+    x = torch.rand(1, 3, 96, 160, generator=torch.Generator().manual_seed(2))
+    assert torch.equal(heavier.decode(model, x), domain.decode(model, x))
+    with pytest.raises(wmark.WmarkError, match="2 bands takes 2 weights"):
+        domain.reweighted([1.0])
+
+
 def test_luma_of_grey_is_grey():
     assert torch.allclose(luma(torch.full((1, 3, 4, 4), 0.25)), torch.full((1, 1, 4, 4), 0.25))
 
@@ -129,8 +153,8 @@ def test_tile_transforms_are_the_eight_symmetries_of_the_square_and_invert():
 def test_patterns_need_one_model_call_per_part_and_sign(photo):
     marker = tiled_marker("mbrs-64", PATTERNS)
     calls = []
-    original = marker.model.residual
-    marker.model.residual = lambda x, m: calls.append(len(x)) or original(x, m)
+    original = marker.model.residuals_on
+    marker.model.residuals_on = lambda x, m: calls.append(len(m)) or original(x, m)
     marker.embed(Image.open(photo).convert("RGB"), message="p")
     assert calls == [2 * 2]  # two parts, each with its negation, for every band and tile
 
@@ -140,8 +164,8 @@ def test_a_batch_makes_patterns_once_per_distinct_message_and_each_frame_gets_it
     x = pipeline.quantize(torch.rand(4, 3, 96, 160, generator=torch.Generator().manual_seed(0)))
     one, other = marker._message(marker.codeword("a"), 1), marker._message(marker.codeword("b"), 1)
     calls = []
-    original = marker.model.residual
-    marker.model.residual = lambda tiles, m: calls.append(len(tiles)) or original(tiles, m)
+    original = marker.model.residuals_on
+    marker.model.residuals_on = lambda grey, m: calls.append(len(m)) or original(grey, m)
     batch = marker.domain.residual(marker.model, x, torch.cat([one, other, one, one]))
     assert calls == [2 * 2 * 2]  # two distinct messages, two parts each, each with its negation
     alone = marker.domain.residual(marker.model, x[1:2], other)

@@ -201,3 +201,14 @@ def test_stegastamp_other_sizes_decode(size, plane):
 def test_stegastamp_refuses_a_plane_too_small_for_its_decoder():
     with pytest.raises(wmark.WmarkError, match="plane times 1, 2, 4 or 8"):
         zoo.build("stegastamp", size=128, plane=8)
+
+
+@pytest.mark.parametrize("family", ["mbrs", "hidden"])
+def test_residuals_on_one_image_equal_residuals_of_the_image_repeated(family):
+    torch.manual_seed(0)
+    model = zoo.build(family, message_bits=8, size=32).eval()
+    grey = torch.full((1, 3, 32, 32), 0.5)
+    messages = torch.randn(5, 8).sign()
+    with torch.no_grad():
+        shared, repeated = model.residuals_on(grey, messages), model.residual(grey.expand(5, -1, -1, -1), messages)
+    assert torch.allclose(shared, repeated, atol=1e-6)

@@ -8,6 +8,7 @@ from wmark.stats import (
     DEFAULT_FPR,
     binomial_sf,
     bit_accuracy,
+    combine_frames,
     match_p_value,
     match_threshold,
     psnr,
@@ -99,3 +100,14 @@ def test_ssim():
 def test_ssim_small_images():
     x = _images(shape=(1, 3, 6, 6))
     assert ssim(x, x).item() == pytest.approx(1.0)
+
+
+def test_combine_frames_weighs_each_frame_by_its_median_magnitude():
+    strong = torch.tensor([4.0, -4.0, 4.0, -4.0])
+    weak = torch.tensor([-0.5, 0.5, 0.5, 0.5])  # a frame the codec moved the mark off: near zero, half wrong
+    assert torch.equal(combine_frames(torch.stack([strong, strong])), strong)
+    combined = combine_frames(torch.stack([strong, weak, weak, weak]))
+    assert torch.equal(combined > 0, strong > 0)  # the plain mean loses the first bit
+    assert not torch.equal(torch.stack([strong, weak, weak, weak, weak, weak, weak, weak, weak]).mean(0) > 0,
+                           strong > 0)
+    assert torch.equal(combine_frames(torch.zeros(3, 4)), torch.zeros(4))

@@ -110,7 +110,7 @@ def test_default_rule_gates_on_visibility_before_robustness():
 
     class FakeCard:
         def __init__(self, name):
-            self.name, self.strength, self.data = name, 1.0, {"bits": 192}
+            self.name, self.strength, self.data = name, 1.0, {"bits": 192, "capacity_bytes": 13}
 
     cards = [FakeCard("visible"), FakeCard("invisible")]
     rows = [{"model": name, "strength": 1.0, "attack": "identity", "word_ok": ok, "bit_acc": ok}
@@ -123,7 +123,11 @@ def test_default_rule_gates_on_visibility_before_robustness():
     small["visible"]["160"] = {"jpeg75": 0.97, "h264_crf23": 0.96}
     choice = script.choose(report, cards, visibility, small)
     assert choice["default"] == "invisible" and "FLIP 1.9" in choice["excluded"]["visible"]
-    assert choice["video_default"] == "visible"  # the only one that reads thumbnails and H.264 CRF 28
+    assert choice["video_default"] == "visible"  # the only one that reads H.264 CRF 28
+    cards[0].data["capacity_bytes"] = 3
+    with pytest.raises(SystemExit, match="visible': 'holds 3 bytes, under 9"):
+        script.choose(report, cards, visibility, small)
+    cards[0].data["capacity_bytes"] = 13
     small["invisible"]["320"]["jpeg75"] = 0.85
     with pytest.raises(SystemExit, match="no checkpoint qualifies"):
         script.choose(report, cards, visibility, small)

@@ -24,7 +24,8 @@ from wmark.io.video import VIDEO_SUFFIXES, check_options, read_yuv, spread_frame
 from wmark.io.yuv import YuvFrames
 from wmark.payload import PayloadCode, parse_bits
 from wmark.perception.flip import flip_vs_jpeg
-from wmark.stats import DEFAULT_FPR, bit_confidence, check_fpr, logit_magnitude, match_p_value, psnr, ssim
+from wmark.stats import (DEFAULT_FPR, bit_confidence, check_fpr, combine_frames, logit_magnitude, match_p_value, psnr,
+                         ssim)
 from wmark.sync import dihedral
 
 
@@ -128,7 +129,8 @@ class VideoEmbedReport(_Report):
 
 @dataclass
 class VideoExtraction(Extraction):
-    """A video-level extraction from the mean of the per-frame logits, with a per-frame timeline.
+    """A video-level extraction from the per-frame logits combined (:func:`~wmark.stats.combine_frames`), with a
+    per-frame timeline.
 
     ``detected_share``: share of read frames whose own decision was positive; ``segments``: inclusive
     [first, last] frame ranges of those frames; ``per_frame``: one entry a frame when asked for.
@@ -204,6 +206,8 @@ class Watermarker:
         self.device = resolve_device(device)
         self.model = zoo.load_model(card).to(self.device)
         self.domain = Domain.from_dict(card.data.get("domain"))
+        video = card.data.get("video_domain")
+        self.video_domain = self.domain.reweighted(video["band_weights"]) if video else self.domain
 
     @property
     def name(self) -> str:
@@ -238,19 +242,20 @@ class Watermarker:
         return (codeword.to(self.device).float() * 2 - 1).expand(batch, -1)
 
     def embed_tensor(self, x: torch.Tensor, codeword: torch.Tensor, strength: float | None = None,
-                     psnr: float | None = None) -> torch.Tensor:
+                     psnr: float | None = None, video: bool = False) -> torch.Tensor:
         """Mark a float batch (B, 3, H, W); returns the marked batch, clamped, not rounded.
 
         ``psnr`` sets each image's strength so that the residual alone gives that PSNR (before clamping
-        and rounding, which move it by a few hundredths of a dB); it replaces ``strength``.
+        and rounding, which move it by a few hundredths of a dB); it replaces ``strength``. ``video`` marks
+        the batch as video frames, in the card's ``video_domain`` where it has one.
         """
-        return self._embed(x, codeword, strength, psnr)[0]
+        return self._embed(x, codeword, strength, psnr, self.video_domain if video else self.domain)[0]
 
     def _embed(self, x: torch.Tensor, codeword: torch.Tensor, strength: float | None,
-               psnr: float | None) -> tuple[torch.Tensor, torch.Tensor]:
-        """(marked batch, the strength used for each image)."""
+               psnr: float | None, domain: Domain | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(marked batch, the strength used for each image), in ``domain`` (the image one by default)."""
         x = x.to(self.device)
-        residual = pipeline.residual(self.model, x, self._message(codeword, x.shape[0]), self.domain)
+        residual = pipeline.residual(self.model, x, self._message(codeword, x.shape[0]), domain or self.domain)
         if psnr is None:
             s = torch.full((x.shape[0],), self._strength(strength), device=self.device)
         elif strength is not None:
@@ -336,10 +341,10 @@ class Watermarker:
                 "after compression; a whole-frame model such as mbrs-64 holds up better on small images")
 
     def _file_logits(self, path: Path, pixels: torch.Tensor | None = None) -> torch.Tensor:
-        """Mean logits of an image (``pixels`` when already read) or of a few frames of a video."""
+        """Logits of an image (``pixels`` when already read) or the combined logits of a few frames of a video."""
         if pixels is not None:
             return self.logits(pixels)
-        return self.video_logits(path, frames=VERIFY_FRAMES)[1].mean(0)
+        return combine_frames(self.video_logits(path, frames=VERIFY_FRAMES)[1])
 
     def _refuse_marked(self, source: Path, pixels: torch.Tensor | None, key: str | None) -> None:
         """A second mark of the same model garbles both, whatever the keys: refuse one under this key (decoded) or
@@ -399,7 +404,8 @@ class Watermarker:
                 if i in keys:
                     state["residual"] = fresh[keys.index(i)]
                 chosen.append(state["residual"])
-            marked = frames.add_rgb(s * torch.stack(chosen))
+            residual = s * torch.stack(chosen)
+            marked = frames.add_luma(residual) if residual.shape[1] == 1 else frames.add_rgb(residual)
             psnrs.extend(marked.luma_psnr(frames).tolist())
             if floor is not None and min(psnrs) < floor:
                 raise WmarkError(f"a marked frame would have a luma PSNR of {min(psnrs):.1f} dB, under the {floor:g} dB "
@@ -417,10 +423,12 @@ class Watermarker:
     @torch.no_grad()
     def _frame_residual(self, frames: YuvFrames, message: torch.Tensor) -> torch.Tensor:
         """The residual of video frames: at native size for the whole-frame domain (resized in the planes,
-        which is cheap), else at full resolution."""
+        which is cheap), else at full resolution in the video domain (one plane for a luma domain; a domain of
+        patterns reads only the frames' luma, for the JND)."""
         if self.domain.is_whole_frame:
             return self.model.residual(frames.rgb(self.model.size), message)
-        return self.domain.residual(self.model, frames.rgb(), message)
+        frames_read = frames.luma() if self.video_domain.patterns else frames.rgb()
+        return self.video_domain.planes(self.model, frames_read, message)
 
     def frame_logits(self, x: torch.Tensor) -> torch.Tensor:
         """Decoder logits (B, L) for a float batch (B, 3, H, W) at any resolution."""
@@ -450,20 +458,20 @@ class Watermarker:
 
     def _video_transform(self, path: str | Path, names: tuple[str, ...],
                          detects: Callable[[torch.Tensor], bool]) -> str:
-        """The first of ``names`` under which the mean logits of a few frames spread over the video are detected
+        """The first of ``names`` under which the combined logits of a few frames spread over the video are detected
         (the frames are read once), else the identity."""
         if len(names) == 1:
             return names[0]
         sample = [frames for _, frames in read_yuv(path, batch=VERIFY_FRAMES, select=spread_frames(path, VERIFY_FRAMES))]
         for name in names:
-            if sample and detects(torch.cat([self.yuv_logits(frames, name) for frames in sample]).mean(0)):
+            if sample and detects(combine_frames(torch.cat([self.yuv_logits(frames, name) for frames in sample]))):
                 return name
         return "identity"
 
     def extract_video(self, path: str | Path, key: str | None = None, fpr: float = DEFAULT_FPR,
                       frames: int | None = None, batch: int = 16, per_frame: bool = False,
                       search: str = "off") -> VideoExtraction:
-        """Blind extraction from a video: one message from the mean frame logits, plus a timeline. With ``search``
+        """Blind extraction from a video: one message from the combined frame logits, plus a timeline. With ``search``
         the transform is found on a few frames and undone on all of them."""
         transform = self.video_transform(path, search, key, fpr)
         indices, logits = self.video_logits(path, frames, batch, transform)
@@ -481,13 +489,13 @@ class Watermarker:
 
     def extract_frames(self, indices: list[int], logits: torch.Tensor, key: str | None = None,
                        fpr: float = DEFAULT_FPR, per_frame: bool = False, hypotheses: int = 1) -> VideoExtraction:
-        """A video's extraction from its frames' logits (N, L): the mean decides, each frame gives the timeline.
+        """A video's extraction from its frames' logits (N, L): their combination decides, each frame gives the timeline.
 
         When the video's message is found, a frame counts as marked when its bits match that codeword
         (binomial test at ``fpr``): cheap, and it shows where this message is. Otherwise each frame is
         decoded on its own (several messages spliced together show up that way).
         """
-        found = self.extract_logits(logits.mean(0), key=key, fpr=fpr, hypotheses=hypotheses)
+        found = self.extract_logits(combine_frames(logits), key=key, fpr=fpr, hypotheses=hypotheses)
         if found.detected:
             codeword = self.codeword(hex=found.hex, key=key)
             p_values = match_p_value(logits > 0, codeword).tolist()
@@ -505,9 +513,9 @@ class Watermarker:
                                segments=_segments(indices, flags), per_frame=timeline)
 
     def logits(self, image) -> torch.Tensor:
-        """Decoder logits (L,) for one image (tensor, PIL image, array or path); a video's mean logits."""
+        """Decoder logits (L,) for one image (tensor, PIL image, array or path); a video's combined logits."""
         if _is_video(image):
-            return self.video_logits(image)[1].mean(0)
+            return combine_frames(self.video_logits(image)[1])
         return self._image_logits(self._one_image(image))
 
     def _one_image(self, image) -> torch.Tensor:
@@ -525,7 +533,7 @@ class Watermarker:
         names = dihedral.hypotheses(search)
         if _is_video(image):
             transform = self._video_transform(image, names, lambda logits: read(logits, len(names)).detected)
-            found = read(self.video_logits(image, transform=transform)[1].mean(0), len(names))
+            found = read(combine_frames(self.video_logits(image, transform=transform)[1]), len(names))
             found.transform = transform
             return found
         x = self._one_image(image)

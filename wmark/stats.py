@@ -29,6 +29,16 @@ def logit_magnitude(logits: torch.Tensor) -> float:
     return float(logits.float().abs().median())
 
 
+def combine_frames(logits: torch.Tensor) -> torch.Tensor:
+    """One codeword's logits (L,) from a video's frames' logits (N, L): their mean, each frame weighted by its
+    median |logit| (a matched filter). A codec keeps the mark in its intra frames, while motion compensation
+    moves it off the tile grid in the others, which then read near zero and would only add noise."""
+    weights = logits.float().abs().median(1).values
+    if not weights.sum() > 0:
+        return logits.float().mean(0)
+    return (logits.float() * weights[:, None]).sum(0) / weights.sum()
+
+
 def bit_accuracy(a, b) -> torch.Tensor:
     """Fraction of equal bits along the last dim (a 0-d tensor for single codewords)."""
     a, b = torch.as_tensor(a) != 0, torch.as_tensor(b) != 0

@@ -104,9 +104,9 @@ def _batches(path: Path, kind: str, frames: int | None, batch: int):
         yield indices, x, True
 
 
-def _timed(fn, *args) -> tuple[torch.Tensor, float]:
+def _timed(fn, *args, **kwargs) -> tuple[torch.Tensor, float]:
     start = time.perf_counter()
-    out = fn(*args)
+    out = fn(*args, **kwargs)
     return out, (time.perf_counter() - start) * 1000
 
 
@@ -188,12 +188,13 @@ class _Bench:
             self.generators[key] = torch.Generator().manual_seed(stable_seed(self.seed, self.name, spec, tag))
         return self.generators[key]
 
-    def _mark(self, model, label, x: torch.Tensor) -> dict | None:
-        """The marked 8-bit batch and its quality, or None when the model refuses the input."""
+    def _mark(self, model, label, x: torch.Tensor, clip: bool) -> dict | None:
+        """The marked 8-bit batch (a video's frames as the video embedder marks them) and its quality, or None when
+        the model refuses the input."""
         codeword = _codeword(self.seed, self.name, model.bits)
         strength = _resolved(model, label)
         try:
-            y, ms = _timed(model.embed_tensor, x, codeword, strength)
+            y, ms = _timed(model.embed_tensor, x, codeword, strength, video=clip)
         except WmarkError as exc:
             self.failed.add(model.name)
             self._error(input=self.name, model=model.name, error=str(exc))
@@ -215,7 +216,7 @@ class _Bench:
     def batch(self, indices: list[int], x: torch.Tensor, clip: bool, grid: list[str]) -> None:
         """All rows of one batch of frames: mark with each model and strength, attack, decode."""
         for label in self.labels:
-            marked = [self._mark(m, label, x) for m in self.models
+            marked = [self._mark(m, label, x, clip) for m in self.models
                       if m.name not in self.failed and label in self.runs[m.name]]
             for spec in grid:
                 attack = self.built[spec]

@@ -61,8 +61,10 @@ class Peer:
                              f"{x.shape[-1]}x{x.shape[-2]}")
         return [np.ascontiguousarray(a[..., ::-1]) for a in to_uint8(x)]
 
-    def embed_tensor(self, x: torch.Tensor, codeword: torch.Tensor, strength: float | None = None) -> torch.Tensor:
-        """Mark a float batch (B, 3, H, W) with the (L,) 0/1 codeword; returns 8-bit values as floats."""
+    def embed_tensor(self, x: torch.Tensor, codeword: torch.Tensor, strength: float | None = None,
+                     video: bool = False) -> torch.Tensor:
+        """Mark a float batch (B, 3, H, W) with the (L,) 0/1 codeword; returns 8-bit values as floats. Video
+        frames are marked as images."""
         self._encoder.set_watermark("bits", [int(b) for b in codeword.tolist()])
         marked = [self._encoder.encode(bgr, self.method)[..., ::-1] for bgr in self._bgr(x)]
         return from_uint8(np.stack(marked))

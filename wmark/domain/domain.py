@@ -22,7 +22,7 @@ the eye before it is added to the frame.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import torch
 
@@ -80,6 +80,13 @@ class Domain:
         return {"bands": [asdict(b) for b in self.bands], "classes": self.classes, "luma": self.luma, "jnd": self.jnd,
                 "patterns": self.patterns}
 
+    def reweighted(self, weights: list[float] | tuple[float, ...]) -> "Domain":
+        """The same grids with other band weights. It decodes exactly as this domain does, since :meth:`decode`
+        weighs the bands by the gain it measures, not by these weights (a card's ``video_domain``)."""
+        if len(weights) != len(self.bands):
+            raise WmarkError(f"a domain of {len(self.bands)} bands takes {len(self.bands)} weights, got {list(weights)}")
+        return replace(self, bands=tuple(Band(band.tiles, float(w)) for band, w in zip(self.bands, weights)))
+
     @property
     def is_whole_frame(self) -> bool:
         return self == Domain()
@@ -104,10 +111,35 @@ class Domain:
 
     def residual(self, model, x: torch.Tensor, message: torch.Tensor) -> torch.Tensor:
         """Full-resolution residual (B, 3, H, W) at strength 1, for ±1 ``message`` (B, classes * bits)."""
-        batch, (height, width), bits = x.shape[0], x.shape[-2:], model.message_bits
+        return self.planes(model, x, message).expand(-1, 3, -1, -1)
+
+    def planes(self, model, x: torch.Tensor, message: torch.Tensor) -> torch.Tensor:
+        """The residual as the domain makes it: (B, 1, H, W), its luma plane alone, with ``luma`` (all a video's
+        Y plane needs), else (B, 3, H, W); attenuated by the JND map of ``x`` with ``jnd``.
+
+        With ``patterns`` the bands' sum depends on the message alone, so it is made once per distinct
+        message in the batch (a video's frames all carry the same one) and only the JND differs per frame;
+        ``x`` may then be the frames' luma (B, 1, H, W), all the JND reads."""
+        if not self.patterns and x.shape[1] != 3:
+            raise WmarkError(f"a domain without patterns marks RGB frames (B, 3, H, W), got {tuple(x.shape)}")
+        batch, bits = x.shape[0], model.message_bits
         parts = message.view(batch, self.classes, bits)
+        if self.patterns:
+            distinct, which = torch.unique(parts.flatten(1), dim=0, return_inverse=True)
+            total = self._band_sum(model, x, distinct.view(-1, self.classes, bits))
+            total = total.expand(batch, -1, -1, -1) if len(distinct) == 1 else total[which]
+        else:
+            total = self._band_sum(model, x, parts)
+        if self.jnd:
+            total = total * jnd_map(x, scale=1 / JND_REFERENCE)
+        return total
+
+    def _band_sum(self, model, x: torch.Tensor, parts: torch.Tensor) -> torch.Tensor:
+        """The bands' weighted sum (N, 1 or 3, H, W) for codeword parts (N, classes, bits): the model's
+        patterns placed on the grids, or (without ``patterns``) its residuals of the tiles of ``x``."""
+        count, bits, (height, width) = len(parts), parts.shape[-1], x.shape[-2:]
         patterns = self._patterns(model, parts) if self.patterns else None
-        total = x.new_zeros(batch, 1 if self.luma else 3, height, width)  # luma commutes with resizing: 1 plane
+        total = x.new_zeros(count, 1 if self.luma else 3, height, width)  # luma commutes with resizing: 1 plane
         for band, grid, salt in self._grids(height, width, model.size):
             classes = grid.tile_classes().to(x.device)
             if patterns is None:
@@ -115,26 +147,18 @@ class Domain:
                 tiles = model.residual(grid.split(x), tile_messages.reshape(-1, bits))
             else:
                 variants = grid.variants(salt).to(x.device)
-                chosen = patterns[:, variants // 8, classes]  # (B, count, 3, size, size)
-                tiles = transform(chosen.flatten(0, 1), (variants % 8).repeat(batch))
+                chosen = patterns[:, variants // 8, classes]  # (N, tiles, 3, size, size)
+                tiles = transform(chosen.flatten(0, 1), (variants % 8).repeat(count))
             total = total.add_(grid.join(luma(tiles) if self.luma else tiles, height, width), alpha=band.weight)
-        return self.shape(x, total)
+        return total
 
     def _patterns(self, model, parts: torch.Tensor) -> torch.Tensor:
-        """The model's residual on a grey tile for each part and its negation: (B, 2, classes, 3, size, size).
-        Made once per distinct message in the batch (a video's frames all carry the same one)."""
+        """The model's residual on a grey tile for each codeword part and its negation: (N, 2, classes, 3, size,
+        size) for parts (N, classes, bits)."""
         bits, size = parts.shape[-1], model.size
-        distinct, which = torch.unique(parts.flatten(1), dim=0, return_inverse=True)
-        distinct = distinct.view(-1, self.classes, bits)
-        messages = torch.stack([distinct, -distinct], 1).reshape(-1, bits)
-        grey = torch.full((len(messages), 3, size, size), NEUTRAL, device=parts.device)
-        return model.residual(grey, messages).view(-1, 2, self.classes, 3, size, size)[which]
-
-    def shape(self, x: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
-        """The residual (its luma plane with ``luma``) attenuated by the JND map, as three RGB planes."""
-        if self.jnd:
-            residual = residual * jnd_map(x).div_(JND_REFERENCE)
-        return residual.expand(-1, 3, -1, -1)
+        messages = torch.stack([parts, -parts], 1).reshape(-1, bits)
+        grey = torch.full((1, 3, size, size), NEUTRAL, device=parts.device)
+        return model.residuals_on(grey, messages).view(-1, 2, self.classes, 3, size, size)
 
     def tiles(self, x: torch.Tensor, size: int, bits: int) -> list[tuple[TileGrid, torch.Tensor, torch.Tensor]]:
         """For each band of frames ``x`` (B, 3, H, W): its grid, its tiles as the decoder reads them

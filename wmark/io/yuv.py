@@ -51,6 +51,11 @@ class YuvFrames:
         """(luma offset, luma scale, chroma scale) between 8-bit codes and Y' in [0, 1], Cb/Cr in ±0.5."""
         return (0.0, 255.0, 255.0) if self.full_range else (16.0, 219.0, 224.0)
 
+    def luma(self) -> torch.Tensor:
+        """Float luma Y' (B, 1, H, W) in [0, 1]."""
+        offset, luma_scale, _ = self._scales()
+        return self.y.unsqueeze(1).float().sub_(offset).div_(luma_scale).clamp_(0, 1)
+
     def rgb(self, size: int | None = None) -> torch.Tensor:
         """Float RGB (B, 3, H, W) in [0, 1], or (B, 3, size, size) resized (anti-aliased) in the planes."""
         planes = [p.unsqueeze(1) for p in (self.y, self.u, self.v)]
@@ -76,17 +81,25 @@ class YuvFrames:
         cb = (blue - luma) / (2 * (1 - self.kb))
         cr = (red - luma) / (2 * (1 - self.kr))
         _, luma_scale, chroma_scale = self._scales()
-        planes = []
-        for plane, change, scale in ((self.y, luma, luma_scale), (self.u, cb, chroma_scale), (self.v, cr, chroma_scale)):
-            change = change.unsqueeze(1) * scale
-            if change.shape[-2:] != plane.shape[-2:]:
-                shrink = change.shape[-1] > plane.shape[-1]
-                change = F.interpolate(change, size=plane.shape[-2:], mode="bilinear", antialias=shrink,
-                                       align_corners=False)
-            planes.append((plane + change.squeeze(1).round_()).clamp_(0, 255).to(torch.uint8))
-        return replace(self, y=planes[0], u=planes[1], v=planes[2])
+        return replace(self, y=_added(self.y, luma, luma_scale), u=_added(self.u, cb, chroma_scale),
+                       v=_added(self.v, cr, chroma_scale))
+
+    def add_luma(self, residual: torch.Tensor) -> "YuvFrames":
+        """These frames plus a luma residual (B, 1, h, w), an equal change of R, G and B: only the Y plane
+        changes (what :meth:`add_rgb` gives for such a residual, without the chroma work)."""
+        return replace(self, y=_added(self.y, residual.float()[:, 0], self._scales()[1]))
 
     def luma_psnr(self, other: "YuvFrames") -> torch.Tensor:
         """PSNR of the luma planes, per frame, in dB (the usual video PSNR-Y)."""
         mse = (self.y.to(torch.int16) - other.y).float().square_().flatten(1).mean(1)
         return 10 * torch.log10(255**2 / mse)
+
+
+def _added(plane: torch.Tensor, change: torch.Tensor, scale: float) -> torch.Tensor:
+    """An 8-bit plane (B, h, w) plus a float ``change`` (B, H, W) in RGB units times ``scale``, resized to the
+    plane, rounded and clamped."""
+    change = change.unsqueeze(1) * scale
+    if change.shape[-2:] != plane.shape[-2:]:
+        shrink = change.shape[-1] > plane.shape[-1]
+        change = F.interpolate(change, size=plane.shape[-2:], mode="bilinear", antialias=shrink, align_corners=False)
+    return (plane + change.squeeze(1).round_()).clamp_(0, 255).to(torch.uint8)

@@ -24,6 +24,10 @@ class WatermarkModel(nn.Module):
     def residual(self, x: torch.Tensor, message: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    def residuals_on(self, x: torch.Tensor, messages: torch.Tensor) -> torch.Tensor:
+        """Residuals (N, 3, size, size) of one image ``x`` (1, 3, size, size) for each of N ``messages``."""
+        return self.residual(x.expand(len(messages), -1, -1, -1), messages)
+
     def decode(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 

@@ -52,8 +52,16 @@ class MBRS(WatermarkModel):
         self.decoder_linear = nn.Linear(plane * plane, message_bits)
 
     def residual(self, x: torch.Tensor, message: torch.Tensor) -> torch.Tensor:
+        return self._fused(self.image_net(x), x, message)
+
+    def residuals_on(self, x: torch.Tensor, messages: torch.Tensor) -> torch.Tensor:
+        """The image branch runs once for all messages (a fifth of the cost of six patterns)."""
+        n = len(messages)
+        return self._fused(self.image_net(x).expand(n, -1, -1, -1), x.expand(n, -1, -1, -1), messages)
+
+    def _fused(self, image_features: torch.Tensor, x: torch.Tensor, message: torch.Tensor) -> torch.Tensor:
         planes = self.message_in(message).view(x.shape[0], 1, self.plane, self.plane)
-        features = torch.cat([self.image_net(x), self.message_net(planes), x], dim=1)
+        features = torch.cat([image_features, self.message_net(planes), x], dim=1)
         return self.to_residual(self.fuse(features))
 
     def decode(self, x: torch.Tensor) -> torch.Tensor:
