@@ -13,9 +13,10 @@ the share of payloads read back exactly (`word_ok`), averaged over photos and vi
 
 For videos, a checkpoint qualifies when its codeword holds at least 9 bytes of text (the invisible-default
 issue's video message); when frames of 320 px or more, marked as the video embedder marks them, keep 0.90 of
-the bits after JPEG 75 and H.264 CRF 23 (small_inputs.json); and when it reads 0.95 of the bits of the 720p
-pan clip after H.264 CRF 28 (robustness.json). The qualifying are ranked by the video payloads read back
-exactly. Writes benchmarks/results/default_model.json; ``--write`` also sets both defaults in
+the bits after JPEG 75 and H.264 CRF 23 (small_inputs.json); and when either its frames keep 0.95 of the bits
+after H.264 CRF 28 (robustness.json), or a 9-byte message, read from all frames of a clip, comes back after
+CRF 28 on every pan of video_domain.json. The qualifying are ranked by the video payloads read back exactly
+per frame (robustness.json). Writes benchmarks/results/default_model.json; ``--write`` also sets both defaults in
 checkpoints/zoo.json.
 """
 from __future__ import annotations
@@ -50,9 +51,9 @@ def at_card_strength(rows: list[dict], card) -> tuple[float, float] | None:
     return sum(r["word_ok"] for r in mine) / len(mine), sum(r["bit_acc"] for r in mine) / len(mine)
 
 
-def choose(report: dict, cards: list, visibility: dict, small: dict) -> dict:
+def choose(report: dict, cards: list, visibility: dict, small: dict, clips: dict | None = None) -> dict:
     """Each checkpoint's figures, why any is not eligible, and the default. ``visibility``: visibility.json's
-    ``marks``; ``small``: small_inputs.json's ``models``."""
+    ``marks``; ``small``: small_inputs.json's ``models``; ``clips``: see :func:`choose_video`."""
     measured, excluded = {}, {}
     for card in cards:
         reasons = []
@@ -90,14 +91,15 @@ def choose(report: dict, cards: list, visibility: dict, small: dict) -> dict:
     if not eligible:
         raise SystemExit(f"no checkpoint qualifies: {excluded}")
     default = max(eligible, key=lambda name: measured[name]["word_ok"])
-    video, video_excluded = choose_video(report, cards, small)
+    video, video_excluded = choose_video(report, cards, small, clips or {})
     return {"max_flip_ratio": MAX_FLIP_RATIO, "min_psnr": MIN_PSNR, "min_bits": MIN_BITS, "min_small_inputs": MIN_SMALL,
             "small_inputs_from": SMALL_FROM, "default": default, "measured": measured, "excluded": excluded,
             "video_default": video, "video_excluded": video_excluded}
 
 
-def choose_video(report: dict, cards: list, small: dict) -> tuple[str, dict]:
-    """The video default (see the docstring) and why the others are not."""
+def choose_video(report: dict, cards: list, small: dict, clips: dict) -> tuple[str, dict]:
+    """The video default (see the docstring) and why the others are not. ``clips``: checkpoint name -> whether
+    every pan of video_domain.json gave the message back at the chosen video gain."""
     scores, excluded = {}, {}
     for card in cards:
         reasons = []
@@ -110,8 +112,8 @@ def choose_video(report: dict, cards: list, small: dict) -> tuple[str, dict]:
         rows = [r for r in report["video"]["results"] if r["model"] == card.name and r["strength"] is not None
                 and abs(r["strength"] - card.strength) < 1e-6]
         crf28 = next((r["bit_acc"] for r in rows if r["attack"] == VIDEO_ATTACK), None)
-        if crf28 is None or crf28 < VIDEO_MIN_BITS_READ:
-            reasons.append(f"{VIDEO_ATTACK}: {crf28}")
+        if (crf28 is None or crf28 < VIDEO_MIN_BITS_READ) and not clips.get(card.name):
+            reasons.append(f"{VIDEO_ATTACK}: {crf28} of the bits a frame, and no clip message measured")
         if reasons:
             excluded[card.name] = "; ".join(reasons)
         else:
@@ -121,10 +123,14 @@ def choose_video(report: dict, cards: list, small: dict) -> tuple[str, dict]:
     return max(scores, key=scores.get), excluded
 
 
-def load_inputs() -> tuple[dict, list, dict, dict]:
+def load_inputs() -> tuple[dict, list, dict, dict, dict]:
     """The committed results and cards that :func:`choose` reads."""
     read = lambda name: json.loads((RESULTS / name).read_text())  # noqa: E731
-    return read("robustness.json"), zoo.list_cards(), read("visibility.json")["marks"], read("small_inputs.json")["models"]
+    pans = read("video_domain.json")
+    clips = {pans["model"]: any(r["gain"] == pans["chosen_gain"] for r in pans["rows"])
+             and all(r["message"] for r in pans["rows"] if r["gain"] == pans["chosen_gain"])}
+    return (read("robustness.json"), zoo.list_cards(), read("visibility.json")["marks"],
+            read("small_inputs.json")["models"], clips)
 
 
 def markdown(result: dict) -> str:

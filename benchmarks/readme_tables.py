@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from default_model import markdown as default_markdown  # noqa: E402
 from domain_levers import levers_markdown  # noqa: E402
 from robustness import markdown as robustness_table  # noqa: E402
+from video_domain import video_domain_markdown  # noqa: E402
 from visibility import visibility_markdown  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -199,6 +200,7 @@ TABLES = {
     "speed": ("speed.json", speed_markdown),
     "presence": ("presence.json", presence_markdown),
     "search": ("search.json", search_markdown),
+    "video-domain": ("video_domain.json", video_domain_markdown),
 }
 
 

@@ -1,6 +1,6 @@
 """The video gain of a tiled checkpoint: how much more its coarse band gets in videos, chosen on pans.
 
-    python benchmarks/video_domain.py [-m mbrs-64-tiled] [--gains 1 1.5 2] [--write]
+    python benchmarks/video_domain.py [-m mbrs-64-tiled] [--gains 1 1.5 2] [--write [--committed]]
 
 Why videos need it: a video codec keeps the mark in its intra frames, but in the others motion
 compensation copies the previous frame's mark along with the moving content, off the tile grid, and at
@@ -15,7 +15,8 @@ and gain: luma PSNR, the mean FLIP of three frames marked (before any coding) as
 re-save of the frame, and the bit accuracy of the frames' logits combined by `wmark.stats.combine_frames`
 and by a plain mean. The rule: the smallest gain at which every clip's message reads back exactly and
 its combined bit accuracy is at least 0.99. Writes benchmarks/results/video_domain.json; ``--write``
-records the chosen band weights as the card's ``video_domain``.
+records the chosen band weights as the card's ``video_domain`` (with ``--committed``, those of the committed
+results, measuring nothing).
 """
 from __future__ import annotations
 
@@ -82,7 +83,11 @@ def main() -> None:
     parser.add_argument("--gains", type=float, nargs="+", default=[1.0, 1.5, 2.0])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--write", action="store_true", help="record the chosen weights in the card")
+    parser.add_argument("--committed", action="store_true", help="with --write: the committed results' weights")
     args = parser.parse_args()
+    if args.committed:
+        write_card(json.loads(RESULT.read_text()))
+        return
     torch.set_num_threads(args.threads)
     marker = wmark.load(args.model, device="cpu")
     image_weights = [band.weight for band in marker.domain.bands]
@@ -106,12 +111,29 @@ def main() -> None:
     RESULT.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: v for k, v in result.items() if k != "rows"}, indent=2))
     if args.write:
-        if weights is None:
-            raise SystemExit("no gain met the rule; the card is left as it is")
-        card = zoo.find_card(args.model)
-        data = json.loads((card.path / zoo.CARD).read_text())
-        data["video_domain"] = {"band_weights": weights, "rule": rule}
-        (card.path / zoo.CARD).write_text(json.dumps(data, indent=2) + "\n")
+        write_card(result)
+
+
+def video_domain_markdown(result: dict) -> str:
+    """The pans' table: per clip and coarse-band gain, the mark's visibility and what CRF 28 leaves of it."""
+    lines = [f"`{result['model']}`, 1280x720 pans, 9-byte message, re-encoded with libx264 CRF 28; coarse-band "
+             f"gain chosen: **{result['chosen_gain']}** (band weights {result['video_band_weights']}).", "",
+             "| clip | coarse gain | PSNR-Y | FLIP ÷ JPEG 75's | bits, frames combined | bits, plain mean | message |",
+             "|---|---|---|---|---|---|---|"]
+    for r in result["rows"]:
+        lines.append(f"| {r['clip']} | {r['gain']:g} | {r['psnr_y']:.1f} dB | {r['flip_ratio']:.2f} | "
+                     f"{r['bit_acc']:.4f} | {r['bit_acc_mean']:.4f} | {'yes' if r['message'] else 'no'} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_card(result: dict) -> None:
+    """Record ``result``'s video band weights and rule in its checkpoint's card."""
+    if result["video_band_weights"] is None:
+        raise SystemExit("no gain met the rule; the card is left as it is")
+    card = zoo.find_card(result["model"])
+    data = json.loads((card.path / zoo.CARD).read_text())
+    data["video_domain"] = {"band_weights": result["video_band_weights"], "rule": result["rule"]}
+    (card.path / zoo.CARD).write_text(json.dumps(data, indent=2) + "\n")
 
 
 if __name__ == "__main__":

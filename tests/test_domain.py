@@ -138,6 +138,16 @@ def test_reweighted_domain_keeps_its_grids_and_decodes_alike(model):
         domain.reweighted([1.0])
 
 
+def test_a_domain_of_patterns_marks_from_luma_alone_and_one_without_refuses_it(model):
+    domain, content_aware = Domain.from_dict(PATTERNS), Domain.from_dict(TILED)
+    x = torch.rand(2, 3, 96, 160, generator=torch.Generator().manual_seed(4))
+    message = torch.ones(2, domain.codeword_bits(model.message_bits))
+    assert torch.allclose(domain.planes(model, luma(x), message), domain.planes(model, x, message), atol=1e-5)
+    assert domain.planes(model, x, message).shape == (2, 1, 96, 160)
+    with pytest.raises(wmark.WmarkError, match="without patterns marks RGB"):
+        content_aware.planes(model, luma(x), message)
+
+
 def test_luma_of_grey_is_grey():
     assert torch.allclose(luma(torch.full((1, 3, 4, 4), 0.25)), torch.full((1, 1, 4, 4), 0.25))
 
@@ -185,3 +195,4 @@ def test_tiles_are_decoded_in_chunks_on_a_cpu_with_the_same_logits(model):
     tiles = torch.rand(3 * CPU_CHUNK + 5, 3, 64, 64, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         assert torch.allclose(_decode_tiles(model, tiles), model.decode(tiles), atol=1e-5)
+

@@ -8,7 +8,8 @@ import torch.nn.functional as F
 from PIL import Image
 
 from wmark.perception.flip import flip_vs_jpeg, jpeg_resave, mean_flip
-from wmark.perception.jnd import MIN_REDUCED, background_luminance, contrast_threshold, jnd_map, luminance_threshold
+from wmark.perception.jnd import (MIN_REDUCED, background_luminance, contrast_threshold, jnd_map, luma,
+                                  luminance_threshold)
 
 
 def test_chou_li_luminance_threshold():
@@ -79,3 +80,9 @@ def test_flip_ratio_to_a_jpeg_resave(photo):
     original = np.asarray(Image.open(photo).convert("RGB"))
     report = flip_vs_jpeg(original, jpeg_resave(original))
     assert report["flip_ratio"] == pytest.approx(1.0)
+
+
+def test_jnd_of_luma_equals_jnd_of_the_rgb_image():
+    x = torch.rand(1, 3, 80, 120, generator=torch.Generator().manual_seed(3))
+    assert torch.allclose(jnd_map(luma(x)), jnd_map(x), atol=1e-4)
+    assert torch.allclose(jnd_map(x, scale=0.125), jnd_map(x) / 8, atol=1e-5)

@@ -16,6 +16,7 @@ from tests.test_cli import assert_user_error, run
 from wmark.errors import WmarkError
 from wmark.io.media import media_kind
 from wmark.io.video import probe, read_frames, read_yuv, transcode
+from wmark.perception.jnd import luma as rgb_luma
 
 
 def packets(path, kind):
@@ -97,6 +98,15 @@ def test_yuv_frames_convert_like_ffmpeg(clip):
     unclipped = frames.y < 250
     assert torch.equal(shifted.u, frames.u) and torch.equal(shifted.v, frames.v)
     assert ((shifted.y.int() - frames.y.int())[unclipped] == round(4 * 219 / 255)).all()  # limited range
+
+
+def test_a_luma_residual_changes_the_y_plane_as_its_rgb_equivalent_does(clip):
+    _, frames = next(read_yuv(clip, batch=4))
+    change = torch.rand(4, 1, *frames.y.shape[-2:], generator=torch.Generator().manual_seed(0)) * 0.04 - 0.02
+    assert torch.equal(frames.add_luma(change).y, frames.add_rgb(change.expand(-1, 3, -1, -1)).y)
+    luma = frames.luma()
+    assert luma.shape == (4, 1, *frames.y.shape[-2:]) and 0 <= luma.min() and luma.max() <= 1
+    assert (luma - rgb_luma(frames.rgb())).abs().median() < 1 / 255
 
 
 def test_embed_extract_video_cli(clip, tmp_path):

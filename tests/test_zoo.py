@@ -128,6 +128,10 @@ def test_default_rule_gates_on_visibility_before_robustness():
     with pytest.raises(SystemExit, match="visible': 'holds 3 bytes, under 9"):
         script.choose(report, cards, visibility, small)
     cards[0].data["capacity_bytes"] = 13
+    rows.pop()  # without frames that read CRF 28, a clip message measured on the pans qualifies
+    with pytest.raises(SystemExit, match="no checkpoint qualifies for video"):
+        script.choose(report, cards, visibility, small)
+    assert script.choose(report, cards, visibility, small, {"invisible": True})["video_default"] == "invisible"
     small["invisible"]["320"]["jpeg75"] = 0.85
     with pytest.raises(SystemExit, match="no checkpoint qualifies"):
         script.choose(report, cards, visibility, small)

@@ -3,6 +3,7 @@ Real and Simulated JPEG Compression", ACM MM 2021."""
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from wmark.models.base import WatermarkModel
@@ -55,9 +56,16 @@ class MBRS(WatermarkModel):
         return self._fused(self.image_net(x), x, message)
 
     def residuals_on(self, x: torch.Tensor, messages: torch.Tensor) -> torch.Tensor:
-        """The image branch runs once for all messages (a fifth of the cost of six patterns)."""
-        n = len(messages)
-        return self._fused(self.image_net(x).expand(n, -1, -1, -1), x.expand(n, -1, -1, -1), messages)
+        """The image branch, and its share of the fusing convolution (linear, so it splits by input channel),
+        run once for all messages: six patterns cost half as much."""
+        channels = self.image_net[0][0].out_channels
+        conv, norm, relu = self.fuse
+        planes = self.message_in(messages).view(len(messages), 1, self.plane, self.plane)
+        weight = conv.weight
+        image_part = F.conv2d(torch.cat([self.image_net(x), x], 1),
+                              torch.cat([weight[:, :channels], weight[:, 2 * channels:]], 1), padding=1)
+        message_part = F.conv2d(self.message_net(planes), weight[:, channels:2 * channels], padding=1)
+        return self.to_residual(relu(norm(message_part + image_part)))
 
     def _fused(self, image_features: torch.Tensor, x: torch.Tensor, message: torch.Tensor) -> torch.Tensor:
         planes = self.message_in(message).view(x.shape[0], 1, self.plane, self.plane)
