@@ -104,7 +104,8 @@ def choose_video(report: dict, cards: list, small: dict, clips: dict) -> tuple[s
     for card in cards:
         reasons = []
         if card.data.get("capacity_bytes", 0) < VIDEO_MIN_BYTES:
-            reasons.append(f"holds {card.data.get('capacity_bytes', 0)} bytes, under {VIDEO_MIN_BYTES}")
+            held = card.data.get("capacity_bytes", 0)
+            reasons.append(f"holds {held} byte{'' if held == 1 else 's'}, under {VIDEO_MIN_BYTES}")
         worst = min((acc for side, accuracies in small.get(card.name, {}).items() if int(side) >= SMALL_FROM
                      for codec, acc in accuracies.items() if codec in VIDEO_SMALL_CODECS), default=None)
         if worst is None or worst < VIDEO_MIN_SMALL:

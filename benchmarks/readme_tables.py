@@ -74,7 +74,8 @@ def cards() -> list[dict]:
 def models_markdown(visibility: dict) -> str:
     """The committed checkpoints (their cards and checkpoints/zoo.json) with their visibility (visibility.json)."""
     zoo = json.loads((CHECKPOINTS / "zoo.json").read_text())
-    roles = {zoo["default"]: "default for images", zoo["video"]: "default for videos"}
+    roles = ({zoo["default"]: "default for images and videos"} if zoo["default"] == zoo["video"]
+             else {zoo["default"]: "default for images", zoo["video"]: "default for videos"})
     order = sorted(cards(), key=lambda c: (c["name"] not in roles, c["name"] != zoo["default"], c["name"]))
     lines = ["| name | family | raw bits | text capacity | native size | default strength | strength set for "
              "| median PSNR | median FLIP ÷ JPEG 75's |", "|---" * 9 + "|"]
