@@ -160,11 +160,6 @@ def _segments(indices: list[int], flags: list[bool]) -> list[list[int]]:
     return runs
 
 
-def _strength_for_psnr(residual: torch.Tensor, psnr: float) -> torch.Tensor:
-    """Per image, the strength at which ``residual`` (B, C, H, W) alone gives ``psnr`` dB."""
-    return 10 ** (-psnr / 20) / residual.flatten(1).square().mean(1).sqrt().clamp(min=1e-12)
-
-
 def _is_video(image) -> bool:
     return isinstance(image, (str, Path)) and media_kind(image) == "video"
 
@@ -251,9 +246,8 @@ class Watermarker:
         """Mark a float batch (B, 3, H, W); returns the marked batch, clamped, not rounded.
 
         ``psnr`` sets each image's strength so that the residual alone gives that PSNR (before clamping
-        and rounding, which move it by a few hundredths of a dB); it replaces ``strength``. At the card's
-        strength, a card's ``psnr_floor`` lowers it on any image it would push under that many dB. ``video``
-        marks the batch as video frames, in the card's ``video_domain`` where it has one.
+        and rounding, which move it by a few hundredths of a dB); it replaces ``strength``. ``video`` marks
+        the batch as video frames, in the card's ``video_domain`` where it has one.
         """
         return self._embed(x, codeword, strength, psnr, self.video_domain if video else self.domain)[0]
 
@@ -264,15 +258,13 @@ class Watermarker:
         residual = pipeline.residual(self.model, x, self._message(codeword, x.shape[0]), domain or self.domain)
         if psnr is None:
             s = torch.full((x.shape[0],), self._strength(strength), device=self.device)
-            floor = self.card.data.get("psnr_floor") if strength is None else None
-            if floor is not None:  # the card's strength, lowered on images it would push under the floor
-                s = torch.minimum(s, _strength_for_psnr(residual, floor))
         elif strength is not None:
             raise WmarkError("give either a strength or a PSNR target, not both")
         elif not math.isfinite(psnr) or psnr <= 0:
             raise WmarkError(f"a PSNR target must be a positive number of dB, got {psnr}")
         else:
-            s = _strength_for_psnr(residual, psnr)
+            rms = residual.flatten(1).square().mean(1).sqrt().clamp(min=1e-12)
+            s = 10 ** (-psnr / 20) / rms
         return torch.addcmul(x, s.view(-1, 1, 1, 1), residual).clamp_(0, 1).cpu(), s.cpu()
 
     def embed(self, image, message: str | None = None, *, bits: str | None = None, hex: str | None = None,
