@@ -203,3 +203,11 @@ def test_folder_of_images_and_videos(clip, photo, tmp_path):
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["clip.mp4", "photo.jpg"]
     found = json.loads(run("extract", "-m", TINY_CLIP_MODEL, tmp_path / "out", "--json").stdout)
     assert [r["message"] for r in found["results"]] == ["ok", "ok"]
+
+
+def test_a_video_too_small_for_the_default_tile_grid_says_so_and_names_the_model_to_use(clip, tmp_path):
+    result = run("embed", clip, tmp_path / "marked.mp4", "--message", "hi", "--json")
+    assert result.exit_code == 1  # written, but it does not read back
+    report = json.loads(result.stdout)
+    assert report["model"] == "mbrs-64-tiled" and "160x96 video is too small" in report["warning"]
+    assert "too small for this model's tile grid: try -m mbrs-64" in result.stderr

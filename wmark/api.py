@@ -111,7 +111,8 @@ class EmbedReport(_Report):
 
 @dataclass
 class VideoEmbedReport(_Report):
-    """``psnr_y``: mean luma PSNR of the marked frames against the decoded input, before the encoder's own loss."""
+    """``psnr_y``: mean luma PSNR of the marked frames against the decoded input, before the encoder's own loss;
+    ``warning``: why the mark may be weaker than usual (frames too small for the domain's full grid), or None."""
 
     output: str
     model: str
@@ -125,6 +126,7 @@ class VideoEmbedReport(_Report):
     every: int
     verified: bool | None = None
     readback_bit_accuracy: float | None = None
+    warning: str | None = None
 
 
 @dataclass
@@ -334,11 +336,11 @@ class Watermarker:
         )
         return report, stored
 
-    def _size_warning(self, height: int, width: int) -> str | None:
+    def _size_warning(self, height: int, width: int, what: str = "image") -> str | None:
         if self.domain.is_whole_frame or not self.domain.cut_short(height, width, self.model.size):
             return None
-        return (f"a {width}x{height} image is too small for {self.name}'s full tile grid, so its mark reads less "
-                "after compression; a whole-frame model such as mbrs-64 holds up better on small images")
+        return (f"a {width}x{height} {what} is too small for {self.name}'s full tile grid, so its mark reads less "
+                f"after compression; a whole-frame model such as mbrs-64 holds up better on small {what}s")
 
     def _file_logits(self, path: Path, pixels: torch.Tensor | None = None) -> torch.Tensor:
         """Logits of an image (``pixels`` when already read) or the combined logits of a few frames of a video."""
@@ -370,8 +372,10 @@ class Watermarker:
             found = self.extract_logits(logits, key=key)
             report.verified = bool(found.detected and self.codeword(hex=found.hex, key=key).equal(codeword))
         if not report.verified:
+            advice = ("it is too small for this model's tile grid: try -m mbrs-64" if report.warning
+                      else "raise --strength or try another model (-m)")
             raise NotVerified(f"{output} was written but does not read back the payload ({report.readback_bit_accuracy:.0%} "
-                              f"of bits); raise --strength or try another model (-m), or --no-verify to skip", report)
+                              f"of bits); {advice}, or --no-verify to skip", report)
 
     def embed_video(self, source: str | Path, output: str | Path, codeword: torch.Tensor,
                     strength: float | None = None, *, codec: str = "h264", crf: int = 18, preset: str = "medium",
@@ -418,6 +422,7 @@ class Watermarker:
             output=str(output), model=self.name, frames=info.frames,
             psnr_y=_finite_round(np.mean(psnrs)), psnr_y_min=_finite_round(np.min(psnrs)),
             bits="".join(map(str, codeword.tolist())), strength=s, codec=codec, crf=crf, every=every,
+            warning=self._size_warning(info.height, info.width, "video"),
         )
 
     @torch.no_grad()
