@@ -12,7 +12,7 @@ benchmarks/results/robustness.json at their card strength: the mean over the def
 the share of payloads read back exactly (`word_ok`), averaged over photos and video.
 
 For videos, a checkpoint qualifies when its codeword holds at least 9 bytes of text (the invisible-default
-issue's video message); when frames of 320 px or more, marked as the video embedder marks them, keep 0.90 of
+issue's video message); when frames of 320 px or more, marked in its video domain, keep 0.90 of
 the bits after JPEG 75 and H.264 CRF 23 (small_inputs.json); and when either its frames keep 0.95 of the bits
 after H.264 CRF 28 (robustness.json), or a 9-byte message, read from all frames of a clip, comes back after
 CRF 28 on every pan of video_domain.json. The qualifying are ranked by the video payloads read back exactly

@@ -7,8 +7,7 @@ Thumbnails and low-resolution video keep little of a mark: the 64 px residual is
 side of 160, 320, 480 and 640 px, marked with a random codeword at the card's strength and rounded to
 8 bits, then (a) saved by Pillow as JPEG 75 with 4:2:0 chroma and (b) with 4:4:4 (the `jpeg` attack),
 and (c) encoded with libx264 CRF 23 (yuv420p, through PyAV: the `h264` attack) as an 8-frame still
-clip, of which the middle frame is read (marked as the video embedder marks frames, in a card's
-`video_domain`). Writes benchmarks/results/small_inputs.json: mean bit
+clip, of which the middle frame is read (marked in the card's `video_domain`, as videos are). Writes benchmarks/results/small_inputs.json: mean bit
 accuracy per checkpoint, long side and codec.
 """
 from __future__ import annotations
@@ -55,7 +54,7 @@ def _codec(spec: str, clip: bool = False):
 
 CODECS = {"jpeg75": _codec("jpeg:quality=75"), "jpeg75_444": _codec("jpeg:quality=75,subsampling=444"),
           "h264_crf23": _codec("h264:crf=23", clip=True)}
-VIDEO_CODECS = {"h264_crf23"}  # marked as the video embedder marks frames (a card's video_domain)
+VIDEO_CODECS = {"h264_crf23"}  # marked in the card's video_domain, as videos are
 
 
 def measure(name: str, photos: list[Path]) -> dict:

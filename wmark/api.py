@@ -208,8 +208,16 @@ class Watermarker:
         self.device = resolve_device(device)
         self.model = zoo.load_model(card).to(self.device)
         self.domain = Domain.from_dict(card.data.get("domain"))
-        video = card.data.get("video_domain")
-        self.video_domain = self.domain.reweighted(video["band_weights"]) if video else self.domain
+        self.video_domain = self._video_domain(card.data.get("video_domain"))
+
+    def _video_domain(self, video: dict | None) -> Domain:
+        """The domain video frames are marked in: the card's ``video_domain`` band weights on the image grids."""
+        if not video:
+            return self.domain
+        if self.domain.is_whole_frame or not isinstance(video.get("band_weights"), list):
+            raise WmarkError(f"model card {self.card.path / zoo.CARD}: a video_domain needs a tiled domain and a "
+                             "list of band_weights")
+        return self.domain.reweighted(video["band_weights"])
 
     @property
     def name(self) -> str:
@@ -372,8 +380,8 @@ class Watermarker:
             found = self.extract_logits(logits, key=key)
             report.verified = bool(found.detected and self.codeword(hex=found.hex, key=key).equal(codeword))
         if not report.verified:
-            advice = ("it is too small for this model's tile grid: try -m mbrs-64" if report.warning
-                      else "raise --strength or try another model (-m)")
+            advice = ("it is too small for this model's tile grid: try -m mbrs-64 (3 bytes of text at most)"
+                      if report.warning else "raise --strength or try another model (-m)")
             raise NotVerified(f"{output} was written but does not read back the payload ({report.readback_bit_accuracy:.0%} "
                               f"of bits); {advice}, or --no-verify to skip", report)
 
@@ -430,7 +438,7 @@ class Watermarker:
         """The residual of video frames: at native size for the whole-frame domain (resized in the planes,
         which is cheap), else at full resolution in the video domain (one plane for a luma domain; a domain of
         patterns reads only the frames' luma, for the JND)."""
-        if self.domain.is_whole_frame:
+        if self.video_domain.is_whole_frame:
             return self.model.residual(frames.rgb(self.model.size), message)
         frames_read = frames.luma() if self.video_domain.patterns else frames.rgb()
         return self.video_domain.planes(self.model, frames_read, message)

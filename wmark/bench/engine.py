@@ -189,8 +189,8 @@ class _Bench:
         return self.generators[key]
 
     def _mark(self, model, label, x: torch.Tensor, clip: bool) -> dict | None:
-        """The marked 8-bit batch (a video's frames as the video embedder marks them) and its quality, or None when
-        the model refuses the input."""
+        """The marked 8-bit batch (a video's frames in the model's video domain) and its quality, or None when the
+        model refuses the input."""
         codeword = _codeword(self.seed, self.name, model.bits)
         strength = _resolved(model, label)
         try:

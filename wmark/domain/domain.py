@@ -110,7 +110,8 @@ class Domain:
         return grid.signs(bits, salt).to(device)
 
     def residual(self, model, x: torch.Tensor, message: torch.Tensor) -> torch.Tensor:
-        """Full-resolution residual (B, 3, H, W) at strength 1, for ±1 ``message`` (B, classes * bits)."""
+        """Full-resolution residual (B, 3, H, W) at strength 1, for ±1 ``message`` (B, classes * bits); a
+        broadcast view (its channels, and with one message and no JND its batch, share memory): read-only."""
         return self.planes(model, x, message).expand(-1, 3, -1, -1)
 
     def planes(self, model, x: torch.Tensor, message: torch.Tensor) -> torch.Tensor:

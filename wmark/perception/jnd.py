@@ -70,6 +70,8 @@ def jnd_map(x: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
     faster at 1080p, and as fine as the mark it shapes (the finest band has about 2 pixels per residual
     pixel on a 2 MP photo). Images under ``2 * MIN_REDUCED`` px on a side keep full resolution. The map is
     multiplied by ``scale`` before the (linear) interpolation, which saves a pass over the full frame."""
+    if x.shape[1] not in (1, 3):
+        raise ValueError(f"a JND map needs RGB images or their luma, (B, 3 or 1, H, W); got {tuple(x.shape)}")
     y255 = luma(x, 255) if x.shape[1] == 3 else x * 255
     height, width = y255.shape[-2:]
     if min(height, width) < 2 * MIN_REDUCED:
