@@ -14,10 +14,13 @@ with libx264 CRF 28 by PyAV (audio copied) and read as `Watermarker.extract_vide
 and gain: luma PSNR, the mean FLIP of three frames marked (before any coding) as a ratio to a JPEG 75
 re-save of the frame, and the bit accuracy of the frames' logits combined by `wmark.stats.combine_frames`
 and by a plain mean. (The frames FLIP is measured on are marked in RGB by `embed_tensor(video=True)`;
-the video embedder itself works in the Y plane, which differs by rounding.) The rule: the smallest gain at which every clip's message reads back exactly and
-its combined bit accuracy is at least 0.99. A fourth pan, over a photo the rule never saw
-(:data:`HELD_OUT`), is then measured at the chosen gain alone, as a check. Writes
-benchmarks/results/video_domain.json; ``--write``
+the video embedder itself works in the Y plane, which differs by rounding.)
+
+The rule: the smallest gain at which every clip's message reads back exactly, and already did at the next
+smaller gain, a step of headroom. Two runs that differ only in rounding moved a clip's bit accuracy by
+one or two bits of 192, and the content of the videos to be marked is unknown, so the first gain that just
+reads is too close to the edge. A fourth pan, over a photo the rule never saw (:data:`HELD_OUT`), is then
+measured at the chosen gain alone, as a check. Writes benchmarks/results/video_domain.json; ``--write``
 records the chosen band weights as the card's ``video_domain`` (with ``--committed``, those of the committed
 results, measuring nothing).
 """
@@ -46,7 +49,6 @@ RESULT = ROOT / "benchmarks" / "results" / "video_domain.json"
 PHOTOS = ("FallenLeaf.jpg", "Storm.jpg", "Cascade.jpg")
 HELD_OUT = "OneStandsOut.jpg"
 FLIP_FRAMES = (0, 37, 74)
-MIN_BITS = 0.99
 
 
 def flip_ratio(marker: wmark.Watermarker, clip: Path, codeword: torch.Tensor) -> float:
@@ -73,11 +75,10 @@ def measure(marker: wmark.Watermarker, clip: Path, work: Path) -> dict:
 
 
 def choose(rows: list[dict], gains: list[float]) -> float | None:
-    for gain in sorted(gains):
-        mine = [r for r in rows if r["gain"] == gain]
-        if mine and all(r["message"] and r["bit_acc"] >= MIN_BITS for r in mine):
-            return gain
-    return None
+    """The smallest gain at which every clip reads its message, as the next smaller gain did too."""
+    reads = [any(r["gain"] == g for r in rows) and all(r["message"] for r in rows if r["gain"] == g)
+             for g in sorted(gains)]
+    return next((g for i, g in enumerate(sorted(gains)) if i > 0 and reads[i - 1] and reads[i]), None)
 
 
 def main() -> None:
@@ -118,7 +119,7 @@ def main() -> None:
             held_out = {"clip": HELD_OUT, "gain": gain, **measure(marker, pan(HELD_OUT), work)}
     weights = None if gain is None else reweighted(gain)
     rule = (f"the smallest coarse-band gain of {args.gains} at which a 9-byte message reads back after CRF 28 "
-            f"with bit accuracy >= {MIN_BITS} on 1280x720 pans of {', '.join(PHOTOS)} (benchmarks/video_domain.py)")
+            f"on 1280x720 pans of {', '.join(PHOTOS)}, as it did at the next smaller gain (benchmarks/video_domain.py)")
     settings = {"size": CLIP["size"], "rate": CLIP["rate"], "seconds": CLIP["seconds"], "zoom": CLIP["zoom"],
                 "rendered_at_crf": CLIP["crf"], "attack": "libx264 CRF 28"}
     result = {"model": args.model, "pans": settings, "image_band_weights": image_weights, "chosen_gain": gain,
