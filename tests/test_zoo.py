@@ -6,6 +6,7 @@ import importlib.util
 import json
 import pickle
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -143,3 +144,24 @@ def test_committed_default_is_the_benchmarks_choice():
     choice = script.choose(*script.load_inputs())
     assert choice["default"] == zoo.default_name()
     assert choice["video_default"] == zoo.default_name(medium="video")
+
+
+def test_video_gain_rule_keeps_a_step_of_headroom():
+    """benchmarks/video_domain.py picks the smallest gain that reads every pan's message, as the smaller one did."""
+    folder = Path(__file__).resolve().parents[1] / "benchmarks"
+    before = set(sys.modules)
+    sys.path.insert(0, str(folder))
+    try:
+        spec = importlib.util.spec_from_file_location("video_domain", folder / "video_domain.py")
+        script = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(script)
+    finally:
+        sys.path.remove(str(folder))
+        for name in set(sys.modules) - before:
+            if Path(getattr(sys.modules[name], "__file__", None) or "").parent == folder:
+                del sys.modules[name]
+    rows = lambda reads: [{"gain": g, "message": ok} for g, oks in reads.items() for ok in oks]  # noqa: E731
+    gains = [1.0, 1.5, 2.0, 2.5]
+    assert script.choose(rows({1.0: [True, False], 1.5: [True, True], 2.0: [True, True]}), gains[:3]) == 2.0
+    assert script.choose(rows({1.0: [True, True], 1.5: [True, True]}), gains[:2]) == 1.5
+    assert script.choose(rows({1.0: [False], 1.5: [False], 2.0: [False], 2.5: [True]}), gains) is None
