@@ -7,8 +7,8 @@ Thumbnails and low-resolution video keep little of a mark: the 64 px residual is
 side of 160, 320, 480 and 640 px, marked with a random codeword at the card's strength and rounded to
 8 bits, then (a) saved by Pillow as JPEG 75 with 4:2:0 chroma and (b) with 4:4:4 (the `jpeg` attack),
 and (c) encoded with libx264 CRF 23 (yuv420p, through PyAV: the `h264` attack) as an 8-frame still
-clip, of which the middle frame is read (marked in the card's `video_domain`, as videos are). Writes benchmarks/results/small_inputs.json: mean bit
-accuracy per checkpoint, long side and codec.
+clip, of which the middle frame is read (marked in the card's `video_domain`, as videos are). Writes
+benchmarks/results/small_inputs.json: mean bit accuracy per checkpoint, long side and codec.
 """
 from __future__ import annotations
 

@@ -502,7 +502,8 @@ class Watermarker:
 
     def extract_frames(self, indices: list[int], logits: torch.Tensor, key: str | None = None,
                        fpr: float = DEFAULT_FPR, per_frame: bool = False, hypotheses: int = 1) -> VideoExtraction:
-        """A video's extraction from its frames' logits (N, L): their combination decides, each frame gives the timeline.
+        """A video's extraction from its frames' logits (N, L): their combination decides, each frame gives the
+        timeline.
 
         When the video's message is found, a frame counts as marked when its bits match that codeword
         (binomial test at ``fpr``): cheap, and it shows where this message is. Otherwise each frame is

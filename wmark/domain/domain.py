@@ -84,7 +84,8 @@ class Domain:
         """The same grids with other band weights. It decodes exactly as this domain does, since :meth:`decode`
         weighs the bands by the gain it measures, not by these weights (a card's ``video_domain``)."""
         if len(weights) != len(self.bands):
-            raise WmarkError(f"a domain of {len(self.bands)} bands takes {len(self.bands)} weights, got {list(weights)}")
+            raise WmarkError(f"a domain of {len(self.bands)} bands takes {len(self.bands)} weights, "
+                             f"got {list(weights)}")
         return replace(self, bands=tuple(Band(band.tiles, float(w)) for band, w in zip(self.bands, weights)))
 
     @property
