@@ -11,7 +11,6 @@ codeword part times its sign. The encoder, and so the patterns and how the mark 
 """
 from __future__ import annotations
 
-import io
 import random
 import time
 from dataclasses import asdict, dataclass
@@ -25,6 +24,7 @@ from PIL import Image
 from attacks.spec import create
 from wmark.domain import Domain
 from wmark.io.image import from_uint8, to_uint8
+from wmark.perception.flip import jpeg_resave
 from wmark.pipeline import quantize
 
 
@@ -44,9 +44,7 @@ class TileTuning:
 
 
 def _jpeg(image: Image.Image, quality: int) -> Image.Image:
-    buffer = io.BytesIO()
-    image.save(buffer, "JPEG", quality=quality)
-    return Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
+    return Image.fromarray(jpeg_resave(np.asarray(image), quality))
 
 
 def attack(image: Image.Image, rng: random.Random) -> Image.Image:
