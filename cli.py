@@ -19,10 +19,10 @@ JSON = typer.Option(False, "--json", help="Print one JSON object on stdout.")
 MODEL = typer.Option(None, "-m", "--model", metavar="NAME", help="Checkpoint name or folder (default: the zoo's default).")
 KEY = typer.Option(None, "--key", metavar="KEY", help="Secret key that scrambles the codeword; needed again to read it.")
 DEVICE = typer.Option("auto", "--device", metavar="DEVICE", help="auto, cpu or cuda.")
-SEARCH = typer.Option(
-    "off", "--search", metavar="LEVEL", help="off, or fast to also try the image flipped and turned by quarter "
-    "turns (8 decodes for an unmarked image; a video's transform is found on a few frames; the p-value counts "
-    "them).")
+SEARCH_HELP = ("off; fast to also try the image flipped and turned by quarter turns (8 poses); tilt to scan the "
+               "image and its mirror image for a rotation within 10 degrees; full to scan all 8 so. A video's pose is "
+               "found on a few frames; the p-value counts every pose the level could end on.")
+SEARCH = typer.Option("off", "--search", metavar="LEVEL", help=SEARCH_HELP)
 
 
 def _print_version(value: bool) -> None:
@@ -490,9 +490,7 @@ def scan(
     timeout: Optional[float] = typer.Option(None, "--timeout", metavar="SECONDS", help="Seconds a file may take (then an error row)."),
     engine: str = typer.Option("local", "--engine", metavar="ENGINE", help="local (worker processes) or dask."),
     address: Optional[str] = typer.Option(None, "--address", metavar="URL", help="Dask scheduler, e.g. tcp://host:8786 (default: a LocalCluster)."),
-    search: str = typer.Option(
-        "off", "--search", metavar="LEVEL", help="off, or fast to also try flips and quarter turns (8 decodes for an "
-        "unmarked image; a video's transform is found on a few frames; the p-value counts them)."),
+    search: str = SEARCH,
     device: str = DEVICE,
     as_json: bool = typer.Option(
         False, "--json", help="Print the summary as one JSON object: on stdout with --out, else on stderr after the rows."),

@@ -26,7 +26,9 @@ from wmark.payload import PayloadCode, parse_bits
 from wmark.perception.flip import flip_vs_jpeg
 from wmark.stats import (DEFAULT_FPR, bit_confidence, check_fpr, combine_frames, logit_magnitude, match_p_value, psnr,
                          ssim)
-from wmark.sync import dihedral
+from wmark.sync import dihedral, rotation
+from wmark.sync.search import Level, Pose
+from wmark.sync.search import level as search_level
 
 
 class _Report:
@@ -38,9 +40,9 @@ class _Report:
 
 @dataclass
 class Extraction(_Report):
-    """What a blind extraction found. ``bits`` is the raw decoded codeword, before ECC. ``transform``: the
-    hypothesis it was read under (see :mod:`wmark.sync.dihedral`), of ``hypotheses`` its search allowed; the
-    p-value is already multiplied by ``hypotheses``."""
+    """What a blind extraction found. ``bits`` is the raw decoded codeword, before ECC. ``transform`` and
+    ``rotation``: the pose it was read under (see :mod:`wmark.sync.search`), of ``hypotheses`` its search allowed;
+    the p-value is already multiplied by ``hypotheses``."""
 
     detected: bool
     message: str | None
@@ -51,6 +53,7 @@ class Extraction(_Report):
     corrected_symbols: int
     mark_present: bool | None = None
     transform: str = "identity"
+    rotation: float = 0.0
     hypotheses: int = 1
 
 
@@ -71,11 +74,14 @@ class Detection(_Report):
     bit_confidence: float | None = None
     mark_present: bool | None = None
     transform: str = "identity"
+    rotation: float = 0.0
     hypotheses: int = 1
 
 
 MIN_PSNR = 25.0
 """Below this PSNR (dB) a result is a damaged picture, not a watermarked one: embedding refuses it unless forced."""
+READ_POSES = 2
+"""With rotations, how many of the best-aligned poses a search decodes in full after its scans."""
 VERIFY_FRAMES = 8
 """Frames of a marked video, spread evenly, that are decoded to verify it."""
 
@@ -447,58 +453,61 @@ class Watermarker:
         """Decoder logits (B, L) for a float batch (B, 3, H, W) at any resolution."""
         return pipeline.decode(self.model, x.to(self.device), self.domain).float().cpu()
 
-    def yuv_logits(self, frames: YuvFrames, transform: str = "identity") -> torch.Tensor:
+    def yuv_logits(self, frames: YuvFrames, pose: Pose = Pose()) -> torch.Tensor:
         """Decoder logits (B, L) for decoded 4:2:0 video frames (resized to the native size in their planes
-        for the whole-frame domain), ``transform`` (:data:`wmark.sync.dihedral.UNDO`) undone first."""
+        for the whole-frame domain), ``pose`` (:class:`wmark.sync.search.Pose`) undone first."""
         pipeline.check_size(frames.y.unsqueeze(1))
-        frames, undo = frames.to(self.device), dihedral.UNDO[transform]
-        if not self.domain.is_whole_frame:
-            return pipeline.decode(self.model, undo(frames.rgb()), self.domain).float().cpu()
+        frames, undo = frames.to(self.device), dihedral.UNDO[pose.transform]
+        if not self.domain.is_whole_frame or pose.rotation:
+            return pipeline.decode(self.model, undo(frames.rgb()), self.domain, pose.rotation).float().cpu()
         with torch.no_grad():  # a flip or quarter turn commutes with squashing the frame to the square native size
             return self.model.decode(undo(frames.rgb(self.model.size))).float().cpu()
 
     def video_logits(self, path: str | Path, frames: int | None = None, batch: int = 16,
-                     transform: str = "identity") -> tuple[list[int], torch.Tensor]:
+                     pose: Pose = Pose()) -> tuple[list[int], torch.Tensor]:
         """(frame indices, logits (N, L)) for all frames of a video, or ``frames`` of them spread evenly."""
         select = spread_frames(path, frames)
         indices, logits = [], []
         for batch_indices, frames in read_yuv(path, batch=batch, select=select):
             indices += batch_indices
-            logits.append(self.yuv_logits(frames, transform))
+            logits.append(self.yuv_logits(frames, pose))
         if not logits:
             raise WmarkError(f"{path}: no frame could be decoded")
         return indices, torch.cat(logits)
 
-    def _video_transform(self, path: str | Path, names: tuple[str, ...],
-                         detects: Callable[[torch.Tensor], bool]) -> str:
-        """The first of ``names`` under which the combined logits of a few frames spread over the video are detected
-        (the frames are read once), else the identity."""
-        if len(names) == 1:
-            return names[0]
-        sample = [frames for _, frames in read_yuv(path, batch=VERIFY_FRAMES, select=spread_frames(path, VERIFY_FRAMES))]
-        for name in names:
-            if sample and detects(combine_frames(torch.cat([self.yuv_logits(frames, name) for frames in sample]))):
-                return name
-        return "identity"
+    def _video_pose(self, path: str | Path, level: Level, detects: Callable[[torch.Tensor], bool]) -> Pose:
+        """The first pose of ``level`` (see :meth:`_poses`) under which the combined logits of a few frames spread
+        over the video are detected (the frames are read once), else the identity."""
+        if level.hypotheses == 1:
+            return Pose()
+        sample = [frames.to(self.device) for _, frames in
+                  read_yuv(path, batch=VERIFY_FRAMES, select=spread_frames(path, VERIFY_FRAMES))]
+        if not sample:
+            return Pose()
+        rgb = torch.cat([frames.rgb() for frames in sample])
+        for pose in self._poses(rgb, level):
+            if detects(combine_frames(torch.cat([self.yuv_logits(frames, pose) for frames in sample]))):
+                return pose
+        return Pose()
 
     def extract_video(self, path: str | Path, key: str | None = None, fpr: float = DEFAULT_FPR,
                       frames: int | None = None, batch: int = 16, per_frame: bool = False,
                       search: str = "off") -> VideoExtraction:
         """Blind extraction from a video: one message from the combined frame logits, plus a timeline. With ``search``
-        the transform is found on a few frames and undone on all of them."""
-        transform = self.video_transform(path, search, key, fpr)
-        indices, logits = self.video_logits(path, frames, batch, transform)
-        hypotheses = len(dihedral.hypotheses(search))
-        found = self.extract_frames(indices, logits, key=key, fpr=fpr, per_frame=per_frame, hypotheses=hypotheses)
-        found.transform = transform
+        the pose is found on a few frames and undone on all of them."""
+        pose = self.video_pose(path, search, key, fpr)
+        indices, logits = self.video_logits(path, frames, batch, pose)
+        found = self.extract_frames(indices, logits, key=key, fpr=fpr, per_frame=per_frame,
+                                    hypotheses=search_level(search).hypotheses)
+        found.transform, found.rotation = pose.transform, pose.rotation
         return found
 
-    def video_transform(self, path: str | Path, search: str = "fast", key: str | None = None,
-                        fpr: float = DEFAULT_FPR) -> str:
-        """The transform of ``search`` under which a few frames of the video decode (blind), else the identity."""
-        names = dihedral.hypotheses(search)
-        return self._video_transform(
-            path, names, lambda logits: self.extract_logits(logits, key, fpr, hypotheses=len(names)).detected)
+    def video_pose(self, path: str | Path, search: str = "fast", key: str | None = None,
+                   fpr: float = DEFAULT_FPR) -> Pose:
+        """The pose of ``search`` under which a few frames of the video decode (blind), else the identity."""
+        level = search_level(search)
+        return self._video_pose(
+            path, level, lambda logits: self.extract_logits(logits, key, fpr, hypotheses=level.hypotheses).detected)
 
     def extract_frames(self, indices: list[int], logits: torch.Tensor, key: str | None = None,
                        fpr: float = DEFAULT_FPR, per_frame: bool = False, hypotheses: int = 1) -> VideoExtraction:
@@ -538,23 +547,42 @@ class Watermarker:
             raise WmarkError(f"extract and detect take one image at a time, got a batch of {x.shape[0]}")
         return x
 
-    def _image_logits(self, x: torch.Tensor) -> torch.Tensor:
-        return pipeline.decode(self.model, x.to(self.device), self.domain)[0].float().cpu()
+    def _image_logits(self, x: torch.Tensor, pose: Pose = Pose()) -> torch.Tensor:
+        x = dihedral.UNDO[pose.transform](x.to(self.device))
+        return pipeline.decode(self.model, x, self.domain, pose.rotation)[0].float().cpu()
+
+    def _poses(self, x: torch.Tensor, level: Level):
+        """The poses of ``level`` to read frames ``x`` (B, 3, H, W) under, in order: the identity, then each flip
+        or quarter turn; with rotations, each of those is scanned for its best angle first
+        (:func:`wmark.sync.rotation.scan`), and only the :data:`READ_POSES` best-aligned are read."""
+        yield Pose()
+        if not level.rotations:
+            yield from (Pose(name) for name in level.transforms if name != "identity")
+            return
+        scanned = []
+        for name in level.transforms:
+            undone = dihedral.UNDO[name](x)
+            angle, score = rotation.scan(self.domain.aligner(self.model, undone),
+                                         self.domain.aligner(self.model, undone, finest=True))
+            scanned.append((score, Pose(name, angle)))
+        best = [pose for _, pose in sorted(scanned, key=lambda found: -found[0]) if pose != Pose()]
+        yield from best[:READ_POSES]
 
     def _searched(self, image, search: str, read: Callable[[torch.Tensor, int], _Report]) -> _Report:
-        """``read(logits, hypotheses)`` under each hypothesis of ``search`` in turn, undone on the image: the first
-        report that detects, else the one read as received. ``read`` applies the Bonferroni factor."""
-        names = dihedral.hypotheses(search)
+        """``read(logits, hypotheses)`` under each pose of ``search`` in turn (:meth:`_poses`), undone on the
+        image: the first report that detects, else the one read as received. ``read`` applies the Bonferroni
+        factor, the poses the level could have ended on."""
+        level = search_level(search)
         if _is_video(image):
-            transform = self._video_transform(image, names, lambda logits: read(logits, len(names)).detected)
-            found = read(combine_frames(self.video_logits(image, transform=transform)[1]), len(names))
-            found.transform = transform
+            pose = self._video_pose(image, level, lambda logits: read(logits, level.hypotheses).detected)
+            found = read(combine_frames(self.video_logits(image, pose=pose)[1]), level.hypotheses)
+            found.transform, found.rotation = pose.transform, pose.rotation
             return found
-        x = self._one_image(image)
+        x = self._one_image(image).to(self.device)
         first = None
-        for name in names:
-            found = read(self._image_logits(dihedral.UNDO[name](x)), len(names))
-            found.transform = name
+        for pose in self._poses(x, level):
+            found = read(self._image_logits(x, pose), level.hypotheses)
+            found.transform, found.rotation = pose.transform, pose.rotation
             if found.detected:
                 return found
             first = first or found
@@ -562,7 +590,7 @@ class Watermarker:
 
     def extract(self, image, key: str | None = None, fpr: float = DEFAULT_FPR, search: str = "off") -> Extraction:
         """Blind extraction: decode, correct errors, and decide at false-positive rate ``fpr``; ``search``
-        (:data:`wmark.sync.dihedral.SEARCHES`) also tries flips and quarter turns of an image."""
+        (:data:`wmark.sync.search.LEVELS`) also tries flips, quarter turns and small rotations."""
         if _is_video(image):
             return self.extract_video(image, key=key, fpr=fpr, search=search)
         return self._searched(image, search, lambda logits, n: self.extract_logits(logits, key, fpr, hypotheses=n))

@@ -62,7 +62,7 @@ def embed(model: WatermarkModel, x: torch.Tensor, message: torch.Tensor, strengt
 
 
 @torch.no_grad()
-def decode(model: WatermarkModel, x: torch.Tensor, domain: Domain = WHOLE_FRAME) -> torch.Tensor:
-    """Logits (B, L) read from full-resolution images."""
+def decode(model: WatermarkModel, x: torch.Tensor, domain: Domain = WHOLE_FRAME, turned: float = 0.0) -> torch.Tensor:
+    """Logits (B, L) read from full-resolution images, turned back by ``turned`` degrees first."""
     check_size(x)
-    return domain.decode(model, x)
+    return domain.decode(model, x, turned)

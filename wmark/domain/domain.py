@@ -23,6 +23,7 @@ the eye before it is added to the frame.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
+from typing import Callable
 
 import torch
 
@@ -36,6 +37,8 @@ JND_REFERENCE = 8.0
 """JND level (8-bit luma) at which the residual keeps its amplitude: Chou & Li's threshold of a mid-grey area with some texture."""
 
 
+ALIGN_TILES = 24
+"""Tiles of the finest band a fine alignment score reads (see :meth:`Domain.aligner`)."""
 CPU_CHUNK = 16
 """Tiles decoded at once on a CPU: a chunk's activations stay in the cache, which makes decoding the 150 tiles of
 a 1080p frame 2-3 times faster than one batch (measured by benchmarks/speed.py's extract times)."""
@@ -162,32 +165,52 @@ class Domain:
         grey = torch.full((1, 3, size, size), NEUTRAL, device=parts.device)
         return model.residuals_on(grey, messages).view(-1, 2, self.classes, 3, size, size)
 
-    def tiles(self, x: torch.Tensor, size: int, bits: int) -> list[tuple[TileGrid, torch.Tensor, torch.Tensor]]:
-        """For each band of frames ``x`` (B, 3, H, W): its grid, its tiles as the decoder reads them
-        (B * count, 3, size, size; each tile's variant undone with ``patterns``), and the ±1 signs that
-        turn the tiles' logits into their codeword part's, shape (1, count, 1) or (1, count, bits)."""
-        bands = []
-        for _, grid, salt in self._grids(*x.shape[-2:], size):
-            tiles = grid.split(x)
-            if self.patterns:
-                variants = grid.variants(salt).to(x.device)
-                tiles = transform(tiles, (variants % 8).repeat(x.shape[0]), inverse=True)
-                signs = (1 - 2 * (variants // 8)).float().view(1, -1, 1)
-            else:
-                signs = self._tile_signs(grid, bits, salt, x.device).unsqueeze(0)
-            bands.append((grid, tiles, signs))
-        return bands
+    def tiles(self, x: torch.Tensor, size: int, bits: int,
+              turned: float = 0.0) -> list[tuple[TileGrid, torch.Tensor, torch.Tensor]]:
+        """For each band of frames ``x`` (B, 3, H, W), turned back by ``turned`` degrees first (see
+        :meth:`TileGrid.cut`): its grid, its tiles as the decoder reads them (B * count, 3, size, size; each
+        tile's variant undone with ``patterns``), and the ±1 signs that turn the tiles' logits into their
+        codeword part's, shape (1, count, 1) or (1, count, bits)."""
+        return [(grid, *self._oriented(grid, salt, grid.split(x, turned), len(x), bits))
+                for _, grid, salt in self._grids(*x.shape[-2:], size)]
 
-    def decode(self, model, x: torch.Tensor) -> torch.Tensor:
-        """Logits (B, classes * bits): each tile's logits descrambled, averaged per class (weighted by the tiles'
-        mean JND with ``jnd``), and the bands' averages summed, each weighted by its gain over its variance."""
+    def _oriented(self, grid: TileGrid, salt: int, tiles: torch.Tensor, batch: int,
+                  bits: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.patterns:
+            variants = grid.variants(salt).to(tiles.device)
+            tiles = transform(tiles, (variants % 8).repeat(batch), inverse=True)
+            return tiles, (1 - 2 * (variants // 8)).float().view(1, -1, 1)
+        return tiles, self._tile_signs(grid, bits, salt, tiles.device).unsqueeze(0)
+
+    def aligner(self, model, x: torch.Tensor, finest: bool = False) -> Callable[[float], float]:
+        """A score of how well frames ``x`` (B, 3, H, W), turned back by a given angle, line up with the marked
+        grids: the median |logit| of the tiles of the coarsest band, whose tiles are the largest, so it is
+        cheap and tolerates the most misalignment (about 0.5 degree at 2 MP); or, ``finest``, of
+        :data:`ALIGN_TILES` tiles of the finest band spread over the frame, which tell apart angles an
+        eighth of a degree apart. The frames are fit onto the band's grid once."""
+        pick = max if finest else min
+        _, grid, salt = pick(self._grids(*x.shape[-2:], model.size), key=lambda band: band[1].count)
+        fitted, frame = grid.fit(x), tuple(x.shape[-2:])
+        chosen = torch.linspace(0, grid.count - 1, min(grid.count, ALIGN_TILES)).round().long()
+        chosen = (chosen + grid.count * torch.arange(len(x)).view(-1, 1)).flatten()
+
+        @torch.no_grad()
+        def score(turned: float) -> float:
+            tiles, _ = self._oriented(grid, salt, grid.cut(fitted, turned, frame), len(x), model.message_bits)
+            return float(_decode_tiles(model, tiles[chosen.to(tiles.device)]).abs().median())
+        return score
+
+    def decode(self, model, x: torch.Tensor, turned: float = 0.0) -> torch.Tensor:
+        """Logits (B, classes * bits) of frames ``x`` turned back by ``turned`` degrees: each tile's logits
+        descrambled, averaged per class (weighted by the tiles' mean JND with ``jnd``), and the bands' averages
+        summed, each weighted by its gain over its variance."""
         batch, bits = x.shape[0], model.message_bits
         total = x.new_zeros(batch, self.classes, bits)
         estimates = []
         jnd = jnd_map(x) if self.jnd else None
-        for grid, tiles, signs in self.tiles(x, model.size, bits):
+        for grid, tiles, signs in self.tiles(x, model.size, bits, turned):
             logits = _decode_tiles(model, tiles).float().view(batch, grid.count, bits) * signs
-            weights = (grid.split(jnd).flatten(1).mean(1).view(batch, grid.count, 1) if jnd is not None
+            weights = (grid.split(jnd, turned).flatten(1).mean(1).view(batch, grid.count, 1) if jnd is not None
                        else logits.new_ones(batch, grid.count, 1))
             classes = grid.tile_classes().to(x.device)
             means = torch.zeros_like(total)

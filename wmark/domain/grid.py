@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from wmark.sync import rotation
+
 SCRAMBLE_SEED = 0x5EED
 MAX_ENLARGEMENT = 1.5
 
@@ -56,14 +58,26 @@ class TileGrid:
         generator = torch.Generator().manual_seed(SCRAMBLE_SEED + 7919 * salt + 104729 * self.rows + self.cols + 1)
         return torch.randint(0, 16, (self.count,), generator=generator)
 
-    def split(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, C, H, W) -> tiles (B * count, C, size, size), the frame resized onto the grid."""
-        batch, channels = x.shape[:2]
+    def fit(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) -> (B, C, rows * size, cols * size), the frame resized onto the grid."""
         shape = (self.rows * self.size, self.cols * self.size)
-        if x.shape[-2:] != shape:
-            x = F.interpolate(x, size=shape, mode="bilinear", antialias=True, align_corners=False)
-        tiles = x.reshape(batch, channels, self.rows, self.size, self.cols, self.size).permute(0, 2, 4, 1, 3, 5)
+        if x.shape[-2:] == shape:
+            return x
+        return F.interpolate(x, size=shape, mode="bilinear", antialias=True, align_corners=False)
+
+    def cut(self, fitted: torch.Tensor, turned: float = 0.0, frame: tuple[int, int] | None = None) -> torch.Tensor:
+        """A frame :meth:`fit` onto the grid -> tiles (B * count, C, size, size); with ``turned`` degrees, the
+        ``frame`` (height, width) it was fit from is first turned back (:func:`wmark.sync.rotation.undo`)."""
+        if turned:
+            fitted = rotation.undo(fitted, turned, *frame)
+        batch, channels = fitted.shape[:2]
+        tiles = fitted.reshape(batch, channels, self.rows, self.size, self.cols, self.size).permute(0, 2, 4, 1, 3, 5)
         return tiles.reshape(batch * self.count, channels, self.size, self.size)
+
+    def split(self, x: torch.Tensor, turned: float = 0.0) -> torch.Tensor:
+        """(B, C, H, W) -> tiles (B * count, C, size, size), the frame resized onto the grid (after turning it
+        back by ``turned`` degrees, see :meth:`cut`)."""
+        return self.cut(self.fit(x), turned, tuple(x.shape[-2:]))
 
     def join(self, tiles: torch.Tensor, height: int, width: int) -> torch.Tensor:
         """Tiles (B * count, C, size, size) -> (B, C, height, width), resized from the grid to the frame."""

@@ -26,10 +26,11 @@ from wmark.io.image import read_image
 from wmark.io.media import media_kind
 from wmark.io.video import read_yuv
 from wmark.stats import DEFAULT_FPR, check_fpr
-from wmark.sync import dihedral
+from wmark.sync.search import level as search_level
 
 VIDEO_FIELDS = ("frames", "detected_share", "segments")
-_BEST_FIELDS = ("detected", "message", "hex", "p_value", "bit_confidence", "transform", "mark_present")
+_BEST_FIELDS = ("detected", "message", "hex", "p_value", "bit_confidence", "transform", "rotation",
+               "mark_present")
 _CHUNK = 1 << 20
 
 
@@ -49,7 +50,7 @@ class ScanConfig:
         """This config with model folders made absolute (workers may run elsewhere); WmarkError for
         an unknown model or a bad option, before any file is read."""
         check_fpr(self.fpr)
-        dihedral.hypotheses(self.search)
+        search_level(self.search)
         resolve_device(self.device)
         names = [zoo.find_card(m).name for m in self.models]
         if len(set(names)) != len(names):
@@ -112,7 +113,7 @@ def _result(marker: Watermarker, found: Extraction, ms: float) -> dict:
 def detect_image(models: Iterable[Watermarker], x: torch.Tensor, key: str | None = None,
                  fpr: float = DEFAULT_FPR, search: str = "off") -> list[dict]:
     """One result per model for an image (1, 3, H, W): model, detected, message, p_value, ..., the transform
-    found by ``search`` (:mod:`wmark.sync.dihedral`)."""
+    found by ``search`` (:mod:`wmark.sync.search`)."""
     results = []
     for marker in models:
         begin = time.perf_counter()
@@ -123,10 +124,10 @@ def detect_image(models: Iterable[Watermarker], x: torch.Tensor, key: str | None
 
 def _detect_video(models: tuple[Watermarker, ...], path: str, config: ScanConfig, clock: _Clock) -> list[dict]:
     """Decode the frames once, in batches of 4:2:0 planes (as ``extract`` does); every model reads every batch,
-    after undoing the transform its ``--search`` found on a few frames."""
+    after undoing the pose its ``--search`` found on a few frames."""
     with clock.timed("detect"):
-        transforms = [marker.video_transform(path, config.search, config.key, config.fpr) for marker in models]
-    hypotheses = len(dihedral.hypotheses(config.search))
+        poses = [marker.video_pose(path, config.search, config.key, config.fpr) for marker in models]
+    hypotheses = search_level(config.search).hypotheses
     indices: list[int] = []
     logits: list[list[torch.Tensor]] = [[] for _ in models]
     spent = [0.0] * len(models)
@@ -140,7 +141,7 @@ def _detect_video(models: tuple[Watermarker, ...], path: str, config: ScanConfig
             with clock.timed("detect"):
                 for i, marker in enumerate(models):
                     begin = time.perf_counter()
-                    logits[i].append(marker.yuv_logits(batch[1], transforms[i]))
+                    logits[i].append(marker.yuv_logits(batch[1], poses[i]))
                     spent[i] += time.perf_counter() - begin
     if not indices:
         raise WmarkError("no frame could be decoded")
@@ -150,7 +151,7 @@ def _detect_video(models: tuple[Watermarker, ...], path: str, config: ScanConfig
             begin = time.perf_counter()
             found = marker.extract_frames(indices, torch.cat(logits[i]), key=config.key, fpr=config.fpr,
                                           hypotheses=hypotheses)
-            found.transform = transforms[i]
+            found.transform, found.rotation = poses[i].transform, poses[i].rotation
             results.append(_result(marker, found, 1000 * (spent[i] + time.perf_counter() - begin)))
     return results
 
