@@ -11,6 +11,8 @@ from typing import List, Optional
 
 import typer
 
+from wmark.sync import DEFAULT_SEARCH
+
 # Plain help (no rich panels): each option shows its metavar, flags show none.
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Robust invisible watermarks for images and video.")
@@ -22,7 +24,7 @@ DEVICE = typer.Option("auto", "--device", metavar="DEVICE", help="auto, cpu or c
 SEARCH_HELP = ("off; fast to also try the image flipped and turned by quarter turns (8 poses); tilt to scan the "
                "image and its mirror image for a rotation within 10 degrees; full to scan all 8 so. A video's pose is "
                "found on a few frames; the p-value counts every pose the level could end on.")
-SEARCH = typer.Option("off", "--search", metavar="LEVEL", help=SEARCH_HELP)
+SEARCH = typer.Option(DEFAULT_SEARCH, "--search", metavar="LEVEL", help=SEARCH_HELP)
 
 
 def _print_version(value: bool) -> None:

@@ -22,13 +22,15 @@ def _scaled(size: int, factor: float) -> int:
 
 @register("resize")
 class Resize(Attack):
-    """Rescale by `scale` (one draw per batch, since the batch shares a size).
+    """Rescale by `scale` (one draw per batch, since the batch shares a size), the width by `width` times
+    more (an aspect change: `scale=1,width=0.8` squeezes the width alone).
     Bilinear and bicubic downscaling are antialiased; bicubic output is clipped.
     """
 
     changes_size = True
     params_doc = {
         "scale": param(0.5, "size factor; lo-hi draws one per batch", lo=0.05, hi=8),
+        "width": param(1.0, "extra factor of the width alone (aspect change)", lo=0.05, hi=8),
         "interpolation": param("bilinear", "resampling filter", choices=_INTERPOLATION),
     }
 
@@ -37,7 +39,7 @@ class Resize(Attack):
 
     def output_shape(self, shape, params):
         s = float(params["scale"])
-        return (*shape[:-2], _scaled(shape[-2], s), _scaled(shape[-1], s))
+        return (*shape[:-2], _scaled(shape[-2], s), _scaled(shape[-1], s * float(self.options["width"])))
 
     def transform(self, x, params, cover):
         size = self.output_shape(x.shape, params)[-2:]

@@ -8,9 +8,11 @@ and 1, then 2 worker processes (one torch thread each); files/s is timed from wh
 ready (their start-up is reported apart; the first run also starts the fork server). False
 positives: the same photos plus random crops (20-100 % of each side) rescaled to a random long side
 of 256-2048 px and rounded to 8 bits, generated in memory and passed to the scan's own detection
-function at the default threshold (FPR 1e-6). ``--false-positives-only`` counts them alone, into
-false_positives_<model>.json; with ``--seconds`` a count stops early and ``--resume`` goes on with it (each
-item has its own seed, and the file records the weights' sha256), so a count can span sessions.
+function at the default threshold (FPR 1e-6) and search level (``--search``, the default one unless told; with a
+search other than ``off`` each variant is also turned by a random angle within 10 degrees, black corners).
+``--false-positives-only`` counts them alone, into false_positives_<model>.json (``off``) or
+false_positives_<model>_search-<level>.json; with ``--seconds`` a count stops early and ``--resume`` goes on with
+it (each item has its own seed, and the file records the weights' sha256), so a count can span sessions.
 """
 from __future__ import annotations
 
@@ -34,6 +36,7 @@ from wmark.pipeline import MIN_SIDE, quantize
 from wmark.scan.collection import run
 from wmark.scan.job import ScanConfig, detect_image, markers
 from wmark.stats import DEFAULT_FPR
+from wmark.sync import DEFAULT_SEARCH, rotation
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -49,8 +52,9 @@ def speed(photos: list[Path], files: int, workers: int, work: Path) -> dict:
     return {"workers": workers, **summary.to_dict()}
 
 
-def _variant(photo: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """A random crop of ``photo`` (1, 3, H, W), rescaled to a random long side, on the 8-bit grid."""
+def _variant(photo: torch.Tensor, generator: torch.Generator, turn: bool = False) -> torch.Tensor:
+    """A random crop of ``photo`` (1, 3, H, W), rescaled to a random long side, ``turn``: turned by a random angle
+    within 10 degrees; on the 8-bit grid."""
     height, width = photo.shape[-2:]
     fractions = 0.2 + 0.8 * torch.rand(2, generator=generator)
     crop_h, crop_w = max(MIN_SIDE, int(height * fractions[0])), max(MIN_SIDE, int(width * fractions[1]))
@@ -60,19 +64,22 @@ def _variant(photo: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     long_side = int(torch.randint(256, 2049, (1,), generator=generator))
     scale = long_side / max(crop_h, crop_w)
     size = (max(MIN_SIDE, round(crop_h * scale)), max(MIN_SIDE, round(crop_w * scale)))
-    return quantize(F.interpolate(crop, size=size, mode="bilinear", antialias=True, align_corners=False))
+    variant = F.interpolate(crop, size=size, mode="bilinear", antialias=True, align_corners=False)
+    if turn:
+        variant = rotation.undo(variant, float(20 * torch.rand(1, generator=generator) - 10), *size)
+    return quantize(variant)
 
 
 def false_positives(photos: list[Path], items: int, seed: int, seconds: float | None = None,
-                    done: dict | None = None) -> dict:
+                    done: dict | None = None, search: str = DEFAULT_SEARCH) -> dict:
     """Detections among ``items`` clean items (fewer when the ``seconds`` budget runs out first: ``items`` in the
     result says how many were tried). Item ``i`` is drawn from its own seed, so a count ``done`` by an earlier run
     of the same checkpoint (its weights' sha256) and seed goes on where it stopped."""
     torch.set_num_threads(1)  # one item at a time gains little from threads, and spinning ones stall a busy CPU
     models = markers((None,), "cpu")
     sha256 = models[0].card.data["sha256"]
-    if done is not None and (done.get("sha256"), done.get("seed")) != (sha256, seed):
-        raise SystemExit("the count to resume is of other weights or another seed; start it again without --resume")
+    if done is not None and (done.get("sha256"), done.get("seed"), done.get("search", "off")) != (sha256, seed, search):
+        raise SystemExit("the count to resume is of other weights, seed or search; start it again without --resume")
     done = done or {"items": 0, "which": [], "min_p_value": 1.0, "valid_codewords": 0, "seconds": 0.0}
     pictures = [from_uint8(np.asarray(Image.open(p).convert("RGB")))[None] for p in photos]
     detected, lowest, valid = list(done["which"]), done["min_p_value"], done["valid_codewords"]
@@ -83,15 +90,16 @@ def false_positives(photos: list[Path], items: int, seed: int, seconds: float | 
             break
         tried += 1
         generator = torch.Generator().manual_seed(seed * 1_000_003 + i)
-        x = pictures[i] if i < len(pictures) else _variant(pictures[i % len(pictures)], generator)
-        result = detect_image(models, x)[0]
+        x = pictures[i] if i < len(pictures) else _variant(pictures[i % len(pictures)], generator, search != "off")
+        result = detect_image(models, x, search=search)[0]
         lowest = min(lowest, result["p_value"])
         valid += result["p_value"] < 1
         if result["detected"]:
             detected.append({"item": i, "photo": photos[i % len(photos)].name, "p_value": result["p_value"]})
     return {"model": models[0].name, "sha256": sha256, "fpr": DEFAULT_FPR, "items": tried, "target": items,
             "photos": len(photos), "detected": len(detected), "which": detected, "min_p_value": lowest,
-            "valid_codewords": valid, "seed": seed, "seconds": round(done["seconds"] + time.perf_counter() - start, 1)}
+            "valid_codewords": valid, "seed": seed, "search": search,
+            "seconds": round(done["seconds"] + time.perf_counter() - start, 1)}
 
 
 def main() -> None:
@@ -101,6 +109,7 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=10000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--seconds", type=float, help="time budget of the false-positive count")
+    parser.add_argument("--search", default=DEFAULT_SEARCH, help="search level of the false-positive count")
     parser.add_argument("--false-positives-only", action="store_true",
                         help="skip the speed runs; write results/false_positives_<default model>.json")
     parser.add_argument("--resume", action="store_true",
@@ -108,9 +117,10 @@ def main() -> None:
     args = parser.parse_args()
     photos = list_images(args.val)
     if args.false_positives_only:
-        path = RESULTS / f"false_positives_{markers((None,), 'cpu')[0].name}.json"
+        suffix = "" if args.search == "off" else f"_search-{args.search}"
+        path = RESULTS / f"false_positives_{markers((None,), 'cpu')[0].name}{suffix}.json"
         done = json.loads(path.read_text()) if args.resume and path.exists() else None
-        counted = false_positives(photos, args.items, args.seed, args.seconds, done)
+        counted = false_positives(photos, args.items, args.seed, args.seconds, done, args.search)
         path.write_text(json.dumps(counted, indent=2) + "\n")
         print(json.dumps(counted, indent=2))
         return
@@ -124,7 +134,7 @@ def main() -> None:
         "speed": {"files": args.files, "megapixels": [round(min(w * h for w, h in sizes) / 1e6, 2),
                                                       round(max(w * h for w, h in sizes) / 1e6, 2)],
                   "runs": speeds},
-        "false_positives": false_positives(photos, args.items, args.seed),
+        "false_positives": false_positives(photos, args.items, args.seed, search=args.search),
     }
     result["machine"]["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
     RESULTS.mkdir(exist_ok=True)

@@ -488,6 +488,7 @@ def test_resize_and_crop_sizes():
     x = images((2, 3, 64, 48))
     assert attacks.create("resize:scale=0.5")(x).shape == (2, 3, 32, 24)
     assert attacks.create("resize:scale=2,interpolation=nearest")(x).shape == (2, 3, 128, 96)
+    assert attacks.create("resize:scale=1,width=0.75")(x).shape == (2, 3, 64, 36)  # an aspect change
     assert attacks.create("crop:scale=0.25")(x).shape == (2, 3, 32, 24)
     crop = attacks.create("crop:scale=0.25")
     params = crop.sample(x.shape, torch.Generator().manual_seed(3))

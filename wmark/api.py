@@ -26,7 +26,7 @@ from wmark.payload import PayloadCode, parse_bits
 from wmark.perception.flip import flip_vs_jpeg
 from wmark.stats import (DEFAULT_FPR, bit_confidence, check_fpr, combine_frames, logit_magnitude, match_p_value, psnr,
                          ssim)
-from wmark.sync import dihedral, rotation
+from wmark.sync import DEFAULT_SEARCH, dihedral, rotation
 from wmark.sync.search import Level, Pose
 from wmark.sync.search import level as search_level
 
@@ -80,8 +80,9 @@ class Detection(_Report):
 
 MIN_PSNR = 25.0
 """Below this PSNR (dB) a result is a damaged picture, not a watermarked one: embedding refuses it unless forced."""
-READ_POSES = 2
-"""With rotations, how many of the best-aligned poses a search decodes in full after its scans."""
+READ_POSES = 1
+"""With rotations, how many of the best-aligned poses a search decodes in full after its scans (besides the
+identity when a glance reads it): each more costs a full decode on an unmarked image."""
 VERIFY_FRAMES = 8
 """Frames of a marked video, spread evenly, that are decoded to verify it."""
 
@@ -449,9 +450,10 @@ class Watermarker:
         frames_read = frames.luma() if self.video_domain.patterns else frames.rgb()
         return self.video_domain.planes(self.model, frames_read, message)
 
-    def frame_logits(self, x: torch.Tensor) -> torch.Tensor:
-        """Decoder logits (B, L) for a float batch (B, 3, H, W) at any resolution."""
-        return pipeline.decode(self.model, x.to(self.device), self.domain).float().cpu()
+    def frame_logits(self, x: torch.Tensor, pose: Pose = Pose()) -> torch.Tensor:
+        """Decoder logits (B, L) for a float batch (B, 3, H, W) at any resolution, ``pose`` undone first."""
+        x = dihedral.UNDO[pose.transform](x.to(self.device))
+        return pipeline.decode(self.model, x, self.domain, pose.rotation).float().cpu()
 
     def yuv_logits(self, frames: YuvFrames, pose: Pose = Pose()) -> torch.Tensor:
         """Decoder logits (B, L) for decoded 4:2:0 video frames (resized to the native size in their planes
@@ -485,14 +487,14 @@ class Watermarker:
         if not sample:
             return Pose()
         rgb = torch.cat([frames.rgb() for frames in sample])
-        for pose in self._poses(rgb, level):
+        for pose in self._poses(rgb, level, detects):
             if detects(combine_frames(torch.cat([self.yuv_logits(frames, pose) for frames in sample]))):
                 return pose
         return Pose()
 
     def extract_video(self, path: str | Path, key: str | None = None, fpr: float = DEFAULT_FPR,
                       frames: int | None = None, batch: int = 16, per_frame: bool = False,
-                      search: str = "off") -> VideoExtraction:
+                      search: str = DEFAULT_SEARCH) -> VideoExtraction:
         """Blind extraction from a video: one message from the combined frame logits, plus a timeline. With ``search``
         the pose is found on a few frames and undone on all of them."""
         pose = self.video_pose(path, search, key, fpr)
@@ -548,39 +550,49 @@ class Watermarker:
         return x
 
     def _image_logits(self, x: torch.Tensor, pose: Pose = Pose()) -> torch.Tensor:
-        x = dihedral.UNDO[pose.transform](x.to(self.device))
-        return pipeline.decode(self.model, x, self.domain, pose.rotation)[0].float().cpu()
+        return self.frame_logits(x, pose)[0]
 
-    def _poses(self, x: torch.Tensor, level: Level):
-        """The poses of ``level`` to read frames ``x`` (B, 3, H, W) under, in order: the identity, then each flip
-        or quarter turn; with rotations, each of those is scanned for its best angle first
-        (:func:`wmark.sync.rotation.scan`), and only the :data:`READ_POSES` best-aligned are read."""
-        yield Pose()
+    def _poses(self, x: torch.Tensor, level: Level, detects: Callable[[torch.Tensor], bool]):
+        """The poses of ``level`` to read frames ``x`` (B, 3, H, W) under, in order. Without rotations: the
+        identity, then each flip or quarter turn. With them: the identity when a glance at the coarsest band
+        (a few tiles) already ``detects`` the mark; then each flip or quarter turn is scanned for its best angle
+        by the coarsest band (:func:`wmark.sync.rotation.scan`), and the :data:`READ_POSES` best-aligned have
+        their angle refined on the finest band (:func:`wmark.sync.rotation.refine`). Several frames (a video's)
+        are scanned as their mean."""
         if not level.rotations:
-            yield from (Pose(name) for name in level.transforms if name != "identity")
+            yield from (Pose(name) for name in level.transforms)
             return
-        scanned = []
-        for name in level.transforms:
-            undone = dihedral.UNDO[name](x)
-            angle, score = rotation.scan(self.domain.aligner(self.model, undone),
-                                         self.domain.aligner(self.model, undone, finest=True))
-            scanned.append((score, Pose(name, angle)))
-        best = [pose for _, pose in sorted(scanned, key=lambda found: -found[0]) if pose != Pose()]
-        yield from best[:READ_POSES]
+        glanced = detects(combine_frames(self._glance(x)))
+        if glanced:
+            yield Pose()
+        x = x.mean(0, keepdim=True)  # a video's frames carry one mark: their mean keeps it and blurs what moves
+        scanned = sorted(((*rotation.scan(self.domain.aligner(self.model, dihedral.UNDO[name](x))), name)
+                          for name in level.transforms), key=lambda found: -found[1])
+        for angle, _, name in scanned[:READ_POSES]:
+            fine = self.domain.aligner(self.model, dihedral.UNDO[name](x), finest=True)
+            pose = Pose(name, rotation.refine(angle, fine))
+            if not (glanced and pose == Pose()):
+                yield pose
+
+    @torch.no_grad()
+    def _glance(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits (B, L) of frames ``x`` as received, from the domain's coarsest band alone."""
+        return self.domain.decode(self.model, x.to(self.device), coarsest=True).float().cpu()
 
     def _searched(self, image, search: str, read: Callable[[torch.Tensor, int], _Report]) -> _Report:
         """``read(logits, hypotheses)`` under each pose of ``search`` in turn (:meth:`_poses`), undone on the
-        image: the first report that detects, else the one read as received. ``read`` applies the Bonferroni
-        factor, the poses the level could have ended on."""
+        image: the first report that detects, else the first one read. ``read`` applies the Bonferroni factor,
+        the poses the level could have ended on."""
         level = search_level(search)
+        detects = lambda logits: read(logits, level.hypotheses).detected  # noqa: E731
         if _is_video(image):
-            pose = self._video_pose(image, level, lambda logits: read(logits, level.hypotheses).detected)
+            pose = self._video_pose(image, level, detects)
             found = read(combine_frames(self.video_logits(image, pose=pose)[1]), level.hypotheses)
             found.transform, found.rotation = pose.transform, pose.rotation
             return found
         x = self._one_image(image).to(self.device)
         first = None
-        for pose in self._poses(x, level):
+        for pose in self._poses(x, level, detects):
             found = read(self._image_logits(x, pose), level.hypotheses)
             found.transform, found.rotation = pose.transform, pose.rotation
             if found.detected:
@@ -588,7 +600,8 @@ class Watermarker:
             first = first or found
         return first
 
-    def extract(self, image, key: str | None = None, fpr: float = DEFAULT_FPR, search: str = "off") -> Extraction:
+    def extract(self, image, key: str | None = None, fpr: float = DEFAULT_FPR,
+                search: str = DEFAULT_SEARCH) -> Extraction:
         """Blind extraction: decode, correct errors, and decide at false-positive rate ``fpr``; ``search``
         (:data:`wmark.sync.search.LEVELS`) also tries flips, quarter turns and small rotations."""
         if _is_video(image):
@@ -623,7 +636,7 @@ class Watermarker:
         )
 
     def detect(self, image, key: str | None = None, expect: str | None = None, fpr: float = DEFAULT_FPR,
-               search: str = "off") -> Detection:
+               search: str = DEFAULT_SEARCH) -> Detection:
         """Is this model's mark present? Against an expected message (a binomial test on all bits, overruled when
         the ECC decodes another message) or blind (ECC check); ``search`` as for :meth:`extract`."""
         check_fpr(fpr)

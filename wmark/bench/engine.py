@@ -37,8 +37,10 @@ DEFAULT_ATTACKS = (
     "jpeg:quality=90", "jpeg:quality=75", "jpeg:quality=50",
     "webp:quality=50",
     "resize:scale=0.5", "resize:scale=0.75",
-    "crop:scale=0.7", "crop:scale=0.9",
+    "crop:scale=0.5", "crop:scale=0.7", "crop:scale=0.9",
     "rotate:degrees=5",
+    "hflip",
+    "resize:scale=1,width=0.8",
     "blur:sigma=1",
     "noise:std=0.02",
     "brightness:delta=0.25", "brightness:delta=-0.25",
@@ -46,8 +48,8 @@ DEFAULT_ATTACKS = (
     *VIDEO_ATTACKS,
     "jpeg:quality=75+resize:scale=0.75+crop:scale=0.9",
 )
-"""The default grid. ``crop:scale`` is the area kept; brightness adds ±0.25 (25% of full range); the
-H.264 entries run on videos only."""
+"""The default grid. ``crop:scale`` is the area kept; ``resize:scale=1,width=0.8`` changes the aspect; brightness
+adds ±0.25 (25% of full range); the H.264 entries run on videos only. Frames are decoded as received (no search)."""
 
 COLUMNS = ("model", "strength", "attack", "input", "frame", "psnr", "ssim", "flip", "flip_ratio", "bit_acc",
            "word_ok", "p_value", "embed_ms", "extract_ms")

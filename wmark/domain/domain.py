@@ -37,7 +37,7 @@ JND_REFERENCE = 8.0
 """JND level (8-bit luma) at which the residual keeps its amplitude: Chou & Li's threshold of a mid-grey area with some texture."""
 
 
-ALIGN_TILES = 24
+ALIGN_TILES = 8
 """Tiles of the finest band a fine alignment score reads (see :meth:`Domain.aligner`)."""
 CPU_CHUNK = 16
 """Tiles decoded at once on a CPU: a chunk's activations stay in the cache, which makes decoding the 150 tiles of
@@ -165,14 +165,16 @@ class Domain:
         grey = torch.full((1, 3, size, size), NEUTRAL, device=parts.device)
         return model.residuals_on(grey, messages).view(-1, 2, self.classes, 3, size, size)
 
-    def tiles(self, x: torch.Tensor, size: int, bits: int,
-              turned: float = 0.0) -> list[tuple[TileGrid, torch.Tensor, torch.Tensor]]:
-        """For each band of frames ``x`` (B, 3, H, W), turned back by ``turned`` degrees first (see
-        :meth:`TileGrid.cut`): its grid, its tiles as the decoder reads them (B * count, 3, size, size; each
+    def tiles(self, x: torch.Tensor, size: int, bits: int, turned: float = 0.0,
+              coarsest: bool = False) -> list[tuple[TileGrid, torch.Tensor, torch.Tensor]]:
+        """For each band of frames ``x`` (B, 3, H, W), or the coarsest alone, turned back by ``turned`` degrees
+        first (see :meth:`TileGrid.cut`): its grid, its tiles as the decoder reads them (B * count, 3, size, size; each
         tile's variant undone with ``patterns``), and the ±1 signs that turn the tiles' logits into their
         codeword part's, shape (1, count, 1) or (1, count, bits)."""
-        return [(grid, *self._oriented(grid, salt, grid.split(x, turned), len(x), bits))
-                for _, grid, salt in self._grids(*x.shape[-2:], size)]
+        grids = self._grids(*x.shape[-2:], size)
+        if coarsest:
+            grids = [min(grids, key=lambda band: band[1].count)]
+        return [(grid, *self._oriented(grid, salt, grid.split(x, turned), len(x), bits)) for _, grid, salt in grids]
 
     def _oriented(self, grid: TileGrid, salt: int, tiles: torch.Tensor, batch: int,
                   bits: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -182,33 +184,37 @@ class Domain:
             return tiles, (1 - 2 * (variants // 8)).float().view(1, -1, 1)
         return tiles, self._tile_signs(grid, bits, salt, tiles.device).unsqueeze(0)
 
-    def aligner(self, model, x: torch.Tensor, finest: bool = False) -> Callable[[float], float]:
-        """A score of how well frames ``x`` (B, 3, H, W), turned back by a given angle, line up with the marked
-        grids: the median |logit| of the tiles of the coarsest band, whose tiles are the largest, so it is
+    def aligner(self, model, x: torch.Tensor, finest: bool = False) -> Callable[[list[float]], list[float]]:
+        """Scores of how well frames ``x`` (B, 3, H, W), turned back by each of a list of angles, line up with the
+        marked grids: the median |logit| of the tiles of the coarsest band, whose tiles are the largest, so it is
         cheap and tolerates the most misalignment (about 0.5 degree at 2 MP); or, ``finest``, of
         :data:`ALIGN_TILES` tiles of the finest band spread over the frame, which tell apart angles an
-        eighth of a degree apart. The frames are fit onto the band's grid once."""
+        eighth of a degree apart. The frames are fit onto the band's grid once; the tiles of all the angles
+        are decoded together."""
         pick = max if finest else min
         _, grid, salt = pick(self._grids(*x.shape[-2:], model.size), key=lambda band: band[1].count)
         fitted, frame = grid.fit(x), tuple(x.shape[-2:])
         chosen = torch.linspace(0, grid.count - 1, min(grid.count, ALIGN_TILES)).round().long()
-        chosen = (chosen + grid.count * torch.arange(len(x)).view(-1, 1)).flatten()
+        chosen = (chosen + grid.count * torch.arange(len(x)).view(-1, 1)).flatten().to(x.device)
 
         @torch.no_grad()
-        def score(turned: float) -> float:
-            tiles, _ = self._oriented(grid, salt, grid.cut(fitted, turned, frame), len(x), model.message_bits)
-            return float(_decode_tiles(model, tiles[chosen.to(tiles.device)]).abs().median())
-        return score
+        def scores(angles: list[float]) -> list[float]:
+            tiles = torch.cat([self._oriented(grid, salt, grid.cut(fitted, turned, frame), len(x),
+                                              model.message_bits)[0][chosen] for turned in angles])
+            magnitudes = _decode_tiles(model, tiles).abs().view(len(angles), -1)
+            return magnitudes.median(1).values.tolist()
+        return scores
 
-    def decode(self, model, x: torch.Tensor, turned: float = 0.0) -> torch.Tensor:
+    def decode(self, model, x: torch.Tensor, turned: float = 0.0, coarsest: bool = False) -> torch.Tensor:
         """Logits (B, classes * bits) of frames ``x`` turned back by ``turned`` degrees: each tile's logits
         descrambled, averaged per class (weighted by the tiles' mean JND with ``jnd``), and the bands' averages
-        summed, each weighted by its gain over its variance."""
+        summed, each weighted by its gain over its variance. ``coarsest``: the coarsest band's alone, a glance
+        that costs a few tiles."""
         batch, bits = x.shape[0], model.message_bits
         total = x.new_zeros(batch, self.classes, bits)
         estimates = []
         jnd = jnd_map(x) if self.jnd else None
-        for grid, tiles, signs in self.tiles(x, model.size, bits, turned):
+        for grid, tiles, signs in self.tiles(x, model.size, bits, turned, coarsest):
             logits = _decode_tiles(model, tiles).float().view(batch, grid.count, bits) * signs
             weights = (grid.split(jnd, turned).flatten(1).mean(1).view(batch, grid.count, 1) if jnd is not None
                        else logits.new_ones(batch, grid.count, 1))

@@ -26,6 +26,7 @@ from wmark.io.image import read_image
 from wmark.io.media import media_kind
 from wmark.io.video import read_yuv
 from wmark.stats import DEFAULT_FPR, check_fpr
+from wmark.sync import DEFAULT_SEARCH
 from wmark.sync.search import level as search_level
 
 VIDEO_FIELDS = ("frames", "detected_share", "segments")
@@ -44,7 +45,7 @@ class ScanConfig:
     device: str = "auto"
     timeout: float | None = None
     batch: int = 16
-    search: str = "off"
+    search: str = DEFAULT_SEARCH
 
     def checked(self) -> ScanConfig:
         """This config with model folders made absolute (workers may run elsewhere); WmarkError for
@@ -111,7 +112,7 @@ def _result(marker: Watermarker, found: Extraction, ms: float) -> dict:
 
 
 def detect_image(models: Iterable[Watermarker], x: torch.Tensor, key: str | None = None,
-                 fpr: float = DEFAULT_FPR, search: str = "off") -> list[dict]:
+                 fpr: float = DEFAULT_FPR, search: str = DEFAULT_SEARCH) -> list[dict]:
     """One result per model for an image (1, 3, H, W): model, detected, message, p_value, ..., the transform
     found by ``search`` (:mod:`wmark.sync.search`)."""
     results = []
