@@ -62,7 +62,7 @@ def test_rotation_search_p_value_counts_every_angle(marker, monkeypatch):
     generator = torch.Generator().manual_seed(1)
     monkeypatch.setattr(marker, "_image_logits", lambda x, pose=None: torch.randn(marker.bits, generator=generator))
     poses = [Pose(), Pose("identity", 1.5), Pose("flip-h", -3.0)]
-    monkeypatch.setattr(marker, "_poses", lambda x, level, detects: iter(poses))
+    monkeypatch.setattr(marker, "_poses", lambda x, level: iter(poses))
     image, trials, fpr = torch.zeros(1, 3, 8, 8), 200, 0.1
     found = [marker.detect(image, expect="hi", fpr=fpr, search="tilt") for _ in range(trials)]
     assert LEVELS["tilt"].hypotheses == 2 * rotation.ANGLES == 350 and {f.hypotheses for f in found} == {350}
@@ -86,11 +86,11 @@ def test_scan_and_refine_find_the_best_angle_to_an_eighth_of_a_degree():
         calls.extend(angles)
         return [-abs(angle + 6.3) for angle in angles]
     angle, best = rotation.scan(scores)
-    assert angle == -6.5 and best == pytest.approx(-0.2)
+    assert angle == -6.0 and best == pytest.approx(-0.3)
     assert rotation.refine(angle, scores) == -6.25
-    limit = rotation.LIMIT + sum(rotation.REFINE) + sum(rotation.FINE)
-    assert all(abs(a) <= limit and (a / rotation.FINE[-1]).is_integer() for a in calls)
-    assert rotation.ANGLES == 2 * limit / rotation.FINE[-1] + 1
+    limit = rotation.LIMIT + rotation.SPAN + rotation.FINE[1]
+    assert all(abs(a) <= limit and (a / rotation.FINE[1]).is_integer() for a in calls)
+    assert rotation.ANGLES == 2 * limit / rotation.FINE[1] + 1
 
 
 def test_tilt_search_recovers_a_rotation(marker, marked):

@@ -82,7 +82,7 @@ MIN_PSNR = 25.0
 """Below this PSNR (dB) a result is a damaged picture, not a watermarked one: embedding refuses it unless forced."""
 READ_POSES = 1
 """With rotations, how many of the best-aligned poses a search decodes in full after its scans (besides the
-identity when a glance reads it): each more costs a full decode on an unmarked image."""
+identity, read first): each more costs a full decode on an unmarked image."""
 VERIFY_FRAMES = 8
 """Frames of a marked video, spread evenly, that are decoded to verify it."""
 
@@ -487,7 +487,7 @@ class Watermarker:
         if not sample:
             return Pose()
         rgb = torch.cat([frames.rgb() for frames in sample])
-        for pose in self._poses(rgb, level, detects):
+        for pose in self._poses(rgb, level):
             if detects(combine_frames(torch.cat([self.yuv_logits(frames, pose) for frames in sample]))):
                 return pose
         return Pose()
@@ -552,47 +552,38 @@ class Watermarker:
     def _image_logits(self, x: torch.Tensor, pose: Pose = Pose()) -> torch.Tensor:
         return self.frame_logits(x, pose)[0]
 
-    def _poses(self, x: torch.Tensor, level: Level, detects: Callable[[torch.Tensor], bool]):
-        """The poses of ``level`` to read frames ``x`` (B, 3, H, W) under, in order. Without rotations: the
-        identity, then each flip or quarter turn. With them: the identity when a glance at the coarsest band
-        (a few tiles) already ``detects`` the mark; then each flip or quarter turn is scanned for its best angle
-        by the coarsest band (:func:`wmark.sync.rotation.scan`), and the :data:`READ_POSES` best-aligned have
-        their angle refined on the finest band (:func:`wmark.sync.rotation.refine`). Several frames (a video's)
-        are scanned as their mean."""
+    def _poses(self, x: torch.Tensor, level: Level):
+        """The poses of ``level`` to read frames ``x`` (B, 3, H, W) under, in order: the identity first (an
+        unedited image costs one decode), then each flip or quarter turn; with rotations, each of those is scanned
+        for its best angle by the coarsest band (:func:`wmark.sync.rotation.scan`) and only the :data:`READ_POSES`
+        best-aligned are read, their angle refined on the finest band (:func:`wmark.sync.rotation.refine`).
+        Several frames (a video's) are scanned as their mean."""
+        yield Pose()
         if not level.rotations:
-            yield from (Pose(name) for name in level.transforms)
+            yield from (Pose(name) for name in level.transforms if name != "identity")
             return
-        glanced = detects(combine_frames(self._glance(x)))
-        if glanced:
-            yield Pose()
         x = x.mean(0, keepdim=True)  # a video's frames carry one mark: their mean keeps it and blurs what moves
         scanned = sorted(((*rotation.scan(self.domain.aligner(self.model, dihedral.UNDO[name](x))), name)
                           for name in level.transforms), key=lambda found: -found[1])
         for angle, _, name in scanned[:READ_POSES]:
             fine = self.domain.aligner(self.model, dihedral.UNDO[name](x), finest=True)
             pose = Pose(name, rotation.refine(angle, fine))
-            if not (glanced and pose == Pose()):
+            if pose != Pose():
                 yield pose
-
-    @torch.no_grad()
-    def _glance(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits (B, L) of frames ``x`` as received, from the domain's coarsest band alone."""
-        return self.domain.decode(self.model, x.to(self.device), coarsest=True).float().cpu()
 
     def _searched(self, image, search: str, read: Callable[[torch.Tensor, int], _Report]) -> _Report:
         """``read(logits, hypotheses)`` under each pose of ``search`` in turn (:meth:`_poses`), undone on the
         image: the first report that detects, else the first one read. ``read`` applies the Bonferroni factor,
         the poses the level could have ended on."""
         level = search_level(search)
-        detects = lambda logits: read(logits, level.hypotheses).detected  # noqa: E731
         if _is_video(image):
-            pose = self._video_pose(image, level, detects)
+            pose = self._video_pose(image, level, lambda logits: read(logits, level.hypotheses).detected)
             found = read(combine_frames(self.video_logits(image, pose=pose)[1]), level.hypotheses)
             found.transform, found.rotation = pose.transform, pose.rotation
             return found
         x = self._one_image(image).to(self.device)
         first = None
-        for pose in self._poses(x, level, detects):
+        for pose in self._poses(x, level):
             found = read(self._image_logits(x, pose), level.hypotheses)
             found.transform, found.rotation = pose.transform, pose.rotation
             if found.detected:

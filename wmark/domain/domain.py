@@ -165,16 +165,14 @@ class Domain:
         grey = torch.full((1, 3, size, size), NEUTRAL, device=parts.device)
         return model.residuals_on(grey, messages).view(-1, 2, self.classes, 3, size, size)
 
-    def tiles(self, x: torch.Tensor, size: int, bits: int, turned: float = 0.0,
-              coarsest: bool = False) -> list[tuple[TileGrid, torch.Tensor, torch.Tensor]]:
-        """For each band of frames ``x`` (B, 3, H, W), or the coarsest alone, turned back by ``turned`` degrees
-        first (see :meth:`TileGrid.cut`): its grid, its tiles as the decoder reads them (B * count, 3, size, size; each
+    def tiles(self, x: torch.Tensor, size: int, bits: int,
+              turned: float = 0.0) -> list[tuple[TileGrid, torch.Tensor, torch.Tensor]]:
+        """For each band of frames ``x`` (B, 3, H, W), turned back by ``turned`` degrees first (see
+        :meth:`TileGrid.cut`): its grid, its tiles as the decoder reads them (B * count, 3, size, size; each
         tile's variant undone with ``patterns``), and the ±1 signs that turn the tiles' logits into their
         codeword part's, shape (1, count, 1) or (1, count, bits)."""
-        grids = self._grids(*x.shape[-2:], size)
-        if coarsest:
-            grids = [min(grids, key=lambda band: band[1].count)]
-        return [(grid, *self._oriented(grid, salt, grid.split(x, turned), len(x), bits)) for _, grid, salt in grids]
+        return [(grid, *self._oriented(grid, salt, grid.split(x, turned), len(x), bits))
+                for _, grid, salt in self._grids(*x.shape[-2:], size)]
 
     def _oriented(self, grid: TileGrid, salt: int, tiles: torch.Tensor, batch: int,
                   bits: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -205,16 +203,15 @@ class Domain:
             return magnitudes.median(1).values.tolist()
         return scores
 
-    def decode(self, model, x: torch.Tensor, turned: float = 0.0, coarsest: bool = False) -> torch.Tensor:
+    def decode(self, model, x: torch.Tensor, turned: float = 0.0) -> torch.Tensor:
         """Logits (B, classes * bits) of frames ``x`` turned back by ``turned`` degrees: each tile's logits
         descrambled, averaged per class (weighted by the tiles' mean JND with ``jnd``), and the bands' averages
-        summed, each weighted by its gain over its variance. ``coarsest``: the coarsest band's alone, a glance
-        that costs a few tiles."""
+        summed, each weighted by its gain over its variance."""
         batch, bits = x.shape[0], model.message_bits
         total = x.new_zeros(batch, self.classes, bits)
         estimates = []
         jnd = jnd_map(x) if self.jnd else None
-        for grid, tiles, signs in self.tiles(x, model.size, bits, turned, coarsest):
+        for grid, tiles, signs in self.tiles(x, model.size, bits, turned):
             logits = _decode_tiles(model, tiles).float().view(batch, grid.count, bits) * signs
             weights = (grid.split(jnd, turned).flatten(1).mean(1).view(batch, grid.count, 1) if jnd is not None
                        else logits.new_ones(batch, grid.count, 1))

@@ -4,10 +4,10 @@ The decoder reads a tile only when it lies within about a native pixel of where 
 Storm.jpg, 1920x1280, marked by the default: a 4 px shift leaves the fine band 0.76 of its bits, 8 px the
 coarse band chance), so a rotation of a degree already hides the mark. The angle is
 found by a scan: every :data:`STEP` degrees within :data:`LIMIT`, each angle scored by a cheap alignment
-statistic (the coarsest band's confidence, :meth:`wmark.domain.Domain.aligner`), then refined by the halving
-steps of :data:`REFINE` around the best; the pose a search picks is then refined by the steps of :data:`FINE`,
-scored on a few tiles of the finest band. A search can end on any multiple of the last step within
-``LIMIT + sum(REFINE) + sum(FINE)``; :data:`ANGLES` counts them for the p-value's Bonferroni factor.
+statistic (the coarsest band's confidence, :meth:`wmark.domain.Domain.aligner`); the pose a search picks is then
+refined around its best angle by the steps of :data:`FINE`, scored on a few tiles of the finest band. A search can
+end on any multiple of the last step within ``LIMIT + SPAN + FINE[1]``; :data:`ANGLES` counts them for the
+p-value's Bonferroni factor.
 """
 from __future__ import annotations
 
@@ -19,12 +19,12 @@ import torch.nn.functional as F
 
 LIMIT = 10.0
 STEP = 1.0
-REFINE = (0.5,)
-"""Refinements of the coarse scan, by the coarse score, which tolerates about half a degree."""
-FINE = (0.25, 0.125)
-"""Refinements below that, by the fine score."""
-ANGLES = 2 * round((LIMIT + sum(REFINE) + sum(FINE)) / FINE[-1]) + 1
-"""Angles a search can end on: the multiples of ``FINE[-1]`` within ``LIMIT + sum(REFINE) + sum(FINE)`` degrees."""
+"""The coarse scan's step: the coarse score tolerates about half a degree."""
+SPAN, FINE = 0.75, (0.25, 0.125)
+"""The fine refinement scores every ``FINE[0]`` within ``SPAN`` of the scanned angle (the coarse score's best may
+be half a degree off, where the fine score is noise), then climbs by ``FINE[1]``."""
+ANGLES = 2 * round((LIMIT + SPAN + FINE[1]) / FINE[1]) + 1
+"""Angles a search can end on: the multiples of ``FINE[1]`` within ``LIMIT + SPAN + FINE[1]`` degrees."""
 Scores = Callable[[list[float]], list[float]]
 """Scores of a list of angles, computed together (one batch of decodes)."""
 
@@ -45,26 +45,21 @@ def undo(x: torch.Tensor, degrees: float, height: int, width: int) -> torch.Tens
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
-def _climb(angle: float, steps: tuple[float, ...], scores: Scores,
-           known: dict[float, float] | None = None) -> tuple[float, float]:
-    """(angle, score): at each step, the best of the angle and its two neighbours ``step`` away; ``known``: the
-    scores already computed."""
-    known = known or dict(zip([angle], scores([angle])))
-    for step in steps:
-        new = [a for a in (angle - step, angle + step) if a not in known]
-        known.update(zip(new, scores(new)))
-        angle = max((angle - step, angle, angle + step), key=known.__getitem__)
-    return angle, known[angle]
-
-
 def scan(coarse: Scores) -> tuple[float, float]:
-    """(angle, its coarse score): the best of the ``STEP`` steps within ``LIMIT``, refined by ``REFINE``."""
+    """(angle, its coarse score): the best of the ``STEP`` steps within ``LIMIT``."""
     steps = round(LIMIT / STEP)
     angles = [STEP * k for k in range(-steps, steps + 1)]
-    known = dict(zip(angles, coarse(angles)))
-    return _climb(max(angles, key=known.__getitem__), REFINE, coarse, known)
+    values = coarse(angles)
+    return max(zip(angles, values), key=lambda scored: scored[1])
 
 
 def refine(angle: float, fine: Scores) -> float:
-    """A scanned angle refined by the ``FINE`` steps, by the ``fine`` scores."""
-    return _climb(angle, FINE, fine)[0]
+    """A scanned angle refined by the ``fine`` scores: the best of every ``FINE[0]`` within ``SPAN``, then the
+    best of it and its neighbours ``FINE[1]`` away."""
+    count = round(SPAN / FINE[0])
+    angles = [angle + FINE[0] * k for k in range(-count, count + 1)]
+    known = dict(zip(angles, fine(angles)))
+    best = max(angles, key=known.__getitem__)
+    neighbours = [best - FINE[1], best + FINE[1]]
+    known.update(zip(neighbours, fine(neighbours)))
+    return max([best, *neighbours], key=known.__getitem__)
