@@ -128,14 +128,15 @@ def thresholds_markdown() -> str:
 
 
 def false_positives_markdown(scan: dict) -> str:
-    """false_positives_<model>.json and scan_speed.json: unmarked items (photos, crops, rescalings) flagged."""
+    """false_positives_<model>[_search-<level>].json and scan_speed.json: unmarked items (photos, crops, rescalings,
+    turns with a search) flagged, by search level (off when the file predates the field)."""
     runs = [scan["false_positives"]] + [json.loads(path.read_text())
                                         for path in sorted(RESULTS.glob("false_positives_*.json"))]
-    lines = ["| model | unmarked items (from photos) | FPR | detected | valid codewords | lowest p-value |",
-             "|---" * 6 + "|"]
+    lines = ["| model | search | unmarked items (from photos) | FPR | detected | valid codewords | lowest p-value |",
+             "|---" * 7 + "|"]
     for r in runs:
-        lines.append(f"| `{r['model']}` | {r['items']:,} ({r['photos']}) | {r['fpr']:g} | {r['detected']} "
-                     f"| {r['valid_codewords']} | {r['min_p_value']:g} |")
+        lines.append(f"| `{r['model']}` | {r.get('search', 'off')} | {r['items']:,} ({r['photos']}) | {r['fpr']:g} "
+                     f"| {r['detected']} | {r['valid_codewords']} | {r['min_p_value']:g} |")
     return "\n".join(lines) + "\n"
 
 
