@@ -1,7 +1,10 @@
 """Shared fixtures: a real photo, a small untrained checkpoint, and the committed checkpoints."""
 from __future__ import annotations
 
+import importlib.util
+import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 import torch
@@ -12,6 +15,23 @@ FIXTURES = Path(__file__).parent / "fixtures"
 TINY_CLIP_MODEL = "mbrs-64"
 """The checkpoint the tests mark the 160x96 fixture clip with: the classic whole-frame mbrs-64. The tiled
 default spreads 192 bits over tiles and needs frames of 320 px or more (benchmarks/results/small_inputs.json)."""
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def benchmark_script(name: str) -> ModuleType:
+    """benchmarks/<name>.py as a module, its sibling imports (other benchmark scripts) unloaded afterwards."""
+    before = set(sys.modules)
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        spec = importlib.util.spec_from_file_location(f"benchmark_{name}", BENCHMARKS / f"{name}.py")
+        script = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(script)
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+        for module in set(sys.modules) - before:
+            if Path(getattr(sys.modules[module], "__file__", None) or "").parent == BENCHMARKS:
+                del sys.modules[module]
+    return script
 
 
 @pytest.fixture(scope="session")

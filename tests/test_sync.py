@@ -11,8 +11,9 @@ from typer.testing import CliRunner
 
 import wmark
 from cli import app
-from wmark.sync.dihedral import DO, UNDO
+from tests.conftest import benchmark_script
 from wmark.sync import rotation
+from wmark.sync.dihedral import DO, UNDO
 from wmark.sync.search import LEVELS, Pose
 
 
@@ -159,29 +160,8 @@ def test_scan_search_finds_a_mirrored_video(clip, tmp_path):
     assert row["detected"] and row["transform"] == "flip-v" and row["message"] == "hi" and row["frames"] == 20
 
 
-def _search_script():
-    """benchmarks/search.py as a module (its sibling imports unloaded afterwards)."""
-    import importlib.util
-    import sys
-    from pathlib import Path
-
-    folder = Path(__file__).resolve().parents[1] / "benchmarks"
-    before = set(sys.modules)
-    sys.path.insert(0, str(folder))
-    try:
-        spec = importlib.util.spec_from_file_location("search_benchmark", folder / "search.py")
-        script = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(script)
-    finally:
-        sys.path.remove(str(folder))
-        for name in set(sys.modules) - before:
-            if Path(getattr(sys.modules[name], "__file__", None) or "").parent == folder:
-                del sys.modules[name]
-    return script
-
-
 def test_default_level_rule_reads_the_most_edits_within_the_time_budget():
-    script = _search_script()
+    script = benchmark_script("search")
     seconds = {"dwtDctSvd decode": 1.0, **{f"{s} {w}": t for s, t in
                                           (("off", 0.6), ("fast", 6.0), ("tilt", 4.0), ("full", 9.0))
                                           for w in ("marked", "unmarked")}}
@@ -197,7 +177,7 @@ def test_default_level_rule_reads_the_most_edits_within_the_time_budget():
 def test_default_search_is_the_committed_measurement_choice():
     from wmark.sync import DEFAULT_SEARCH
 
-    script = _search_script()
+    script = benchmark_script("search")
     committed = json.loads((script.RESULTS / "search.json").read_text())
     assert DEFAULT_SEARCH == script.choose(committed["summary"], committed["speed_1080p_seconds"])["default"]
     assert script.choose(committed["summary"], committed["speed_1080p_seconds"]) == committed["choice"]

@@ -2,16 +2,14 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import pickle
 import shutil
-import sys
-from pathlib import Path
 
 import pytest
 
 import wmark
+from tests.conftest import benchmark_script
 from wmark import zoo
 
 
@@ -97,17 +95,9 @@ def test_a_bad_card_is_skipped_not_fatal(untrained_checkpoint, tmp_path, monkeyp
     assert "good" in names and "broken" not in names
 
 
-def _default_model_script():
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "default_model.py"
-    spec = importlib.util.spec_from_file_location("default_model", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_default_rule_gates_on_visibility_before_robustness():
     """A robust but visible checkpoint loses to a less robust invisible one."""
-    script = _default_model_script()
+    script = benchmark_script("default_model")
 
     class FakeCard:
         def __init__(self, name):
@@ -140,7 +130,7 @@ def test_default_rule_gates_on_visibility_before_robustness():
 
 def test_committed_default_is_the_benchmarks_choice():
     """zoo.json names the checkpoint benchmarks/default_model.py picks from the committed results."""
-    script = _default_model_script()
+    script = benchmark_script("default_model")
     choice = script.choose(*script.load_inputs())
     assert choice["default"] == zoo.default_name()
     assert choice["video_default"] == zoo.default_name(medium="video")
@@ -148,18 +138,7 @@ def test_committed_default_is_the_benchmarks_choice():
 
 def test_video_gain_rule_keeps_a_step_of_headroom():
     """benchmarks/video_domain.py picks the smallest gain that reads every pan's message, as the smaller one did."""
-    folder = Path(__file__).resolve().parents[1] / "benchmarks"
-    before = set(sys.modules)
-    sys.path.insert(0, str(folder))
-    try:
-        spec = importlib.util.spec_from_file_location("video_domain", folder / "video_domain.py")
-        script = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(script)
-    finally:
-        sys.path.remove(str(folder))
-        for name in set(sys.modules) - before:
-            if Path(getattr(sys.modules[name], "__file__", None) or "").parent == folder:
-                del sys.modules[name]
+    script = benchmark_script("video_domain")
     rows = lambda reads: [{"gain": g, "message": ok} for g, oks in reads.items() for ok in oks]  # noqa: E731
     gains = [1.0, 1.5, 2.0, 2.5]
     assert script.choose(rows({1.0: [True, False], 1.5: [True, True], 2.0: [True, True]}), gains[:3]) == 2.0
