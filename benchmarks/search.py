@@ -37,7 +37,7 @@ from PIL import Image
 
 import wmark
 from wmark.bench import peers
-from wmark.sync.search import LEVELS, Pose
+from wmark.sync.search import LEVELS
 from wmark.train.data import image_files
 from thresholds import ATTACKS, ROOT  # noqa: E402  (a sibling script)
 
@@ -77,12 +77,9 @@ def edits(rng: random.Random) -> dict:
     }
 
 
-def _tensor(image: Image.Image) -> torch.Tensor:
-    return torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1)[None].float() / 255
-
-
-def bit_accuracy(marker: wmark.Watermarker, image: Image.Image, pose: Pose, codeword: torch.Tensor) -> float:
-    decoded = (marker.frame_logits(_tensor(image), pose)[0] > 0).long()
+def bit_accuracy(found: wmark.api.Extraction, codeword: torch.Tensor) -> float:
+    """The share of the raw bits an extraction read (under the pose it reports) that match the codeword."""
+    decoded = torch.tensor([int(bit) for bit in found.bits])
     return float((decoded == codeword).float().mean())
 
 
@@ -107,10 +104,9 @@ def robustness(marker: wmark.Watermarker, val: Path) -> tuple[list[dict], dict]:
                          "p_value": found.p_value, "seconds": round(seconds, 3)})
             for edit, image in edited.items():
                 found, seconds = timed(lambda: marker.extract(image, search=search))
-                pose = Pose(found.transform, found.rotation)
                 rows.append({"photo": photo.name, "edit": edit, "search": search, "exact": found.message == message,
-                             "transform": found.transform, "rotation": found.rotation,
-                             "bit_acc": round(bit_accuracy(marker, image, pose, codeword), 4),
+                             "transform": found.transform, "rotation": found.rotation, "reframe": found.reframe,
+                             "bit_acc": round(bit_accuracy(found, codeword), 4),
                              "seconds": round(seconds, 3)})
         print(photo.name, [(r["edit"], r["search"], r.get("exact", r.get("detected")), r["seconds"])
                            for r in rows if r["photo"] == photo.name], flush=True)
@@ -182,7 +178,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     rows, summary = robustness(marker, args.val)
     result = {"model": marker.name,
-              "searches": {k: {"transforms": list(v.transforms), "rotations": v.rotations, "hypotheses": v.hypotheses}
+              "searches": {k: {"transforms": list(v.transforms), "rotations": v.rotations, "reframes": v.reframes,
+                               "hypotheses": v.hypotheses}
                            for k, v in LEVELS.items()},
               "speed_1080p_seconds": seconds, "choice": choose(summary, seconds), "summary": summary, "rows": rows}
     RESULTS.mkdir(exist_ok=True)

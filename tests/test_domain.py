@@ -190,9 +190,9 @@ def test_both_tilings_read_back_after_jpeg(domain, photo, tmp_path):
 
 
 def test_tiles_are_decoded_in_chunks_on_a_cpu_with_the_same_logits(model):
-    from wmark.domain.domain import CPU_CHUNK, _decode_tiles
+    from wmark.domain.domain import CPU_CHUNK, decode_tiles
 
     tiles = torch.rand(3 * CPU_CHUNK + 5, 3, 64, 64, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
-        assert torch.allclose(_decode_tiles(model, tiles), model.decode(tiles), atol=1e-5)
+        assert torch.allclose(decode_tiles(model, tiles), model.decode(tiles), atol=1e-5)
 

@@ -26,7 +26,7 @@ from wmark.payload import PayloadCode, parse_bits
 from wmark.perception.flip import flip_vs_jpeg
 from wmark.stats import (DEFAULT_FPR, bit_confidence, check_fpr, combine_frames, logit_magnitude, match_p_value, psnr,
                          ssim)
-from wmark.sync import DEFAULT_SEARCH, dihedral, rotation
+from wmark.sync import DEFAULT_SEARCH, dihedral, reframe, rotation, template
 from wmark.sync.search import Level, Pose
 from wmark.sync.search import level as search_level
 
@@ -40,9 +40,10 @@ class _Report:
 
 @dataclass
 class Extraction(_Report):
-    """What a blind extraction found. ``bits`` is the raw decoded codeword, before ECC. ``transform`` and
-    ``rotation``: the pose it was read under (see :mod:`wmark.sync.search`), of ``hypotheses`` its search allowed;
-    the p-value is already multiplied by ``hypotheses``."""
+    """What a blind extraction found. ``bits`` is the raw decoded codeword, before ECC. ``transform``,
+    ``rotation`` and ``reframe``: the pose it was read under (see :mod:`wmark.sync.search`; ``reframe`` says where a
+    crop lay in the marked frame, :meth:`wmark.sync.reframe.Reframe.to_dict`), of ``hypotheses`` its search
+    allowed; the p-value is already multiplied by ``hypotheses``."""
 
     detected: bool
     message: str | None
@@ -55,6 +56,7 @@ class Extraction(_Report):
     transform: str = "identity"
     rotation: float = 0.0
     hypotheses: int = 1
+    reframe: dict | None = None
 
 
 @dataclass
@@ -76,6 +78,7 @@ class Detection(_Report):
     transform: str = "identity"
     rotation: float = 0.0
     hypotheses: int = 1
+    reframe: dict | None = None
 
 
 MIN_PSNR = 25.0
@@ -453,6 +456,9 @@ class Watermarker:
     def frame_logits(self, x: torch.Tensor, pose: Pose = Pose()) -> torch.Tensor:
         """Decoder logits (B, L) for a float batch (B, 3, H, W) at any resolution, ``pose`` undone first."""
         x = dihedral.UNDO[pose.transform](x.to(self.device))
+        if pose.reframe is not None:
+            frames, coverage = reframe.canvas(x, pose.reframe, self.model.size)
+            return pipeline.decode(self.model, frames, self.domain, coverage=coverage).float().cpu()
         return pipeline.decode(self.model, x, self.domain, pose.rotation).float().cpu()
 
     def yuv_logits(self, frames: YuvFrames, pose: Pose = Pose()) -> torch.Tensor:
@@ -460,6 +466,8 @@ class Watermarker:
         for the whole-frame domain), ``pose`` (:class:`wmark.sync.search.Pose`) undone first."""
         pipeline.check_size(frames.y.unsqueeze(1))
         frames, undo = frames.to(self.device), dihedral.UNDO[pose.transform]
+        if pose.reframe is not None:
+            return self.frame_logits(frames.rgb(), pose)
         if not self.domain.is_whole_frame or pose.rotation:
             return pipeline.decode(self.model, undo(frames.rgb()), self.domain, pose.rotation).float().cpu()
         with torch.no_grad():  # a flip or quarter turn commutes with squashing the frame to the square native size
@@ -501,8 +509,7 @@ class Watermarker:
         indices, logits = self.video_logits(path, frames, batch, pose)
         found = self.extract_frames(indices, logits, key=key, fpr=fpr, per_frame=per_frame,
                                     hypotheses=search_level(search).hypotheses)
-        found.transform, found.rotation = pose.transform, pose.rotation
-        return found
+        return posed(found, pose)
 
     def video_pose(self, path: str | Path, search: str = "fast", key: str | None = None,
                    fpr: float = DEFAULT_FPR) -> Pose:
@@ -559,6 +566,9 @@ class Watermarker:
         best-aligned are read, their angle refined on the finest band (:func:`wmark.sync.rotation.refine`).
         Several frames (a video's) are scanned as their mean."""
         yield Pose()
+        if level.reframes and self.domain.template:
+            yield from self._reframed(x.mean(0, keepdim=True), level)
+            return
         if not level.rotations:
             yield from (Pose(name) for name in level.transforms if name != "identity")
             return
@@ -571,6 +581,19 @@ class Watermarker:
             if pose != Pose():
                 yield pose
 
+    def _reframed(self, x: torch.Tensor, level: Level):
+        """Poses that undo a crop, rescale, squeeze or turn of frame ``x`` (1, 3, H, W) under each flip of
+        ``level``, as the template shows it (:mod:`wmark.sync.template`, :mod:`wmark.sync.reframe`); none when
+        the template is not found (its peaks are as strong in the mirror image, so one look decides)."""
+        fit = template.find(x)
+        for name in level.transforms:
+            if fit is None:
+                return
+            undone = dihedral.UNDO[name](x)
+            found = reframe.search(self.domain, self.model, undone, fit if name == "identity" else template.find(undone))
+            if found is not None:
+                yield Pose(name, round(found[1].degrees(), 3), found[1])
+
     def _searched(self, image, search: str, read: Callable[[torch.Tensor, int], _Report]) -> _Report:
         """``read(logits, hypotheses)`` under each pose of ``search`` in turn (:meth:`_poses`), undone on the
         image: the first report that detects, else the first one read. ``read`` applies the Bonferroni factor,
@@ -578,14 +601,11 @@ class Watermarker:
         level = search_level(search)
         if _is_video(image):
             pose = self._video_pose(image, level, lambda logits: read(logits, level.hypotheses).detected)
-            found = read(combine_frames(self.video_logits(image, pose=pose)[1]), level.hypotheses)
-            found.transform, found.rotation = pose.transform, pose.rotation
-            return found
+            return posed(read(combine_frames(self.video_logits(image, pose=pose)[1]), level.hypotheses), pose)
         x = self._one_image(image).to(self.device)
         first = None
         for pose in self._poses(x, level):
-            found = read(self._image_logits(x, pose), level.hypotheses)
-            found.transform, found.rotation = pose.transform, pose.rotation
+            found = posed(read(self._image_logits(x, pose), level.hypotheses), pose)
             if found.detected:
                 return found
             first = first or found
@@ -652,6 +672,13 @@ class Watermarker:
             p_value = 1.0
         present = True if p_value <= fpr else self.mark_present(logits)
         return Detection(p_value <= fpr, p_value, fpr, "expect", matches, confidence, present, hypotheses=hypotheses)
+
+
+def posed(found: _Report, pose: Pose) -> _Report:
+    """``found`` (an Extraction or Detection) with the pose it was read under."""
+    found.transform, found.rotation = pose.transform, pose.rotation
+    found.reframe = pose.reframe.to_dict() if pose.reframe is not None else None
+    return found
 
 
 def load(name_or_path: str | Path | None = None, device: str | torch.device = "auto",

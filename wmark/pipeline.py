@@ -62,7 +62,9 @@ def embed(model: WatermarkModel, x: torch.Tensor, message: torch.Tensor, strengt
 
 
 @torch.no_grad()
-def decode(model: WatermarkModel, x: torch.Tensor, domain: Domain = WHOLE_FRAME, turned: float = 0.0) -> torch.Tensor:
-    """Logits (B, L) read from full-resolution images, turned back by ``turned`` degrees first."""
+def decode(model: WatermarkModel, x: torch.Tensor, domain: Domain = WHOLE_FRAME, turned: float = 0.0,
+           coverage: torch.Tensor | None = None) -> torch.Tensor:
+    """Logits (B, L) read from full-resolution images, turned back by ``turned`` degrees first; with ``coverage``,
+    from the tiles it covers (see :meth:`wmark.domain.Domain.decode`)."""
     check_size(x)
-    return domain.decode(model, x, turned)
+    return domain.decode(model, x, turned, coverage)

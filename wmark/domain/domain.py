@@ -17,6 +17,8 @@ the eye before it is added to the frame.
   takes its part's pattern in one of 16 variants (a sign and one of the square's 8 rotations and
   mirrorings); the decoder undoes the variant before reading the tile. Measured to read as well as
   content-aware residuals once the JND shapes them (benchmarks/results/domain_levers.json).
+- **Template** (``template``, 8-bit levels at strength 1): faint gratings locked to the finest grid
+  (:mod:`wmark.sync.template`) that let an extractor find the grid again in a crop, rotation or rescale.
 - **Combining.** With ``jnd``, the decoder weighs each tile's logits by the tile's mean JND (the
   amplitude it was marked with), a matched filter: flat tiles, marked weakly, count less.
 """
@@ -30,6 +32,7 @@ import torch
 from wmark.domain.grid import TileGrid, transform
 from wmark.errors import WmarkError
 from wmark.perception.jnd import jnd_map, luma
+from wmark.sync import template as sync_template
 
 NEUTRAL = 0.5
 """The grey the model sees when it makes content-independent patterns."""
@@ -39,12 +42,14 @@ JND_REFERENCE = 8.0
 
 ALIGN_TILES = 8
 """Tiles of the finest band a fine alignment score reads (see :meth:`Domain.aligner`)."""
+FULL_COVERAGE = 0.5
+"""Share of a tile the received picture must cover for the tile to be read (see :meth:`Domain.decode`)."""
 CPU_CHUNK = 16
 """Tiles decoded at once on a CPU: a chunk's activations stay in the cache, which makes decoding the 150 tiles of
 a 1080p frame 2-3 times faster than one batch (measured by benchmarks/speed.py's extract times)."""
 
 
-def _decode_tiles(model, tiles: torch.Tensor) -> torch.Tensor:
+def decode_tiles(model, tiles: torch.Tensor) -> torch.Tensor:
     if tiles.device.type != "cpu" or len(tiles) <= CPU_CHUNK:
         return model.decode(tiles)
     return torch.cat([model.decode(chunk) for chunk in tiles.split(CPU_CHUNK)])
@@ -63,12 +68,15 @@ class Domain:
     luma: bool = False
     jnd: bool = False
     patterns: bool = False
+    template: float = 0.0
 
     def __post_init__(self) -> None:
         if not self.bands or any(b.tiles < 1 or b.weight <= 0 for b in self.bands):
             raise WmarkError(f"a domain needs bands of at least 1 tile and a positive weight, got {self.bands}")
         if self.classes < 1:
             raise WmarkError(f"a domain needs at least one codeword class, got {self.classes}")
+        if self.template < 0:
+            raise WmarkError(f"a template's amplitude cannot be negative, got {self.template}")
 
     @staticmethod
     def from_dict(data: dict | None) -> "Domain":
@@ -77,11 +85,11 @@ class Domain:
             return Domain()
         bands = tuple(Band(**band) for band in data.get("bands", [{"tiles": 1}]))
         return Domain(bands, int(data.get("classes", 1)), bool(data.get("luma", False)), bool(data.get("jnd", False)),
-                      bool(data.get("patterns", False)))
+                      bool(data.get("patterns", False)), float(data.get("template", 0.0)))
 
     def to_dict(self) -> dict:
         return {"bands": [asdict(b) for b in self.bands], "classes": self.classes, "luma": self.luma, "jnd": self.jnd,
-                "patterns": self.patterns}
+                "patterns": self.patterns, "template": self.template}
 
     def reweighted(self, weights: list[float] | tuple[float, ...]) -> "Domain":
         """The same grids with other band weights. It decodes exactly as this domain does, since :meth:`decode`
@@ -135,6 +143,8 @@ class Domain:
             total = total.expand(batch, -1, -1, -1) if len(distinct) == 1 else total[which]
         else:
             total = self._band_sum(model, x, parts)
+        if self.template:
+            total = total + self.template / 255 * self._template(*x.shape[-2:], model.size).to(total.device)
         if self.jnd:
             total = total * jnd_map(x, scale=1 / JND_REFERENCE)
         return total
@@ -156,6 +166,14 @@ class Domain:
                 tiles = transform(chosen.flatten(0, 1), (variants % 8).repeat(count))
             total = total.add_(grid.join(luma(tiles) if self.luma else tiles, height, width), alpha=band.weight)
         return total
+
+    def finest(self, height: int, width: int, size: int) -> tuple[Band, TileGrid, int]:
+        """(band, grid, salt) of the band with the most tiles on a ``height x width`` frame."""
+        return max(self._grids(height, width, size), key=lambda band: band[1].count)
+
+    def _template(self, height: int, width: int, size: int) -> torch.Tensor:
+        _, grid, _ = self.finest(height, width, size)
+        return sync_template.pattern(height, width, grid.rows, grid.cols)
 
     def _patterns(self, model, parts: torch.Tensor) -> torch.Tensor:
         """The model's residual on a grey tile for each codeword part and its negation: (N, 2, classes, 3, size,
@@ -199,22 +217,25 @@ class Domain:
         def scores(angles: list[float]) -> list[float]:
             tiles = torch.cat([self._oriented(grid, salt, grid.cut(fitted, turned, frame), len(x),
                                               model.message_bits)[0][chosen] for turned in angles])
-            magnitudes = _decode_tiles(model, tiles).abs().view(len(angles), -1)
+            magnitudes = decode_tiles(model, tiles).abs().view(len(angles), -1)
             return magnitudes.median(1).values.tolist()
         return scores
 
-    def decode(self, model, x: torch.Tensor, turned: float = 0.0) -> torch.Tensor:
+    def decode(self, model, x: torch.Tensor, turned: float = 0.0, coverage: torch.Tensor | None = None) -> torch.Tensor:
         """Logits (B, classes * bits) of frames ``x`` turned back by ``turned`` degrees: each tile's logits
         descrambled, averaged per class (weighted by the tiles' mean JND with ``jnd``), and the bands' averages
-        summed, each weighted by its gain over its variance."""
+        summed, each weighted by its gain over its variance. With ``coverage`` (B, 1, H, W; 1 where ``x`` holds the
+        received picture, see :mod:`wmark.sync.reframe`) only tiles it covers in full are read."""
         batch, bits = x.shape[0], model.message_bits
         total = x.new_zeros(batch, self.classes, bits)
         estimates = []
         jnd = jnd_map(x) if self.jnd else None
         for grid, tiles, signs in self.tiles(x, model.size, bits, turned):
-            logits = _decode_tiles(model, tiles).float().view(batch, grid.count, bits) * signs
+            logits = decode_tiles(model, tiles).float().view(batch, grid.count, bits) * signs
             weights = (grid.split(jnd, turned).flatten(1).mean(1).view(batch, grid.count, 1) if jnd is not None
                        else logits.new_ones(batch, grid.count, 1))
+            if coverage is not None:
+                weights = weights * (grid.split(coverage).flatten(1).mean(1).view(batch, grid.count, 1) >= FULL_COVERAGE)
             classes = grid.tile_classes().to(x.device)
             means = torch.zeros_like(total)
             spread, counts = x.new_zeros(batch), x.new_zeros(batch)
@@ -222,7 +243,7 @@ class Domain:
                 mine = classes == part
                 if mine.any():
                     w = weights[:, mine]
-                    means[:, part] = (logits[:, mine] * w).sum(1) / w.sum(1)
+                    means[:, part] = (logits[:, mine] * w).sum(1) / w.sum(1).clamp(min=1e-9)
                     spread += (w * (logits[:, mine] - means[:, part, None]) ** 2).sum((1, 2))
                     counts += w.sum((1, 2)) * bits
             # Each band's part means estimate gain x message + noise; the best weight is gain / variance. The

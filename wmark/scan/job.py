@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 import torch
 
 from wmark import zoo
-from wmark.api import Extraction, Watermarker, load
+from wmark.api import Extraction, Watermarker, load, posed
 from wmark.device import resolve_device
 from wmark.errors import WmarkError
 from wmark.io.image import read_image
@@ -30,7 +30,7 @@ from wmark.sync import DEFAULT_SEARCH
 from wmark.sync.search import level as search_level
 
 VIDEO_FIELDS = ("frames", "detected_share", "segments")
-_BEST_FIELDS = ("detected", "message", "hex", "p_value", "bit_confidence", "transform", "rotation",
+_BEST_FIELDS = ("detected", "message", "hex", "p_value", "bit_confidence", "transform", "rotation", "reframe",
                "mark_present")
 _CHUNK = 1 << 20
 
@@ -152,8 +152,7 @@ def _detect_video(models: tuple[Watermarker, ...], path: str, config: ScanConfig
             begin = time.perf_counter()
             found = marker.extract_frames(indices, torch.cat(logits[i]), key=config.key, fpr=config.fpr,
                                           hypotheses=hypotheses)
-            found.transform, found.rotation = poses[i].transform, poses[i].rotation
-            results.append(_result(marker, found, 1000 * (spent[i] + time.perf_counter() - begin)))
+            results.append(_result(marker, posed(found, poses[i]), 1000 * (spent[i] + time.perf_counter() - begin)))
     return results
 
 

@@ -8,29 +8,41 @@ stopped early), so a clean image is detected at most ``fpr`` of the time whateve
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from wmark.errors import WmarkError
 from wmark.sync import dihedral, rotation
+
+if TYPE_CHECKING:
+    from wmark.sync.reframe import Reframe
 
 
 @dataclass(frozen=True)
 class Pose:
     """How the received image was transformed after marking: ``transform`` (a key of
-    :data:`~wmark.sync.dihedral.UNDO`), then turned ``rotation`` degrees anticlockwise."""
+    :data:`~wmark.sync.dihedral.UNDO`), then turned ``rotation`` degrees anticlockwise; or, with ``reframe``, then
+    cropped, rescaled or turned as the template showed (:mod:`wmark.sync.reframe`; ``rotation`` then only reports
+    its angle)."""
 
     transform: str = "identity"
     rotation: float = 0.0
+    reframe: Reframe | None = None
 
 
 @dataclass(frozen=True)
 class Level:
     transforms: tuple[str, ...]
     rotations: bool = False
+    reframes: bool = False
 
     @property
     def hypotheses(self) -> int:
         """The poses a search at this level can end on (the p-value's Bonferroni factor)."""
-        return len(self.transforms) * (rotation.ANGLES if self.rotations else 1)
+        count = len(self.transforms) * (rotation.ANGLES if self.rotations else 1)
+        if self.reframes:
+            from wmark.sync.reframe import hypotheses_bound  # torch: only when a level needs it
+            count += len(self.transforms) * hypotheses_bound()
+        return count
 
 
 LEVELS = {
@@ -38,10 +50,13 @@ LEVELS = {
     "fast": Level(tuple(dihedral.UNDO)),
     "tilt": Level(("identity", "flip-h"), rotations=True),
     "full": Level(tuple(dihedral.UNDO), rotations=True),
+    "sync": Level(("identity", "flip-h"), rotations=True, reframes=True),
 }
 """``off``: the image as received; ``fast``: its flips and quarter turns, undone exactly; ``tilt``: the image
 and its mirror image, each turned by up to :data:`~wmark.sync.rotation.LIMIT` degrees (a straightened or
-reposted photo); ``full``: every flip and quarter turn, each turned so."""
+reposted photo); ``full``: every flip and quarter turn, each turned so; ``sync``: for a model that embeds a
+template (:mod:`wmark.sync.template`), the image and its mirror image each cropped, rescaled, squeezed or turned
+as the template shows, else as ``tilt``."""
 
 
 def level(name: str) -> Level:

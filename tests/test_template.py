@@ -1,0 +1,115 @@
+"""The synchronisation template and the crop search it drives (wmark.sync.template, wmark.sync.reframe)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import wmark
+from wmark.sync import reframe, template
+from wmark.sync.search import LEVELS
+
+HEIGHT, WIDTH, ROWS, COLS = 768, 1152, 11, 16
+
+
+def _texture(seed: int) -> np.ndarray:
+    """A grey picture with smooth random texture (H, W) in 8-bit levels."""
+    noise = torch.randn(1, 1, HEIGHT // 8, WIDTH // 8, generator=torch.Generator().manual_seed(seed))
+    smooth = torch.nn.functional.interpolate(noise, size=(HEIGHT, WIDTH), mode="bicubic", align_corners=False)
+    return (128 + 30 * smooth[0, 0]).numpy()
+
+
+def _picture(levels: np.ndarray) -> Image.Image:
+    return Image.fromarray(np.repeat(levels.clip(0, 255).round().astype(np.uint8)[..., None], 3, -1))
+
+
+def _tensor(image: Image.Image) -> torch.Tensor:
+    return torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1)[None].float() / 255
+
+
+@pytest.fixture(scope="module")
+def templated() -> Image.Image:
+    return _picture(_texture(0) + 1.5 * template.pattern(HEIGHT, WIDTH, ROWS, COLS)[0, 0].numpy())
+
+
+def _circular(a: float, b: float) -> float:
+    return abs((a - b + 0.5) % 1.0 - 0.5)
+
+
+def test_template_gives_the_pitch_and_offset_of_a_rescaled_crop(templated):
+    left, top, scale = 173, 91, 0.8
+    received = templated.crop((left, top, left + 900, top + 600)).resize((720, 480), Image.BICUBIC)
+    fit = template.find(_tensor(received))
+    assert fit is not None
+    pitch_x, pitch_y = fit.pitch()
+    assert pitch_x == pytest.approx(WIDTH / COLS * scale, rel=2e-3)
+    assert pitch_y == pytest.approx(HEIGHT / ROWS * scale, rel=2e-3)
+    assert abs(fit.degrees()) < 0.2
+    # The received pixel centre (0.5, 0.5) was at left + 0.5 / scale in the frame.
+    truth = ((left + 0.5 / scale) / (WIDTH / COLS), (top + 0.5 / scale) / (HEIGHT / ROWS))
+    for axis in range(2):
+        at_origin = [offset + 0.5 * sum(fit.matrix[axis]) for offset in fit.offsets[axis]]
+        assert min(_circular(value, truth[axis]) for value in at_origin) < 0.01
+
+
+def test_template_gives_the_angle_of_a_turned_picture(templated):
+    fit = template.find(_tensor(templated.rotate(4, resample=Image.BICUBIC)))
+    assert fit is not None and fit.degrees() == pytest.approx(4, abs=0.05)
+
+
+def test_a_picture_without_template_has_none():
+    assert template.find(_tensor(_picture(_texture(1)))) is None
+
+
+@pytest.fixture(scope="module")
+def marker():
+    return wmark.load("mbrs-64-tiled", device="cpu")
+
+
+@pytest.fixture(scope="module")
+def large_marked(marker, photo) -> Image.Image:
+    """The fixture photo enlarged to 1152x648 (a full 16-tile grid) and marked with "crop me"."""
+    return marker.embed(Image.open(photo).convert("RGB").resize((1152, 648), Image.BICUBIC), "crop me")
+
+
+def test_sync_search_reads_a_crop_and_says_where_it_lay(marker, large_marked, monkeypatch):
+    left, top, width, height = 200, 70, 860, 480  # 55 % of the area
+    crop = np.asarray(large_marked.crop((left, top, left + width, top + height)))
+    assert not marker.extract(crop, search="off").detected
+    scored = []
+    score = reframe._score
+    monkeypatch.setattr(reframe, "_score", lambda *args: scored.append(1) or score(*args))
+    found = marker.extract(crop, search="sync")
+    assert found.detected and found.message == "crop me" and found.transform == "identity"
+    box = [left / 1152, top / 648, (left + width) / 1152, (top + height) / 648]
+    assert found.reframe["box"] == pytest.approx(box, abs=0.01)
+    assert found.hypotheses == LEVELS["sync"].hypotheses
+    assert 0 < len(scored) <= reframe.hypotheses_bound() // 2  # one orientation of the frame fits this picture
+
+
+def test_sync_search_reads_a_mirrored_and_turned_mark(marker, large_marked):
+    edited = np.asarray(large_marked.transpose(Image.FLIP_LEFT_RIGHT).rotate(3, resample=Image.BICUBIC))
+    found = marker.extract(edited, search="sync")
+    assert found.detected and found.message == "crop me" and found.transform == "flip-h"
+    assert found.rotation == pytest.approx(-3, abs=0.1)  # turned after the flip, so undone before it
+
+
+def test_sync_level_counts_every_hypothesis_it_can_score():
+    level = LEVELS["sync"]
+    assert level.hypotheses == 2 * 175 + 2 * reframe.hypotheses_bound()
+    places = 16 - 8 + 1  # a 16-tile side keeping at least half: 9 places
+    assert reframe.hypotheses_bound() == template.OFFSETS ** 2 * 2 * places * sum(
+        short - math.ceil(short / 2) + 1 for short in range(1, 17))
+
+
+def test_canvas_puts_the_picture_back_in_place():
+    x = torch.rand(1, 3, 64, 96)
+    unit = 1 / 32  # 32 received pixels a tile, the picture 1 tile right and 2 down in a 4 x 5 frame
+    placed = reframe.Reframe(((unit, 0.0), (0.0, unit)), (1.0, 2.0), 4, 5, 64, 96)
+    frames, coverage = reframe.canvas(x, placed, 32)
+    assert frames.shape == (1, 3, 128, 160) and coverage.shape == (1, 1, 128, 160)
+    assert torch.allclose(frames[..., 64:128, 32:128], x, atol=1e-5)
+    assert coverage[..., 64:128, 32:128].min() > 0.99 and coverage[..., :60, :].max() < 0.01

@@ -1,0 +1,184 @@
+"""Reading a crop: where a received picture sat in the marked frame, from the template and the tiles' own marks.
+
+The template (:mod:`wmark.sync.template`) gives the finest grid's pitch, angle and offset in the received picture,
+but not which of the marked frame's tiles a cell is, nor how many tiles the frame had on its short side. Each
+such hypothesis (the frame's grid and the cell at the picture's corner) fixes every cell's codeword part, sign
+and rotation, so a few cells decoded under all 8 rotations of the square score them all at once: under the right
+one, the cells of each codeword part agree. The best is read in full on a canvas of the marked frame, the picture
+warped into place and only the tiles it covers in full read.
+
+Only frames whose finest band kept its full count of tiles along the long side (at most :data:`MAX_TILES`; frames
+of at least ``tiles * size / 1.5`` pixels) are searched, with each side of the picture keeping at least
+:data:`MIN_KEPT` of the frame's. :func:`hypotheses_bound` counts every hypothesis such a search can score.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from wmark.domain.domain import Domain, decode_tiles
+from wmark.domain.grid import TileGrid, transform
+from wmark.sync.template import OFFSETS, Fit
+
+SCORE_CELLS = 8
+"""Cells of the received picture decoded (under each of the 8 rotations of the square) to score hypotheses: under
+the right one about three cells of each codeword part agree, which stands far above the wrong ones."""
+MIN_KEPT = 0.5
+"""Least share of each side of the marked frame a received picture is searched for."""
+MAX_TILES = 16
+"""Finest bands of more tiles along the long side are not searched (the p-value's bound counts up to this)."""
+
+
+@dataclass(frozen=True)
+class Reframe:
+    """The marked frame of ``rows x cols`` tiles (its finest band) as a received ``height x width`` picture shows
+    it: the received pixel centre q (x, y from the top-left corner, in pixels) lies at tile coordinates
+    ``matrix @ q + offset``."""
+
+    matrix: tuple[tuple[float, float], tuple[float, float]]
+    offset: tuple[float, float]
+    rows: int
+    cols: int
+    height: int
+    width: int
+
+    def tiles_at(self, q: torch.Tensor) -> torch.Tensor:
+        """Tile coordinates (N, 2) of received points ``q`` (N, 2)."""
+        matrix = torch.tensor(self.matrix, dtype=q.dtype, device=q.device)
+        return q @ matrix.T + torch.tensor(self.offset, dtype=q.dtype, device=q.device)
+
+    def points_at(self, g: torch.Tensor) -> torch.Tensor:
+        """Received points (N, 2) at tile coordinates ``g`` (N, 2)."""
+        matrix = torch.tensor(self.matrix, dtype=g.dtype, device=g.device)
+        return (g - torch.tensor(self.offset, dtype=g.dtype, device=g.device)) @ torch.linalg.inv(matrix).T
+
+    def degrees(self) -> float:
+        """How far the picture was turned anticlockwise, as Pillow's ``rotate`` turns one."""
+        return -math.degrees(math.atan2(self.matrix[0][1], self.matrix[0][0]))  # y points down
+
+    def corners(self) -> torch.Tensor:
+        """Tile coordinates (4, 2) of the received picture's corners."""
+        return self.tiles_at(torch.tensor([[0.0, 0.0], [self.width, 0.0], [0.0, self.height],
+                                           [self.width, self.height]], dtype=torch.float64))
+
+    def to_dict(self) -> dict:
+        """Where the received picture lies in the marked frame: its box (left, top, right, bottom) as shares of the
+        frame's width and height, and the frame's size in received pixels."""
+        corners = self.corners()
+        left, top = (corners.min(0).values / torch.tensor([self.cols, self.rows])).tolist()
+        right, bottom = (corners.max(0).values / torch.tensor([self.cols, self.rows])).tolist()
+        pitch = [1 / math.hypot(*row) for row in self.matrix]
+        return {"box": [round(v, 4) for v in (left, top, right, bottom)],
+                "frame": [round(self.cols * pitch[0], 1), round(self.rows * pitch[1], 1)]}
+
+
+def _sample(x: torch.Tensor, reframe: Reframe, cells: torch.Tensor, size: int) -> torch.Tensor:
+    """``size x size`` images (B * N, C, size, size) of the tile cells (N, 2; column, row) of frames ``x`` (B, C, H,
+    W), blurred first to about ``size`` pixels a tile, so that sampling does not alias."""
+    height, width = x.shape[-2:]
+    pitch = [1 / math.hypot(*row) for row in reframe.matrix]
+    shrunk = (max(1, round(height * size / pitch[1])), max(1, round(width * size / pitch[0])))
+    if shrunk[0] < height or shrunk[1] < width:
+        x = F.interpolate(x, size=shrunk, mode="bilinear", antialias=True, align_corners=False)
+    steps = (torch.arange(size, dtype=torch.float64) + 0.5) / size
+    inside = torch.stack(torch.meshgrid(steps, steps, indexing="xy"), -1).view(1, -1, 2)  # (x, y) within a tile
+    points = reframe.points_at((cells.double().view(-1, 1, 2) + inside).view(-1, 2))
+    normalised = points / torch.tensor([width, height], dtype=torch.float64) * 2 - 1
+    grid = normalised.view(1, len(cells) * size, size, 2).expand(len(x), -1, -1, -1).to(x.dtype).to(x.device)
+    sampled = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return sampled.view(len(x), x.shape[1], len(cells), size, size).transpose(1, 2).flatten(0, 1)
+
+
+def canvas(x: torch.Tensor, reframe: Reframe, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(frames, coverage): received frames ``x`` (B, 3, H, W) warped onto the marked frame's grid at ``size``
+    pixels a tile, (B, 3, rows * size, cols * size), and where they cover it (B, 1, ...), 1 inside."""
+    columns, rows = torch.meshgrid(torch.arange(reframe.cols), torch.arange(reframe.rows), indexing="xy")
+    cells = torch.stack([columns.flatten(), rows.flatten()], 1)
+    ones = torch.ones_like(x[:, :1])
+    sampled = _sample(torch.cat([x, ones], 1), reframe, cells, size)  # (B * count, 4, size, size)
+    grid = TileGrid(reframe.rows, reframe.cols, size, 1)
+    joined = grid.join(sampled, reframe.rows * size, reframe.cols * size)
+    return joined[:, :3], joined[:, 3:]
+
+
+def hypotheses_bound(tiles: int = MAX_TILES) -> int:
+    """Hypotheses :func:`search` can score for one template fit at most: for each orientation of the frame and
+    count of tiles on its short side, the places the picture (each side at least :data:`MIN_KEPT` of the frame's)
+    can take (the whole cells inside it spanning at least :data:`MIN_KEPT` of the frame's tiles on each axis), times
+    the :data:`~wmark.sync.template.OFFSETS` squared offsets a fit leaves."""
+    places = lambda count: count - math.ceil(MIN_KEPT * count) + 1  # noqa: E731
+    per_orientation = sum(places(tiles) * places(short) for short in range(1, tiles + 1))
+    return OFFSETS ** 2 * 2 * per_orientation
+
+
+def _frames(tiles: int) -> list[tuple[int, int]]:
+    """(rows, cols) of every grid a frame's finest band can have: ``tiles`` along the long side."""
+    shapes = [(short, tiles) for short in range(1, tiles + 1)] + [(tiles, short) for short in range(1, tiles)]
+    return shapes
+
+
+def _inner_cells(probe: Reframe) -> torch.Tensor:
+    """Cells (N, 2; column, row) whose four corners all lie inside the received picture."""
+    corners = probe.corners()
+    lo, hi = corners.min(0).values.floor().long().tolist(), corners.max(0).values.ceil().long().tolist()
+    columns, rows = torch.meshgrid(torch.arange(lo[0], hi[0]), torch.arange(lo[1], hi[1]), indexing="xy")
+    cells = torch.stack([columns.flatten(), rows.flatten()], 1)
+    corners = torch.tensor([[0, 0], [1, 0], [0, 1], [1, 1]])
+    points = probe.points_at((cells.view(-1, 1, 2) + corners).view(-1, 2).double()).view(-1, 4, 2)
+    inside = ((points[..., 0] >= 0) & (points[..., 0] <= probe.width) & (points[..., 1] >= 0)
+              & (points[..., 1] <= probe.height)).all(1)
+    return cells[inside]
+
+
+def _score(logits: torch.Tensor, classes: torch.Tensor, count: int) -> float:
+    """How well tiles' logits (N, bits) agree within their codeword parts: the mean over parts and bits of the
+    squared sum of a part's logits over their sum of squares (about 1 for random signs, the number of agreeing
+    tiles under the right hypothesis)."""
+    total, parts = 0.0, 0
+    for part in range(count):
+        mine = logits[classes == part]
+        if len(mine):
+            total += float((mine.sum(0) ** 2 / (mine ** 2).sum(0).clamp(min=1e-12)).mean())
+            parts += 1
+    return total / max(parts, 1)
+
+
+@torch.no_grad()
+def search(domain: Domain, model, x: torch.Tensor, fit: Fit) -> tuple[float, Reframe] | None:
+    """The best-scoring hypothesis (score, reframe) for frame ``x`` (1, 3, H, W) whose template gave ``fit``, or
+    None when the picture holds too few whole cells or no hypothesis fits."""
+    height, width = x.shape[-2:]
+    band, _, salt = domain.finest(height, width, model.size)
+    tiles = band.tiles
+    if tiles > MAX_TILES:
+        return None
+    best = None
+    for offset_x in fit.offsets[0]:
+        for offset_y in fit.offsets[1]:
+            probe = Reframe(fit.matrix, (offset_x, offset_y), 1, 1, height, width)
+            inner = _inner_cells(probe)
+            if len(inner) < domain.classes:
+                continue
+            low, high = inner.min(0).values.tolist(), inner.max(0).values.tolist()
+            cells = inner[torch.linspace(0, len(inner) - 1, min(SCORE_CELLS, len(inner))).round().long()]
+            images = _sample(x, probe, cells, model.size)
+            rotated = torch.cat([transform(images, torch.full((len(images),), d), inverse=True) for d in range(8)])
+            logits = decode_tiles(model, rotated).float().view(8, len(cells), -1)
+            for rows, cols in _frames(tiles):
+                if high[0] - low[0] + 1 < math.ceil(MIN_KEPT * cols) or high[1] - low[1] + 1 < math.ceil(MIN_KEPT * rows):
+                    continue
+                grid = TileGrid(rows, cols, model.size, domain.classes)
+                variants, classes = grid.variants(salt), grid.tile_classes()
+                for shift_y in range(-low[1], rows - high[1]):
+                    for shift_x in range(-low[0], cols - high[0]):
+                        index = (cells[:, 1] + shift_y) * cols + cells[:, 0] + shift_x
+                        variant = variants[index]
+                        read = logits[variant % 8, torch.arange(len(cells))] * (1 - 2 * (variant // 8)).view(-1, 1)
+                        score = _score(read, classes[index], domain.classes)
+                        if best is None or score > best[0]:
+                            best = (score, Reframe(fit.matrix, (offset_x + shift_x, offset_y + shift_y), rows, cols,
+                                                   height, width))
+    return best
