@@ -1,6 +1,6 @@
 """Search cost against robustness: the default model's extraction at every search level, and the default level.
 
-    python benchmarks/search.py [--val ../shared/data/val] [-m NAME] [--threads 2] [--repeats 5]
+    python benchmarks/search.py [--val ../shared/data/val] [-m NAME] [--threads 2] [--repeats 5] [--levels L ...]
 
 Robustness. Each validation photo is marked with a random 9-byte message through ``Watermarker.embed`` (uint8
 out), then edited with Pillow alone:
@@ -19,7 +19,8 @@ one (a search's worst case), against the decode of invisible-watermark's dwtDctS
 turns in every repeat; torch on one thread, as dwtDctSvd runs on one core (medians of ``--repeats``).
 
 Default. The levels whose worst 1080p extraction takes at most :data:`BUDGET` times dwtDctSvd's decode (the
-issue's bound), the one that passes the most edits, the cheaper on a tie. ``wmark.sync.search.DEFAULT`` must be
+issue's bound), the one that passes the most edits, the cheaper on a tie; ``--levels`` measures and chooses among
+some levels only (the result records which). ``wmark.sync.search.DEFAULT`` must be
 it (tests/test_sync.py checks the committed result). Writes benchmarks/results/search.json.
 """
 from __future__ import annotations
@@ -89,7 +90,7 @@ def timed(fn):
     return result, time.perf_counter() - start
 
 
-def robustness(marker: wmark.Watermarker, val: Path) -> tuple[list[dict], dict]:
+def robustness(marker: wmark.Watermarker, val: Path, levels: list[str]) -> tuple[list[dict], dict]:
     rng = random.Random(0)
     rows = []
     for photo in image_files(val):
@@ -98,7 +99,7 @@ def robustness(marker: wmark.Watermarker, val: Path) -> tuple[list[dict], dict]:
         codeword = marker.codeword(message).long()
         marked = marker.embed(original, message)
         edited = {edit: apply(marked) for edit, apply in edits(rng).items()}
-        for search in LEVELS:
+        for search in levels:
             found, seconds = timed(lambda: marker.extract(original, search=search))
             rows.append({"photo": photo.name, "edit": "unmarked", "search": search, "detected": found.detected,
                          "p_value": found.p_value, "seconds": round(seconds, 3)})
@@ -111,7 +112,7 @@ def robustness(marker: wmark.Watermarker, val: Path) -> tuple[list[dict], dict]:
         print(photo.name, [(r["edit"], r["search"], r.get("exact", r.get("detected")), r["seconds"])
                            for r in rows if r["photo"] == photo.name], flush=True)
     summary = {}
-    for search in LEVELS:
+    for search in levels:
         for edit in [*edits(rng), "unmarked"]:
             picked = [r for r in rows if r["search"] == search and r["edit"] == edit]
             entry = {"photos": len(picked), "median_seconds": round(statistics.median(r["seconds"] for r in picked), 3)}
@@ -126,13 +127,13 @@ def robustness(marker: wmark.Watermarker, val: Path) -> tuple[list[dict], dict]:
     return rows, summary
 
 
-def speed(marker: wmark.Watermarker, val: Path, repeats: int) -> dict:
+def speed(marker: wmark.Watermarker, val: Path, repeats: int, levels: list[str]) -> dict:
     """Median seconds of 1080p extraction at each level (marked and unmarked) and of dwtDctSvd's decode."""
     torch.set_num_threads(1)
     photo = Image.open(val / "FallenLeaf.jpg").convert("RGB").resize((1920, 1080), Image.LANCZOS)
     marked = marker.embed(photo, "123456789")
     jobs = {f"{search} {which}": (lambda image=image, search=search: marker.extract(image, search=search))
-            for search in LEVELS for which, image in (("marked", marked), ("unmarked", photo))}
+            for search in levels for which, image in (("marked", marked), ("unmarked", photo))}
     if "imwatermark:dwtDctSvd" not in peers.available():
         raise SystemExit("dwtDctSvd is the time budget's yardstick: pip install 'wmark[peers]'")
     from imwatermark import WatermarkDecoder, WatermarkEncoder
@@ -153,14 +154,14 @@ def choose(summary: dict, seconds: dict) -> dict:
     """The default level by the rule of this script's docstring, with each level's figures."""
     budget = BUDGET * seconds["dwtDctSvd decode"]
     levels = {}
-    for search in LEVELS:
+    for search in [key.split(" ")[0] for key in seconds if key.endswith(" marked")]:
         worst = max(seconds[f"{search} marked"], seconds[f"{search} unmarked"])
         passed = [key.split("/", 1)[1] for key, entry in summary.items()
                   if key.startswith(f"{search}/") and entry.get("passes")]
         levels[search] = {"worst_1080p_seconds": worst,
                           "ratio_to_dwtDctSvd": round(worst / seconds["dwtDctSvd decode"], 2),
                           "within_budget": worst <= budget, "edits_passed": passed}
-    eligible = [s for s in LEVELS if levels[s]["within_budget"]]
+    eligible = [s for s in levels if levels[s]["within_budget"]]
     chosen = max(eligible, key=lambda s: (len(levels[s]["edits_passed"]), -levels[s]["worst_1080p_seconds"]))
     return {"budget": f"worst 1080p extraction <= {BUDGET} x dwtDctSvd decode", "levels": levels, "default": chosen}
 
@@ -171,16 +172,17 @@ def main() -> None:
     parser.add_argument("-m", "--model", default=None, help="checkpoint (default: the image default)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads of the robustness part")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--levels", nargs="+", choices=list(LEVELS), default=list(LEVELS))
     args = parser.parse_args()
     marker = wmark.load(args.model, device="cpu")
-    seconds = speed(marker, args.val, args.repeats)
+    seconds = speed(marker, args.val, args.repeats, args.levels)
     print(json.dumps(seconds, indent=1), flush=True)
     torch.set_num_threads(args.threads)
-    rows, summary = robustness(marker, args.val)
+    rows, summary = robustness(marker, args.val, args.levels)
     result = {"model": marker.name,
               "searches": {k: {"transforms": list(v.transforms), "rotations": v.rotations, "reframes": v.reframes,
                                "hypotheses": v.hypotheses}
-                           for k, v in LEVELS.items()},
+                           for k, v in LEVELS.items() if k in args.levels},
               "speed_1080p_seconds": seconds, "choice": choose(summary, seconds), "summary": summary, "rows": rows}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "search.json").write_text(json.dumps(result, indent=2) + "\n")
