@@ -113,3 +113,10 @@ def test_canvas_puts_the_picture_back_in_place():
     assert frames.shape == (1, 3, 128, 160) and coverage.shape == (1, 1, 128, 160)
     assert torch.allclose(frames[..., 64:128, 32:128], x, atol=1e-5)
     assert coverage[..., 64:128, 32:128].min() > 0.99 and coverage[..., :60, :].max() < 0.01
+
+
+def test_sync_search_scans_for_a_turn_where_no_template_shows(marker, large_marked, monkeypatch):
+    monkeypatch.setattr(template, "find", lambda x: None)  # as on a flat photo, whose template rounding erased
+    found = marker.extract(np.asarray(large_marked.rotate(3, resample=Image.BICUBIC)), search="sync")
+    assert found.detected and found.message == "crop me" and found.reframe is None
+    assert found.rotation == pytest.approx(3, abs=0.25)

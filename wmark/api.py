@@ -564,11 +564,15 @@ class Watermarker:
         unedited image costs one decode), then each flip or quarter turn; with rotations, each of those is scanned
         for its best angle by the coarsest band (:func:`wmark.sync.rotation.scan`) and only the :data:`READ_POSES`
         best-aligned are read, their angle refined on the finest band (:func:`wmark.sync.rotation.refine`).
-        Several frames (a video's) are scanned as their mean."""
+        Several frames (a video's) are scanned as their mean. A level with reframes, for a model with a template,
+        reads the poses the template shows (:meth:`_reframed`) where it is found, and scans for rotations where
+        it is not (a flat photo may hold too little of it)."""
         yield Pose()
         if level.reframes and self.domain.template:
-            yield from self._reframed(x.mean(0, keepdim=True), level)
-            return
+            fit = template.find(x.mean(0, keepdim=True))
+            if fit is not None:
+                yield from self._reframed(x.mean(0, keepdim=True), level, fit)
+                return
         if not level.rotations:
             yield from (Pose(name) for name in level.transforms if name != "identity")
             return
@@ -581,14 +585,10 @@ class Watermarker:
             if pose != Pose():
                 yield pose
 
-    def _reframed(self, x: torch.Tensor, level: Level):
+    def _reframed(self, x: torch.Tensor, level: Level, fit: template.Fit):
         """Poses that undo a crop, rescale, squeeze or turn of frame ``x`` (1, 3, H, W) under each flip of
-        ``level``, as the template shows it (:mod:`wmark.sync.template`, :mod:`wmark.sync.reframe`); none when
-        the template is not found (its peaks are as strong in the mirror image, so one look decides)."""
-        fit = template.find(x)
+        ``level``, as the template shows it (``fit``; :mod:`wmark.sync.template`, :mod:`wmark.sync.reframe`)."""
         for name in level.transforms:
-            if fit is None:
-                return
             undone = dihedral.UNDO[name](x)
             found = reframe.search(self.domain, self.model, undone, fit if name == "identity" else template.find(undone))
             if found is not None:

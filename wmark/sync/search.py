@@ -56,7 +56,7 @@ LEVELS = {
 and its mirror image, each turned by up to :data:`~wmark.sync.rotation.LIMIT` degrees (a straightened or
 reposted photo); ``full``: every flip and quarter turn, each turned so; ``sync``: for a model that embeds a
 template (:mod:`wmark.sync.template`), the image and its mirror image each cropped, rescaled, squeezed or turned
-as the template shows, else as ``tilt``."""
+as the template shows; where no template is found (or the model embeds none), as ``tilt``."""
 
 
 def level(name: str) -> Level:

@@ -31,14 +31,17 @@ HIGH_PASS = 9
 WHITENING = 15
 """Bins around a frequency whose mean magnitude a peak is measured against."""
 MIN_PEAK = 2.5
-"""Whitened magnitude a peak needs (the mean bin is 1): lower ones are noise or the picture."""
+"""Whitened magnitude the stronger peak of a pair needs (the mean bin is 1): lower ones are noise or the picture."""
+MIN_PARTNER = 2.0
+"""Whitened magnitude the weaker peak of a pair needs."""
 HARMONIC_BINS = 0.35
 """How far (in bins) a pair's refined upper peak may lie from (HARMONIC + 1) / HARMONIC times its lower one: the
 gratings' exact ratio, which pairs of the picture's own peaks seldom keep."""
-PAIRS = 3
+PAIRS = 6
 """The strongest pairs on each axis that are refined and checked."""
-CANDIDATES = 96
-"""The strongest local maxima of the whitened spectrum that are paired up."""
+CANDIDATES = 400
+"""The strongest local maxima of the whitened spectrum that are paired up (an artwork of a regular grid has
+hundreds of its own)."""
 MAX_TILT = 15.0
 """Degrees from its axis a grating's peak may lie (the search covers rotations up to 10 degrees)."""
 ZOOM_BINS, ZOOM_STEPS = 0.75, 13
@@ -84,16 +87,20 @@ def _prepared(x: torch.Tensor) -> torch.Tensor:
     return y * window.to(y.device)
 
 
-def _peaks(z: torch.Tensor) -> list[tuple[float, float, float]]:
-    """The strongest local maxima of the whitened spectrum of ``z``: (fx, fy in cycles per pixel, whitened
-    magnitude), fx >= 0."""
-    height, width = z.shape
+def _whitened(z: torch.Tensor) -> torch.Tensor:
+    """The magnitude of the spectrum of ``z`` (rfft2 layout) over its local mean: about 1 where nothing stands out."""
     magnitude = torch.fft.rfft2(z).abs()[None, None]
-    white = (magnitude / F.avg_pool2d(magnitude, WHITENING, 1, WHITENING // 2, count_include_pad=False)
-             .clamp(min=1e-12))[0, 0]
+    return (magnitude / F.avg_pool2d(magnitude, WHITENING, 1, WHITENING // 2, count_include_pad=False)
+            .clamp(min=1e-12))[0, 0]
+
+
+def _peaks(white: torch.Tensor, shape: tuple[int, int]) -> list[tuple[float, float, float]]:
+    """The strongest local maxima of a whitened spectrum of a ``shape`` frame: (fx, fy in cycles per pixel,
+    whitened magnitude), fx >= 0."""
+    height, width = shape
     local = white == F.max_pool2d(white[None, None], 5, 1, 2)[0, 0]
-    fy = torch.fft.fftfreq(height, device=z.device).view(-1, 1).expand_as(white)
-    fx = torch.fft.rfftfreq(width, device=z.device).view(1, -1).expand_as(white)
+    fy = torch.fft.fftfreq(height, device=white.device).view(-1, 1).expand_as(white)
+    fx = torch.fft.rfftfreq(width, device=white.device).view(1, -1).expand_as(white)
     radius = torch.hypot(fx, fy)
     keep = local & (white >= MIN_PEAK) & (radius > 4 / min(height, width)) & (radius < 0.49)
     values = white[keep]
@@ -101,18 +108,34 @@ def _peaks(z: torch.Tensor) -> list[tuple[float, float, float]]:
     return list(zip(fx[keep][top].tolist(), fy[keep][top].tolist(), values[top].tolist()))
 
 
-def _pairs(peaks, along_x: bool, tolerance: float) -> list[tuple[float, tuple, tuple]]:
-    """Pairs of peaks (score, lower, upper) on one axis whose upper is the lower times (HARMONIC + 1) / HARMONIC."""
-    chosen = []
+def _value_near(white: torch.Tensor, shape: tuple[int, int], fx: float, fy: float) -> float:
+    """The largest whitened magnitude within a bin of frequency (fx, fy)."""
+    height, width = shape
+    if fx < 0:
+        fx, fy = -fx, -fy  # a real picture's spectrum: the other half-plane mirrors this one
+    col, row = round(fx * width), round(fy * height)
+    if col + 1 >= white.shape[1] or abs(row) + 1 >= height // 2:
+        return 0.0
+    rows = [(row + d) % height for d in (-1, 0, 1)]
+    return float(white[rows][:, max(0, col - 1):col + 2].max())
+
+
+def _pairs(white: torch.Tensor, shape: tuple[int, int], peaks, along_x: bool) -> list[tuple[float, tuple, tuple]]:
+    """Pairs (score, lower, upper) on one axis: a peak and the frequency (HARMONIC + 1) / HARMONIC times it (or
+    HARMONIC / (HARMONIC + 1) times it) where the spectrum stands at least :data:`MIN_PARTNER` high; the score is
+    the weaker of the two."""
+    ratio, pairs = (HARMONIC + 1) / HARMONIC, []
     for fx, fy, value in peaks:
         angle = math.degrees(math.atan2(fy, fx))
-        if along_x and abs(angle) <= MAX_TILT:
-            chosen.append((fx, fy, value))
-        elif not along_x and abs(abs(angle) - 90) <= MAX_TILT:
-            chosen.append((-fx, -fy, value) if fy < 0 else (fx, fy, value))  # the row gratings point down
-    ratio = (HARMONIC + 1) / HARMONIC
-    return sorted(((min(a[2], b[2]), a, b) for a in chosen for b in chosen
-                   if math.hypot(b[0] - a[0] * ratio, b[1] - a[1] * ratio) <= tolerance), reverse=True)
+        if along_x and abs(angle) > MAX_TILT or not along_x and abs(abs(angle) - 90) > MAX_TILT:
+            continue
+        if not along_x and fy < 0:
+            fx, fy = -fx, -fy  # the row gratings point down
+        for lower, upper in (((fx, fy), (fx * ratio, fy * ratio)), ((fx / ratio, fy / ratio), (fx, fy))):
+            partner = _value_near(white, shape, *(upper if lower == (fx, fy) else lower))
+            if partner >= MIN_PARTNER:
+                pairs.append((min(value, partner), lower, upper))
+    return sorted(pairs, reverse=True)
 
 
 def _spectrum_at(z: torch.Tensor, fx: torch.Tensor, fy: torch.Tensor) -> torch.Tensor:
@@ -145,7 +168,7 @@ def _harmonics(z: torch.Tensor, pairs: list) -> list[tuple[float, tuple[float, f
     height, width = z.shape
     ratio, kept = (HARMONIC + 1) / HARMONIC, []
     for score, lower, upper in pairs[:PAIRS]:
-        a, b = _refined(z, *lower[:2]), _refined(z, *upper[:2])
+        a, b = _refined(z, *lower), _refined(z, *upper)
         if math.hypot((b[0] - ratio * a[0]) * width, (b[1] - ratio * a[1]) * height) <= HARMONIC_BINS:
             kept.append((score, a, b))
     return kept
@@ -178,11 +201,11 @@ def find(x: torch.Tensor) -> Fit | None:
     """The template in frame ``x`` (1, 3, H, W), or None when its spectrum shows no pair of peaks on each axis
     that stand at right angles."""
     z = _prepared(x)
-    peaks = _peaks(z)
-    tolerance = 1.5 * math.hypot(1 / z.shape[1], 1 / z.shape[0])
+    white = _whitened(z)
+    peaks = _peaks(white, z.shape)
     best = None
-    for score_x, lower_x, upper_x in _harmonics(z, _pairs(peaks, True, tolerance)):
-        for score_y, lower_y, upper_y in _harmonics(z, _pairs(peaks, False, tolerance)):
+    for score_x, lower_x, upper_x in _harmonics(z, _pairs(white, z.shape, peaks, True)):
+        for score_y, lower_y, upper_y in _harmonics(z, _pairs(white, z.shape, peaks, False)):
             between = math.degrees(math.atan2(lower_y[1], lower_y[0]) - math.atan2(lower_x[1], lower_x[0]))
             if abs(between - 90) <= PERPENDICULAR and (best is None or min(score_x, score_y) > best[0]):
                 best = (min(score_x, score_y), (lower_x, upper_x), (lower_y, upper_y))
