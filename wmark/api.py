@@ -590,7 +590,8 @@ class Watermarker:
         ``level``, as the template shows it (``fit``; :mod:`wmark.sync.template`, :mod:`wmark.sync.reframe`)."""
         for name in level.transforms:
             undone = dihedral.UNDO[name](x)
-            found = reframe.search(self.domain, self.model, undone, fit if name == "identity" else template.find(undone))
+            seen = fit if name == "identity" else template.find(undone)
+            found = reframe.search(self.domain, self.model, undone, seen) if seen is not None else None
             if found is not None:
                 yield Pose(name, round(found[1].degrees(), 3), found[1])
 
