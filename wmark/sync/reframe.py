@@ -134,14 +134,15 @@ def _inner_cells(probe: Reframe) -> torch.Tensor:
 
 
 def _score(logits: torch.Tensor, classes: torch.Tensor, count: int) -> float:
-    """How well tiles' logits (N, bits) agree within their codeword parts: the mean over parts and bits of the
-    squared sum of a part's logits over their sum of squares (about 1 for random signs, the number of agreeing
-    tiles under the right hypothesis)."""
+    """How strongly tiles' logits (N, bits) agree within their codeword parts: the mean over parts and bits of the
+    squared sum of a part's logits over its number of tiles. Random signs (a wrong hypothesis) leave the tiles'
+    mean squared logit; agreeing tiles add their number times the squared mean. Misread tiles may agree too (a
+    reading a few native pixels off is as consistent, only weaker), so strength counts, not agreement alone."""
     total, parts = 0.0, 0
     for part in range(count):
         mine = logits[classes == part]
         if len(mine):
-            total += float((mine.sum(0) ** 2 / (mine ** 2).sum(0).clamp(min=1e-12)).mean())
+            total += float((mine.sum(0) ** 2).mean()) / len(mine)
             parts += 1
     return total / max(parts, 1)
 
