@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -486,7 +486,7 @@ class Watermarker:
         return indices, torch.cat(logits)
 
     def _video_pose(self, path: str | Path, level: Level, detects: Callable[[torch.Tensor], bool]) -> Pose:
-        """The first pose of ``level`` (see :meth:`_poses`) under which the combined logits of a few frames spread
+        """The first pose of ``level`` (see :meth:`_plan`) under which the combined logits of a few frames spread
         over the video are detected (the frames are read once), else the identity."""
         if level.hypotheses == 1:
             return Pose()
@@ -495,7 +495,7 @@ class Watermarker:
         if not sample:
             return Pose()
         rgb = torch.cat([frames.rgb() for frames in sample])
-        for pose in self._poses(rgb, level):
+        for pose in self._plan(rgb, level)[1]:
             if detects(combine_frames(torch.cat([self.yuv_logits(frames, pose) for frames in sample]))):
                 return pose
         return Pose()
@@ -559,24 +559,42 @@ class Watermarker:
     def _image_logits(self, x: torch.Tensor, pose: Pose = Pose()) -> torch.Tensor:
         return self.frame_logits(x, pose)[0]
 
-    def _poses(self, x: torch.Tensor, level: Level):
+    def _plan(self, x: torch.Tensor, level: Level) -> tuple[int, Iterator[Pose]]:
+        """(hypotheses, poses): the poses of ``level`` to read frames ``x`` (B, 3, H, W) under (:meth:`_poses`) and
+        how many hypotheses they count for the p-value. A level with reframes, for a model with a template, first
+        looks for the template in the frames' mean and its mirror image (:func:`wmark.sync.template.find`) and
+        counts the placements :func:`wmark.sync.reframe.search` will score for what it finds (known before any
+        decoding, so the Bonferroni bound holds), plus the rotation scan's poses; other levels count
+        ``level.hypotheses``."""
+        if not (level.reframes and self.domain.template):
+            return level.hypotheses, self._poses(x, level)
+        frame = x.mean(0, keepdim=True)
+        fits = {}
+        if (fit := template.find(frame)) is not None:  # the mirror image's peaks are as strong: one look decides
+            for name in level.transforms:
+                seen = fit if name == "identity" else template.find(dihedral.UNDO[name](frame))
+                if seen is not None:
+                    fits[name] = seen
+        placements = sum(reframe.hypotheses(self.domain, self.model.size, *frame.shape[-2:], seen)
+                         for seen in fits.values())
+        return len(level.transforms) * rotation.ANGLES + placements, self._poses(x, level, fits)
+
+    def _poses(self, x: torch.Tensor, level: Level, fits: dict[str, template.Fit] | None = None) -> Iterator[Pose]:
         """The poses of ``level`` to read frames ``x`` (B, 3, H, W) under, in order: the identity first (an
-        unedited image costs one decode), then each flip or quarter turn; with rotations, each of those is scanned
-        for its best angle by the coarsest band (:func:`wmark.sync.rotation.scan`) and only the :data:`READ_POSES`
-        best-aligned are read, their angle refined on the finest band (:func:`wmark.sync.rotation.refine`).
-        Several frames (a video's) are scanned as their mean. A level with reframes, for a model with a template,
-        reads the poses the template shows (:meth:`_reframed`) where it is found, and scans for rotations where
-        it is not (a flat photo may hold too little of it)."""
+        unedited image costs one decode); then, for each flip whose template ``fits`` holds (see :meth:`_plan`),
+        the placement :func:`wmark.sync.reframe.search` scores best; then each flip or quarter turn; with
+        rotations, each of those is scanned for its best angle by the coarsest band (:func:`wmark.sync.rotation.scan`)
+        and only the :data:`READ_POSES` best-aligned are read, their angle refined on the finest band
+        (:func:`wmark.sync.rotation.refine`). Several frames (a video's) are scanned as their mean."""
         yield Pose()
-        if level.reframes and self.domain.template:
-            fit = template.find(x.mean(0, keepdim=True))
-            if fit is not None:
-                yield from self._reframed(x.mean(0, keepdim=True), level, fit)
-                return
+        x = x.mean(0, keepdim=True)  # a video's frames carry one mark: their mean keeps it and blurs what moves
+        for name, seen in (fits or {}).items():
+            found = reframe.search(self.domain, self.model, dihedral.UNDO[name](x), seen)
+            if found is not None:
+                yield Pose(name, round(found[1].degrees(), 3), found[1])
         if not level.rotations:
             yield from (Pose(name) for name in level.transforms if name != "identity")
             return
-        x = x.mean(0, keepdim=True)  # a video's frames carry one mark: their mean keeps it and blurs what moves
         scanned = sorted(((*rotation.scan(self.domain.aligner(self.model, dihedral.UNDO[name](x))), name)
                           for name in level.transforms), key=lambda found: -found[1])
         for angle, _, name in scanned[:READ_POSES]:
@@ -585,28 +603,19 @@ class Watermarker:
             if pose != Pose():
                 yield pose
 
-    def _reframed(self, x: torch.Tensor, level: Level, fit: template.Fit):
-        """Poses that undo a crop, rescale, squeeze or turn of frame ``x`` (1, 3, H, W) under each flip of
-        ``level``, as the template shows it (``fit``; :mod:`wmark.sync.template`, :mod:`wmark.sync.reframe`)."""
-        for name in level.transforms:
-            undone = dihedral.UNDO[name](x)
-            seen = fit if name == "identity" else template.find(undone)
-            found = reframe.search(self.domain, self.model, undone, seen) if seen is not None else None
-            if found is not None:
-                yield Pose(name, round(found[1].degrees(), 3), found[1])
-
     def _searched(self, image, search: str, read: Callable[[torch.Tensor, int], _Report]) -> _Report:
-        """``read(logits, hypotheses)`` under each pose of ``search`` in turn (:meth:`_poses`), undone on the
-        image: the first report that detects, else the first one read. ``read`` applies the Bonferroni factor,
-        the poses the level could have ended on."""
+        """``read(logits, hypotheses)`` under each pose of ``search`` in turn (:meth:`_plan`), undone on the
+        image: the first report that detects, else the first one read. ``read`` applies the Bonferroni factor:
+        for an image, the hypotheses its plan counts; for a video, every pose the level could end on."""
         level = search_level(search)
         if _is_video(image):
             pose = self._video_pose(image, level, lambda logits: read(logits, level.hypotheses).detected)
             return posed(read(combine_frames(self.video_logits(image, pose=pose)[1]), level.hypotheses), pose)
         x = self._one_image(image).to(self.device)
+        hypotheses, poses = self._plan(x, level)
         first = None
-        for pose in self._poses(x, level):
-            found = posed(read(self._image_logits(x, pose), level.hypotheses), pose)
+        for pose in poses:
+            found = posed(read(self._image_logits(x, pose), hypotheses), pose)
             if found.detected:
                 return found
             first = first or found

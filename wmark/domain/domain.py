@@ -42,8 +42,10 @@ JND_REFERENCE = 8.0
 
 ALIGN_TILES = 8
 """Tiles of the finest band a fine alignment score reads (see :meth:`Domain.aligner`)."""
-FULL_COVERAGE = 0.5
-"""Share of a tile the received picture must cover for the tile to be read (see :meth:`Domain.decode`)."""
+FULL_COVERAGE = 0.7
+"""Share of a tile the received picture must cover for the tile to be read (see :meth:`Domain.decode`): at 0.98 a
+turned picture's black corners cost it most coarse tiles, at 0.5 the half-covered tiles cost a half-area crop of
+Storm.jpg 5 bit errors (0.974), enough to fail the search's Bonferroni bound; 0.7 reads both."""
 CPU_CHUNK = 16
 """Tiles decoded at once on a CPU: a chunk's activations stay in the cache, which makes decoding the 150 tiles of
 a 1080p frame 2-3 times faster than one batch (measured by benchmarks/speed.py's extract times)."""

@@ -147,39 +147,61 @@ def _score(logits: torch.Tensor, classes: torch.Tensor, count: int) -> float:
     return total / max(parts, 1)
 
 
+def _placements(fit: Fit, height: int, width: int, tiles: int):
+    """For each pair of candidate offsets of ``fit`` on a ``height x width`` picture: (the probe placing its cells,
+    its whole cells (N, 2), and every (rows, cols, shift_x, shift_y) placing them in a frame of ``tiles`` tiles along
+    the long side, each side of the picture's cells spanning at least :data:`MIN_KEPT` of the frame's)."""
+    for offset_x in fit.offsets[0]:
+        for offset_y in fit.offsets[1]:
+            probe = Reframe(fit.matrix, (offset_x, offset_y), 1, 1, height, width)
+            inner = _inner_cells(probe)
+            if not len(inner):
+                continue
+            low, high = inner.min(0).values.tolist(), inner.max(0).values.tolist()
+            places = [(rows, cols, shift_x, shift_y) for rows, cols in _frames(tiles)
+                      if high[0] - low[0] + 1 >= math.ceil(MIN_KEPT * cols)
+                      and high[1] - low[1] + 1 >= math.ceil(MIN_KEPT * rows)
+                      for shift_y in range(-low[1], rows - high[1]) for shift_x in range(-low[0], cols - high[0])]
+            yield probe, inner, places
+
+
+def hypotheses(domain: Domain, size: int, height: int, width: int, fit: Fit) -> int:
+    """How many hypotheses :func:`search` scores for a ``height x width`` picture whose template gave ``fit``, known
+    before any decoding (so a p-value can count them); at most :func:`hypotheses_bound`."""
+    band, _, _ = domain.finest(height, width, size)
+    if band.tiles > MAX_TILES:
+        return 0
+    return sum(len(places) for _, inner, places in _placements(fit, height, width, band.tiles)
+               if len(inner) >= domain.classes)
+
+
 @torch.no_grad()
 def search(domain: Domain, model, x: torch.Tensor, fit: Fit) -> tuple[float, Reframe] | None:
     """The best-scoring hypothesis (score, reframe) for frame ``x`` (1, 3, H, W) whose template gave ``fit``, or
     None when the picture holds too few whole cells or no hypothesis fits."""
     height, width = x.shape[-2:]
     band, _, salt = domain.finest(height, width, model.size)
-    tiles = band.tiles
-    if tiles > MAX_TILES:
+    if band.tiles > MAX_TILES:
         return None
     best = None
-    for offset_x in fit.offsets[0]:
-        for offset_y in fit.offsets[1]:
-            probe = Reframe(fit.matrix, (offset_x, offset_y), 1, 1, height, width)
-            inner = _inner_cells(probe)
-            if len(inner) < domain.classes:
-                continue
-            low, high = inner.min(0).values.tolist(), inner.max(0).values.tolist()
-            cells = inner[torch.linspace(0, len(inner) - 1, min(SCORE_CELLS, len(inner))).round().long()]
-            images = _sample(x, probe, cells, model.size)
-            rotated = torch.cat([transform(images, torch.full((len(images),), d), inverse=True) for d in range(8)])
-            logits = decode_tiles(model, rotated).float().view(8, len(cells), -1)
-            for rows, cols in _frames(tiles):
-                if high[0] - low[0] + 1 < math.ceil(MIN_KEPT * cols) or high[1] - low[1] + 1 < math.ceil(MIN_KEPT * rows):
-                    continue
+    for probe, inner, places in _placements(fit, height, width, band.tiles):
+        if len(inner) < domain.classes or not places:
+            continue
+        cells = inner[torch.linspace(0, len(inner) - 1, min(SCORE_CELLS, len(inner))).round().long()]
+        images = _sample(x, probe, cells, model.size)
+        rotated = torch.cat([transform(images, torch.full((len(images),), d), inverse=True) for d in range(8)])
+        logits = decode_tiles(model, rotated).float().view(8, len(cells), -1)
+        grids = {}
+        for rows, cols, shift_x, shift_y in places:
+            if (rows, cols) not in grids:
                 grid = TileGrid(rows, cols, model.size, domain.classes)
-                variants, classes = grid.variants(salt), grid.tile_classes()
-                for shift_y in range(-low[1], rows - high[1]):
-                    for shift_x in range(-low[0], cols - high[0]):
-                        index = (cells[:, 1] + shift_y) * cols + cells[:, 0] + shift_x
-                        variant = variants[index]
-                        read = logits[variant % 8, torch.arange(len(cells))] * (1 - 2 * (variant // 8)).view(-1, 1)
-                        score = _score(read, classes[index], domain.classes)
-                        if best is None or score > best[0]:
-                            best = (score, Reframe(fit.matrix, (offset_x + shift_x, offset_y + shift_y), rows, cols,
-                                                   height, width))
+                grids[rows, cols] = (grid.variants(salt), grid.tile_classes())
+            variants, classes = grids[rows, cols]
+            index = (cells[:, 1] + shift_y) * cols + cells[:, 0] + shift_x
+            variant = variants[index]
+            read = logits[variant % 8, torch.arange(len(cells))] * (1 - 2 * (variant // 8)).view(-1, 1)
+            score = _score(read, classes[index], domain.classes)
+            if best is None or score > best[0]:
+                offset = (probe.offset[0] + shift_x, probe.offset[1] + shift_y)
+                best = (score, Reframe(fit.matrix, offset, rows, cols, height, width))
     return best

@@ -37,7 +37,9 @@ class Level:
 
     @property
     def hypotheses(self) -> int:
-        """The poses a search at this level can end on (the p-value's Bonferroni factor)."""
+        """The poses a search at this level can end on (the p-value's Bonferroni factor); with reframes, a bound:
+        an image's search counts the placements it will score for the template it found
+        (:meth:`wmark.api.Watermarker._plan`)."""
         count = len(self.transforms) * (rotation.ANGLES if self.rotations else 1)
         if self.reframes:
             from wmark.sync.reframe import hypotheses_bound  # torch: only when a level needs it
