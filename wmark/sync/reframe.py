@@ -5,7 +5,7 @@ but not which of the marked frame's tiles a cell is, nor how many tiles the fram
 such hypothesis (the frame's grid and the cell at the picture's corner) fixes every cell's codeword part, sign
 and rotation, so a few cells decoded under all 8 rotations of the square score them all at once: under the right
 one, the cells of each codeword part agree. The best is read in full on a canvas of the marked frame, the picture
-warped into place and only the tiles it covers in full read.
+warped into place and only the tiles it covers read (:data:`wmark.domain.domain.FULL_COVERAGE`).
 
 Only frames whose finest band kept its full count of tiles along the long side (at most :data:`MAX_TILES`; frames
 of at least ``tiles * size / 1.5`` pixels) are searched, with each side of the picture keeping at least
@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from wmark.domain.domain import Domain, decode_tiles
 from wmark.domain.grid import TileGrid, transform
+from wmark.sync import template
 from wmark.sync.template import OFFSETS, Fit
 
 SCORE_CELLS = 8
@@ -55,9 +56,11 @@ class Reframe:
         matrix = torch.tensor(self.matrix, dtype=g.dtype, device=g.device)
         return (g - torch.tensor(self.offset, dtype=g.dtype, device=g.device)) @ torch.linalg.inv(matrix).T
 
+    def pitch(self) -> tuple[float, float]:
+        return template.pitch(self.matrix)
+
     def degrees(self) -> float:
-        """How far the picture was turned anticlockwise, as Pillow's ``rotate`` turns one."""
-        return -math.degrees(math.atan2(self.matrix[0][1], self.matrix[0][0]))  # y points down
+        return template.degrees(self.matrix)
 
     def corners(self) -> torch.Tensor:
         """Tile coordinates (4, 2) of the received picture's corners."""
@@ -70,7 +73,7 @@ class Reframe:
         corners = self.corners()
         left, top = (corners.min(0).values / torch.tensor([self.cols, self.rows])).tolist()
         right, bottom = (corners.max(0).values / torch.tensor([self.cols, self.rows])).tolist()
-        pitch = [1 / math.hypot(*row) for row in self.matrix]
+        pitch = self.pitch()
         return {"box": [round(v, 4) for v in (left, top, right, bottom)],
                 "frame": [round(self.cols * pitch[0], 1), round(self.rows * pitch[1], 1)]}
 
@@ -79,7 +82,7 @@ def _sample(x: torch.Tensor, reframe: Reframe, cells: torch.Tensor, size: int) -
     """``size x size`` images (B * N, C, size, size) of the tile cells (N, 2; column, row) of frames ``x`` (B, C, H,
     W), blurred first to about ``size`` pixels a tile, so that sampling does not alias."""
     height, width = x.shape[-2:]
-    pitch = [1 / math.hypot(*row) for row in reframe.matrix]
+    pitch = reframe.pitch()
     shrunk = (max(1, round(height * size / pitch[1])), max(1, round(width * size / pitch[0])))
     if shrunk[0] < height or shrunk[1] < width:
         x = F.interpolate(x, size=shrunk, mode="bilinear", antialias=True, align_corners=False)

@@ -69,13 +69,22 @@ class Fit:
     strength: float
 
     def pitch(self) -> tuple[float, float]:
-        """Received pixels per tile along the grid's columns and rows."""
-        return tuple(1 / math.hypot(*row) for row in self.matrix)
+        return pitch(self.matrix)
 
     def degrees(self) -> float:
-        """How far the grid is turned anticlockwise (in degrees), as Pillow's ``rotate`` turns a picture."""
-        (a, b), _ = self.matrix
-        return -math.degrees(math.atan2(b, a))  # y points down: a turn to the left tilts the columns' axis up
+        return degrees(self.matrix)
+
+
+def pitch(matrix) -> tuple[float, float]:
+    """Received pixels per tile along the grid's columns and rows, for a grid ``matrix`` (see :class:`Fit`)."""
+    return tuple(1 / math.hypot(*row) for row in matrix)
+
+
+def degrees(matrix) -> float:
+    """How far a grid ``matrix`` (see :class:`Fit`) is turned anticlockwise, as Pillow's ``rotate`` turns a
+    picture."""
+    (a, b), _ = matrix
+    return -math.degrees(math.atan2(b, a))  # y points down: a turn to the left tilts the columns' axis up
 
 
 def _prepared(x: torch.Tensor) -> torch.Tensor:
