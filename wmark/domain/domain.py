@@ -209,8 +209,10 @@ class Domain:
         :data:`ALIGN_TILES` tiles of the finest band spread over the frame, which tell apart angles an
         eighth of a degree apart. The frames are fit onto the band's grid once; the tiles of all the angles
         are decoded together."""
-        pick = max if finest else min
-        _, grid, salt = pick(self._grids(*x.shape[-2:], model.size), key=lambda band: band[1].count)
+        if finest:
+            _, grid, salt = self.finest(*x.shape[-2:], model.size)
+        else:
+            _, grid, salt = min(self._grids(*x.shape[-2:], model.size), key=lambda band: band[1].count)
         fitted, frame = grid.fit(x), tuple(x.shape[-2:])
         chosen = torch.linspace(0, grid.count - 1, min(grid.count, ALIGN_TILES)).round().long()
         chosen = (chosen + grid.count * torch.arange(len(x)).view(-1, 1)).flatten().to(x.device)
