@@ -88,7 +88,7 @@ def test_sync_search_reads_a_crop_and_says_where_it_lay(marker, large_marked, mo
     assert found.reframe["box"] == pytest.approx(box, abs=0.01)
     assert 0 < len(scored) <= reframe.hypotheses_bound() // 2  # one orientation of the frame fits this picture
     # the p-value counts the rotation scan's poses and every placement of the picture and of its mirror image
-    assert 2 * 175 + len(scored) <= found.hypotheses <= LEVELS["sync"].hypotheses
+    assert 2 * (2 * 175 + len(scored)) <= found.hypotheses <= 2 * LEVELS["sync"].hypotheses
 
 
 def test_sync_search_reads_a_mirrored_and_turned_mark(marker, large_marked):
@@ -121,3 +121,10 @@ def test_sync_search_scans_for_a_turn_where_no_template_shows(marker, large_mark
     found = marker.extract(np.asarray(large_marked.rotate(3, resample=Image.BICUBIC)), search="sync")
     assert found.detected and found.message == "crop me" and found.reframe is None
     assert found.rotation == pytest.approx(3, abs=0.25)
+
+
+def test_an_unedited_mark_is_read_before_any_search(marker, large_marked, monkeypatch):
+    """The image as received is tested at fpr / 2 first, so the search's template and pose scans never run."""
+    monkeypatch.setattr(template, "find", lambda x: pytest.fail("the template was looked for"))
+    found = marker.extract(large_marked, search="sync")
+    assert found.detected and found.message == "crop me" and found.hypotheses == 2 and found.reframe is None

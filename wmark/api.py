@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from itertools import chain
 from typing import Callable, Iterator
 
 import numpy as np
@@ -42,8 +43,9 @@ class _Report:
 class Extraction(_Report):
     """What a blind extraction found. ``bits`` is the raw decoded codeword, before ECC. ``transform``,
     ``rotation`` and ``reframe``: the pose it was read under (see :mod:`wmark.sync.search`; ``reframe`` says where a
-    crop lay in the marked frame, :meth:`wmark.sync.reframe.Reframe.to_dict`), of ``hypotheses`` its search
-    allowed; the p-value is already multiplied by ``hypotheses``."""
+    crop lay in the marked frame, :meth:`wmark.sync.reframe.Reframe.to_dict`). ``hypotheses``: the Bonferroni factor
+    the p-value is already multiplied by (:meth:`wmark.sync.search.Level.factor`: 2 for the image as received when
+    the search could try more, twice the poses it could end on otherwise)."""
 
     detected: bool
     message: str | None
@@ -485,9 +487,10 @@ class Watermarker:
             raise WmarkError(f"{path}: no frame could be decoded")
         return indices, torch.cat(logits)
 
-    def _video_pose(self, path: str | Path, level: Level, detects: Callable[[torch.Tensor], bool]) -> Pose:
-        """The first pose of ``level`` (see :meth:`_plan`) under which the combined logits of a few frames spread
-        over the video are detected (the frames are read once), else the identity."""
+    def _video_pose(self, path: str | Path, level: Level, detects: Callable[[torch.Tensor, int], bool]) -> Pose:
+        """The first pose of ``level`` (the identity, then :meth:`_plan`'s) under which the combined logits of a few
+        frames spread over the video are detected (``detects(logits, factor)``, the frames read once), else the
+        identity."""
         if level.hypotheses == 1:
             return Pose()
         sample = [frames.to(self.device) for _, frames in
@@ -495,8 +498,9 @@ class Watermarker:
         if not sample:
             return Pose()
         rgb = torch.cat([frames.rgb() for frames in sample])
-        for pose in self._plan(rgb, level)[1]:
-            if detects(combine_frames(torch.cat([self.yuv_logits(frames, pose) for frames in sample]))):
+        for pose in chain([Pose()], self._plan(rgb, level)[1]):
+            if detects(combine_frames(torch.cat([self.yuv_logits(frames, pose) for frames in sample])),
+                       level.factor(pose)):
                 return pose
         return Pose()
 
@@ -508,15 +512,14 @@ class Watermarker:
         pose = self.video_pose(path, search, key, fpr)
         indices, logits = self.video_logits(path, frames, batch, pose)
         found = self.extract_frames(indices, logits, key=key, fpr=fpr, per_frame=per_frame,
-                                    hypotheses=search_level(search).hypotheses)
+                                    hypotheses=search_level(search).factor(pose))
         return posed(found, pose)
 
     def video_pose(self, path: str | Path, search: str = "fast", key: str | None = None,
                    fpr: float = DEFAULT_FPR) -> Pose:
         """The pose of ``search`` under which a few frames of the video decode (blind), else the identity."""
-        level = search_level(search)
-        return self._video_pose(
-            path, level, lambda logits: self.extract_logits(logits, key, fpr, hypotheses=level.hypotheses).detected)
+        return self._video_pose(path, search_level(search),
+                                lambda logits, n: self.extract_logits(logits, key, fpr, hypotheses=n).detected)
 
     def extract_frames(self, indices: list[int], logits: torch.Tensor, key: str | None = None,
                        fpr: float = DEFAULT_FPR, per_frame: bool = False, hypotheses: int = 1) -> VideoExtraction:
@@ -560,12 +563,12 @@ class Watermarker:
         return self.frame_logits(x, pose)[0]
 
     def _plan(self, x: torch.Tensor, level: Level) -> tuple[int, Iterator[Pose]]:
-        """(hypotheses, poses): the poses of ``level`` to read frames ``x`` (B, 3, H, W) under (:meth:`_poses`) and
-        how many hypotheses they count for the p-value. A level with reframes, for a model with a template, first
-        looks for the template in the frames' mean and its mirror image (:func:`wmark.sync.template.find`) and
-        counts the placements :func:`wmark.sync.reframe.search` will score for what it finds (known before any
-        decoding, so the Bonferroni bound holds), plus the rotation scan's poses; other levels count
-        ``level.hypotheses``."""
+        """(count, poses): the poses of ``level`` to read frames ``x`` (B, 3, H, W) under after the identity
+        (:meth:`_poses`), and how many it counts for the p-value (:meth:`~wmark.sync.search.Level.factor`). A level
+        with reframes, for a model with a template, first looks for the template in the frames' mean and its mirror
+        image (:func:`wmark.sync.template.find`) and counts the placements :func:`wmark.sync.reframe.search` will
+        score for what it finds (known before any decoding, so the Bonferroni bound holds), plus the rotation scan's
+        poses; other levels count ``level.hypotheses``."""
         if not (level.reframes and self.domain.template):
             return level.hypotheses, self._poses(x, level)
         frame = x.mean(0, keepdim=True)
@@ -580,13 +583,12 @@ class Watermarker:
         return len(level.transforms) * rotation.ANGLES + placements, self._poses(x, level, fits)
 
     def _poses(self, x: torch.Tensor, level: Level, fits: dict[str, template.Fit] | None = None) -> Iterator[Pose]:
-        """The poses of ``level`` to read frames ``x`` (B, 3, H, W) under, in order: the identity first (an
-        unedited image costs one decode); then, for each flip whose template ``fits`` holds (see :meth:`_plan`),
-        the placement :func:`wmark.sync.reframe.search` scores best; then each flip or quarter turn; with
-        rotations, each of those is scanned for its best angle by the coarsest band (:func:`wmark.sync.rotation.scan`)
-        and only the :data:`READ_POSES` best-aligned are read, their angle refined on the finest band
-        (:func:`wmark.sync.rotation.refine`). Several frames (a video's) are scanned as their mean."""
-        yield Pose()
+        """The poses of ``level`` to read frames ``x`` (B, 3, H, W) under once the identity has failed, in order: for
+        each flip whose template ``fits`` holds (see :meth:`_plan`), the placement :func:`wmark.sync.reframe.search`
+        scores best; then each flip or quarter turn; with rotations, each of those is scanned for its best angle by
+        the coarsest band (:func:`wmark.sync.rotation.scan`) and only the :data:`READ_POSES` best-aligned are read,
+        their angle refined on the finest band (:func:`wmark.sync.rotation.refine`). Several frames (a video's) are
+        scanned as their mean."""
         x = x.mean(0, keepdim=True)  # a video's frames carry one mark: their mean keeps it and blurs what moves
         for name, seen in (fits or {}).items():
             found = reframe.search(self.domain, self.model, dihedral.UNDO[name](x), seen)
@@ -604,22 +606,24 @@ class Watermarker:
                 yield pose
 
     def _searched(self, image, search: str, read: Callable[[torch.Tensor, int], _Report]) -> _Report:
-        """``read(logits, hypotheses)`` under each pose of ``search`` in turn (:meth:`_plan`), undone on the
-        image: the first report that detects, else the first one read. ``read`` applies the Bonferroni factor:
-        for an image, the hypotheses its plan counts; for a video, every pose the level could end on."""
+        """``read(logits, factor)`` as received, then under each pose of ``search`` in turn (:meth:`_plan`), undone
+        on the image: the first report that detects, else the one as received. ``factor`` is the p-value's
+        Bonferroni factor (:meth:`~wmark.sync.search.Level.factor`): for an image's poses, counted by its plan;
+        for a video's, every pose the level could end on."""
         level = search_level(search)
         if _is_video(image):
-            pose = self._video_pose(image, level, lambda logits: read(logits, level.hypotheses).detected)
-            return posed(read(combine_frames(self.video_logits(image, pose=pose)[1]), level.hypotheses), pose)
+            pose = self._video_pose(image, level, lambda logits, n: read(logits, n).detected)
+            return posed(read(combine_frames(self.video_logits(image, pose=pose)[1]), level.factor(pose)), pose)
         x = self._one_image(image).to(self.device)
-        hypotheses, poses = self._plan(x, level)
-        first = None
+        received = posed(read(self._image_logits(x), level.factor(Pose())), Pose())
+        if received.detected or level.hypotheses == 1:
+            return received
+        count, poses = self._plan(x, level)
         for pose in poses:
-            found = posed(read(self._image_logits(x, pose), hypotheses), pose)
+            found = posed(read(self._image_logits(x, pose), level.factor(pose, count)), pose)
             if found.detected:
                 return found
-            first = first or found
-        return first
+        return received
 
     def extract(self, image, key: str | None = None, fpr: float = DEFAULT_FPR,
                 search: str = DEFAULT_SEARCH) -> Extraction:

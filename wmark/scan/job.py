@@ -128,7 +128,7 @@ def _detect_video(models: tuple[Watermarker, ...], path: str, config: ScanConfig
     after undoing the pose its ``--search`` found on a few frames."""
     with clock.timed("detect"):
         poses = [marker.video_pose(path, config.search, config.key, config.fpr) for marker in models]
-    hypotheses = search_level(config.search).hypotheses
+    level = search_level(config.search)
     indices: list[int] = []
     logits: list[list[torch.Tensor]] = [[] for _ in models]
     spent = [0.0] * len(models)
@@ -151,7 +151,7 @@ def _detect_video(models: tuple[Watermarker, ...], path: str, config: ScanConfig
         for i, marker in enumerate(models):
             begin = time.perf_counter()
             found = marker.extract_frames(indices, torch.cat(logits[i]), key=config.key, fpr=config.fpr,
-                                          hypotheses=hypotheses)
+                                          hypotheses=level.factor(poses[i]))
             results.append(_result(marker, posed(found, poses[i]), 1000 * (spent[i] + time.perf_counter() - begin)))
     return results
 
