@@ -27,7 +27,13 @@ photo, coarse enough to live through JPEG 75 after a resize to 0.75 and fine eno
 PHASES = (0.3, 1.7, 2.9, 4.4)
 """Phases (radians) of the gratings: columns at HARMONIC and HARMONIC + 1, then rows at both."""
 HIGH_PASS = 9
-"""Box size (pixels) whose mean is subtracted before the spectrum: it removes the picture's low frequencies."""
+"""Box size (pixels) whose mean is subtracted before the spectrum: it removes the picture's low frequencies. The
+RMS of what is left over the same box then divides it."""
+LOCAL_RMS = 0.3
+"""8-bit levels added to the local RMS before dividing by it. Dividing makes textured areas, whose own energy near
+the gratings' frequencies would swamp them in the picture's spectrum, count no more than flat ones, where the
+gratings stand clear (local contrast normalisation): on half-area crops of the val photos the gratings' whitened
+peaks rose from 2-4 to 4-9 on the flat and grainy ones (Aqua, ColdRipple, OneStandsOut, FallenLeaf)."""
 WHITENING = 15
 """Bins around a frequency whose mean magnitude a peak is measured against."""
 MIN_PEAK = 2.5
@@ -37,11 +43,8 @@ MIN_PARTNER = 2.0
 HARMONIC_BINS = 0.35
 """How far (in bins) a pair's refined upper peak may lie from (HARMONIC + 1) / HARMONIC times its lower one: the
 gratings' exact ratio, which pairs of the picture's own peaks seldom keep."""
-PAIRS = 6
+PAIRS = 12
 """The strongest pairs on each axis that are refined and checked."""
-CANDIDATES = 400
-"""The strongest local maxima of the whitened spectrum that are paired up (an artwork of a regular grid has
-hundreds of its own)."""
 MAX_TILT = 15.0
 """Degrees from its axis a grating's peak may lie (the search covers rotations up to 10 degrees)."""
 ZOOM_BINS, ZOOM_STEPS = 0.75, 13
@@ -88,9 +91,12 @@ def degrees(matrix) -> float:
 
 
 def _prepared(x: torch.Tensor) -> torch.Tensor:
-    """The luma of one frame (1, 3, H, W), its low frequencies removed and a Hann window applied: (H, W)."""
-    y = luma(x[:1].float())
-    y = (y - F.avg_pool2d(y, HIGH_PASS, 1, HIGH_PASS // 2, count_include_pad=False))[0, 0]
+    """The luma of one frame (1, 3, H, W) in 8-bit levels, its low frequencies removed, each pixel divided by the
+    local RMS around it (:data:`LOCAL_RMS`), and a Hann window applied: (H, W)."""
+    y = luma(x[:1].float(), 255)
+    y = y - F.avg_pool2d(y, HIGH_PASS, 1, HIGH_PASS // 2, count_include_pad=False)
+    rms = F.avg_pool2d(y * y, HIGH_PASS, 1, HIGH_PASS // 2, count_include_pad=False).sqrt_()
+    y = (y / rms.add_(LOCAL_RMS))[0, 0]
     height, width = y.shape
     window = torch.hann_window(height, periodic=False).view(-1, 1) * torch.hann_window(width, periodic=False)
     return y * window.to(y.device)
@@ -127,48 +133,35 @@ def _interpolated(magnitude: torch.Tensor, shape: tuple[int, int], f: tuple[floa
     return sign * (col + dx) / width, sign * (row + dy) / height
 
 
-def _peaks(white: torch.Tensor, shape: tuple[int, int]) -> list[tuple[float, float, float]]:
-    """The strongest local maxima of a whitened spectrum of a ``shape`` frame: (fx, fy in cycles per pixel,
-    whitened magnitude), fx >= 0."""
+def _pairs(white: torch.Tensor, shape: tuple[int, int], along_x: bool) -> list[tuple[float, tuple, tuple]]:
+    """The strongest pairs (score, lower, upper) on one axis, every bin of the whitened spectrum of a ``shape`` frame
+    taken as a lower peak: its partner is the largest bin within one of (HARMONIC + 1) / HARMONIC times its
+    frequency; the stronger of the two must stand :data:`MIN_PEAK` high, the weaker :data:`MIN_PARTNER` (its
+    score), and the lower lie within :data:`MAX_TILT` degrees of the axis. Every bin is tried at once, so an artwork's
+    own strong peaks, which seldom keep the ratio, cannot crowd the gratings out. Frequencies (fx, fy) are in
+    cycles per pixel; a row pair points down."""
     height, width = shape
-    local = white == F.max_pool2d(white[None, None], 5, 1, 2)[0, 0]
+    ratio = (HARMONIC + 1) / HARMONIC
+    near = F.max_pool2d(white[None, None], 3, 1, 1)[0, 0]
     fy = torch.fft.fftfreq(height, device=white.device).view(-1, 1).expand_as(white)
     fx = torch.fft.rfftfreq(width, device=white.device).view(1, -1).expand_as(white)
+    cols, rows = (fx * ratio * width).round().long(), (fy * ratio * height).round().long() % height
+    reach = (cols < white.shape[1]) & (fy.abs() * ratio < 0.49)
+    partner = torch.where(reach, near[rows, cols.clamp(max=white.shape[1] - 1)], torch.zeros_like(white))
+    score = torch.minimum(white, partner)
+    angle = torch.rad2deg(torch.atan2(fy, fx))
     radius = torch.hypot(fx, fy)
-    keep = local & (white >= MIN_PEAK) & (radius > 4 / min(height, width)) & (radius < 0.49)
-    values = white[keep]
-    top = values.topk(min(CANDIDATES, len(values))).indices
-    return list(zip(fx[keep][top].tolist(), fy[keep][top].tolist(), values[top].tolist()))
-
-
-def _value_near(white: torch.Tensor, shape: tuple[int, int], fx: float, fy: float) -> float:
-    """The largest whitened magnitude within a bin of frequency (fx, fy)."""
-    height, width = shape
-    if fx < 0:
-        fx, fy = -fx, -fy  # a real picture's spectrum: the other half-plane mirrors this one
-    col, row = round(fx * width), round(fy * height)
-    if col + 1 >= white.shape[1] or abs(row) + 1 >= height // 2:
-        return 0.0
-    rows = [(row + d) % height for d in (-1, 0, 1)]
-    return float(white[rows][:, max(0, col - 1):col + 2].max())
-
-
-def _pairs(white: torch.Tensor, shape: tuple[int, int], peaks, along_x: bool) -> list[tuple[float, tuple, tuple]]:
-    """Pairs (score, lower, upper) on one axis: a peak and the frequency (HARMONIC + 1) / HARMONIC times it (or
-    HARMONIC / (HARMONIC + 1) times it) where the spectrum stands at least :data:`MIN_PARTNER` high; the score is
-    the weaker of the two."""
-    ratio, pairs = (HARMONIC + 1) / HARMONIC, []
-    for fx, fy, value in peaks:
-        angle = math.degrees(math.atan2(fy, fx))
-        if along_x and abs(angle) > MAX_TILT or not along_x and abs(abs(angle) - 90) > MAX_TILT:
-            continue
-        if not along_x and fy < 0:
-            fx, fy = -fx, -fy  # the row gratings point down
-        for lower, upper in (((fx, fy), (fx * ratio, fy * ratio)), ((fx / ratio, fy / ratio), (fx, fy))):
-            partner = _value_near(white, shape, *(upper if lower == (fx, fy) else lower))
-            if partner >= MIN_PARTNER:
-                pairs.append((min(value, partner), lower, upper))
-    return sorted(pairs, reverse=True)
+    sector = angle.abs() <= MAX_TILT if along_x else (angle.abs() - 90).abs() <= MAX_TILT
+    keep = (sector & (radius > 4 / min(height, width)) & (radius * ratio < 0.49) & (score >= MIN_PARTNER)
+            & (torch.maximum(white, partner) >= MIN_PEAK) & (score == F.max_pool2d(score[None, None], 5, 1, 2)[0, 0]))
+    values = score[keep]
+    top = values.topk(min(PAIRS, len(values))).indices
+    pairs = []
+    for a, b, value in zip(fx[keep][top].tolist(), fy[keep][top].tolist(), values[top].tolist()):
+        if not along_x and b < 0:
+            a, b = -a, -b  # the row gratings point down
+        pairs.append((value, (a, b), (a * ratio, b * ratio)))
+    return pairs
 
 
 def _spectrum_at(z: torch.Tensor, fx: torch.Tensor, fy: torch.Tensor) -> torch.Tensor:
@@ -201,7 +194,7 @@ def _harmonics(magnitude: torch.Tensor, shape: tuple[int, int],
     """The pairs (score, lower, upper) whose interpolated peaks keep the gratings' ratio to :data:`HARMONIC_BINS`."""
     height, width = shape
     ratio, kept = (HARMONIC + 1) / HARMONIC, []
-    for score, lower, upper in pairs[:PAIRS]:
+    for score, lower, upper in pairs:
         a, b = _interpolated(magnitude, shape, lower), _interpolated(magnitude, shape, upper)
         if math.hypot((b[0] - ratio * a[0]) * width, (b[1] - ratio * a[1]) * height) <= HARMONIC_BINS:
             kept.append((score, a, b))
@@ -238,10 +231,9 @@ def find(x: torch.Tensor) -> Fit | None:
     z = _prepared(x)
     magnitude = torch.fft.rfft2(z).abs()
     white = _whitened(magnitude)
-    peaks = _peaks(white, z.shape)
     best = None
-    for score_x, lower_x, upper_x in _harmonics(magnitude, z.shape, _pairs(white, z.shape, peaks, True)):
-        for score_y, lower_y, upper_y in _harmonics(magnitude, z.shape, _pairs(white, z.shape, peaks, False)):
+    for score_x, lower_x, upper_x in _harmonics(magnitude, z.shape, _pairs(white, z.shape, True)):
+        for score_y, lower_y, upper_y in _harmonics(magnitude, z.shape, _pairs(white, z.shape, False)):
             between = math.degrees(math.atan2(lower_y[1], lower_y[0]) - math.atan2(lower_x[1], lower_x[0]))
             if abs(between - 90) <= PERPENDICULAR and (best is None or min(score_x, score_y) > best[0]):
                 best = (min(score_x, score_y), (lower_x, upper_x), (lower_y, upper_y))
