@@ -19,7 +19,8 @@ one (a search's worst case), against the decode of invisible-watermark's dwtDctS
 turns in every repeat; torch on one thread, as dwtDctSvd runs on one core (medians of ``--repeats``).
 
 Default. The levels whose worst 1080p extraction takes at most :data:`BUDGET` times dwtDctSvd's decode (the
-issue's bound), the one that passes the most edits, the cheaper on a tie; ``--levels`` measures and chooses among
+issue's bound), the one that passes the most edits; on a tie, the one that reads the most edited photos exactly
+(summed over the edits), then the cheaper; ``--levels`` measures and chooses among
 some levels only (the result records which). ``wmark.sync.search.DEFAULT`` must be
 it (tests/test_sync.py checks the committed result). Writes benchmarks/results/search.json.
 """
@@ -160,9 +161,12 @@ def choose(summary: dict, seconds: dict) -> dict:
                   if key.startswith(f"{search}/") and entry.get("passes")]
         levels[search] = {"worst_1080p_seconds": worst,
                           "ratio_to_dwtDctSvd": round(worst / seconds["dwtDctSvd decode"], 2),
-                          "within_budget": worst <= budget, "edits_passed": passed}
+                          "within_budget": worst <= budget, "edits_passed": passed,
+                          "exact_reads": round(sum(entry["exact"] for key, entry in summary.items()
+                                                   if key.startswith(f"{search}/") and "exact" in entry), 3)}
     eligible = [s for s in levels if levels[s]["within_budget"]]
-    chosen = max(eligible, key=lambda s: (len(levels[s]["edits_passed"]), -levels[s]["worst_1080p_seconds"]))
+    chosen = max(eligible, key=lambda s: (len(levels[s]["edits_passed"]), levels[s]["exact_reads"],
+                                          -levels[s]["worst_1080p_seconds"]))
     return {"budget": f"worst 1080p extraction <= {BUDGET} x dwtDctSvd decode", "levels": levels, "default": chosen}
 
 

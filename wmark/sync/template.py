@@ -90,12 +90,19 @@ def degrees(matrix) -> float:
     return -math.degrees(math.atan2(b, a))  # y points down: a turn to the left tilts the columns' axis up
 
 
+def _box_mean(y: torch.Tensor, size: int) -> torch.Tensor:
+    """The mean of each ``size x size`` box of ``y`` (B, C, H, W) clipped to the frame, as two 1-D passes (a box
+    is separable, also where it is clipped): several times faster on a CPU than one 2-D pooling."""
+    y = F.avg_pool2d(y, (size, 1), 1, (size // 2, 0), count_include_pad=False)
+    return F.avg_pool2d(y, (1, size), 1, (0, size // 2), count_include_pad=False)
+
+
 def _prepared(x: torch.Tensor) -> torch.Tensor:
     """The luma of one frame (1, 3, H, W) in 8-bit levels, its low frequencies removed, each pixel divided by the
     local RMS around it (:data:`LOCAL_RMS`), and a Hann window applied: (H, W)."""
     y = luma(x[:1].float(), 255)
-    y = y - F.avg_pool2d(y, HIGH_PASS, 1, HIGH_PASS // 2, count_include_pad=False)
-    rms = F.avg_pool2d(y * y, HIGH_PASS, 1, HIGH_PASS // 2, count_include_pad=False).sqrt_()
+    y = y - _box_mean(y, HIGH_PASS)
+    rms = _box_mean(y * y, HIGH_PASS).sqrt_()
     y = (y / rms.add_(LOCAL_RMS))[0, 0]
     height, width = y.shape
     window = torch.hann_window(height, periodic=False).view(-1, 1) * torch.hann_window(width, periodic=False)
@@ -104,8 +111,7 @@ def _prepared(x: torch.Tensor) -> torch.Tensor:
 
 def _whitened(magnitude: torch.Tensor) -> torch.Tensor:
     """A spectrum's ``magnitude`` (rfft2 layout) over its local mean: about 1 where nothing stands out."""
-    return (magnitude / F.avg_pool2d(magnitude[None, None], WHITENING, 1, WHITENING // 2, count_include_pad=False)
-            .clamp(min=1e-12))[0, 0]
+    return (magnitude / _box_mean(magnitude[None, None], WHITENING).clamp(min=1e-12))[0, 0]
 
 
 def _interpolated(magnitude: torch.Tensor, shape: tuple[int, int], f: tuple[float, float]) -> tuple[float, float]:
@@ -133,13 +139,13 @@ def _interpolated(magnitude: torch.Tensor, shape: tuple[int, int], f: tuple[floa
     return sign * (col + dx) / width, sign * (row + dy) / height
 
 
-def _pairs(white: torch.Tensor, shape: tuple[int, int], along_x: bool) -> list[tuple[float, tuple, tuple]]:
-    """The strongest pairs (score, lower, upper) on one axis, every bin of the whitened spectrum of a ``shape`` frame
-    taken as a lower peak: its partner is the largest bin within one of (HARMONIC + 1) / HARMONIC times its
-    frequency; the stronger of the two must stand :data:`MIN_PEAK` high, the weaker :data:`MIN_PARTNER` (its
-    score), and the lower lie within :data:`MAX_TILT` degrees of the axis. Every bin is tried at once, so an artwork's
-    own strong peaks, which seldom keep the ratio, cannot crowd the gratings out. Frequencies (fx, fy) are in
-    cycles per pixel; a row pair points down."""
+def _pairs(white: torch.Tensor, shape: tuple[int, int]) -> tuple[list, list]:
+    """The strongest pairs (score, lower, upper) along the columns and along the rows, every bin of the whitened
+    spectrum of a ``shape`` frame taken as a lower peak: its partner is the largest bin within one of
+    (HARMONIC + 1) / HARMONIC times its frequency; the stronger of the two must stand :data:`MIN_PEAK` high, the
+    weaker :data:`MIN_PARTNER` (its score), and the lower lie within :data:`MAX_TILT` degrees of the axis. Every
+    bin is tried at once, so an artwork's own strong peaks, which seldom keep the ratio, cannot crowd the gratings
+    out. Frequencies (fx, fy) are in cycles per pixel; a row pair points down."""
     height, width = shape
     ratio = (HARMONIC + 1) / HARMONIC
     near = F.max_pool2d(white[None, None], 3, 1, 1)[0, 0]
@@ -149,19 +155,21 @@ def _pairs(white: torch.Tensor, shape: tuple[int, int], along_x: bool) -> list[t
     reach = (cols < white.shape[1]) & (fy.abs() * ratio < 0.49)
     partner = torch.where(reach, near[rows, cols.clamp(max=white.shape[1] - 1)], torch.zeros_like(white))
     score = torch.minimum(white, partner)
-    angle = torch.rad2deg(torch.atan2(fy, fx))
     radius = torch.hypot(fx, fy)
-    sector = angle.abs() <= MAX_TILT if along_x else (angle.abs() - 90).abs() <= MAX_TILT
-    keep = (sector & (radius > 4 / min(height, width)) & (radius * ratio < 0.49) & (score >= MIN_PARTNER)
+    keep = ((radius > 4 / min(height, width)) & (radius * ratio < 0.49) & (score >= MIN_PARTNER)
             & (torch.maximum(white, partner) >= MIN_PEAK) & (score == F.max_pool2d(score[None, None], 5, 1, 2)[0, 0]))
-    values = score[keep]
-    top = values.topk(min(PAIRS, len(values))).indices
-    pairs = []
-    for a, b, value in zip(fx[keep][top].tolist(), fy[keep][top].tolist(), values[top].tolist()):
-        if not along_x and b < 0:
-            a, b = -a, -b  # the row gratings point down
-        pairs.append((value, (a, b), (a * ratio, b * ratio)))
-    return pairs
+    fx, fy, score = fx[keep], fy[keep], score[keep]
+    angle = torch.rad2deg(torch.atan2(fy, fx))
+    found = []
+    for sector in (angle.abs() <= MAX_TILT, (angle.abs() - 90).abs() <= MAX_TILT):
+        top = score[sector].topk(min(PAIRS, int(sector.sum()))).indices
+        pairs = []
+        for a, b, value in zip(fx[sector][top].tolist(), fy[sector][top].tolist(), score[sector][top].tolist()):
+            if b < 0 and len(found):
+                a, b = -a, -b  # the row gratings point down
+            pairs.append((value, (a, b), (a * ratio, b * ratio)))
+        found.append(pairs)
+    return found[0], found[1]
 
 
 def _spectrum_at(z: torch.Tensor, fx: torch.Tensor, fy: torch.Tensor) -> torch.Tensor:
@@ -231,9 +239,10 @@ def find(x: torch.Tensor) -> Fit | None:
     z = _prepared(x)
     magnitude = torch.fft.rfft2(z).abs()
     white = _whitened(magnitude)
+    pairs_x, pairs_y = _pairs(white, z.shape)
     best = None
-    for score_x, lower_x, upper_x in _harmonics(magnitude, z.shape, _pairs(white, z.shape, True)):
-        for score_y, lower_y, upper_y in _harmonics(magnitude, z.shape, _pairs(white, z.shape, False)):
+    for score_x, lower_x, upper_x in _harmonics(magnitude, z.shape, pairs_x):
+        for score_y, lower_y, upper_y in _harmonics(magnitude, z.shape, pairs_y):
             between = math.degrees(math.atan2(lower_y[1], lower_y[0]) - math.atan2(lower_x[1], lower_x[0]))
             if abs(between - 90) <= PERPENDICULAR and (best is None or min(score_x, score_y) > best[0]):
                 best = (min(score_x, score_y), (lower_x, upper_x), (lower_y, upper_y))
