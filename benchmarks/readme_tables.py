@@ -197,14 +197,15 @@ def search_markdown(result: dict) -> str:
     seconds = result["speed_1080p_seconds"]
     yardstick = seconds["dwtDctSvd decode"]
     lines += ["", f"1080p extraction, one thread (dwtDctSvd decodes the same photo in {yardstick:.2f} s):",
-              "", "| search | poses counted in the p-value | marked | unmarked | worst ÷ dwtDctSvd | edits passed |",
-              "|---|---|---|---|---|---|"]
+              "", "| search | poses counted in the p-value | marked | unmarked | worst ÷ dwtDctSvd | edits passed "
+              "| exact shares summed over the edits |", "|---|---|---|---|---|---|---|"]
     for level in levels:
         figures = choice["levels"][level]
         lines.append(f"| `{level}` | {result['searches'][level]['hypotheses']} | {seconds[f'{level} marked']:.2f} s "
                      f"| {seconds[f'{level} unmarked']:.2f} s | {figures['ratio_to_dwtDctSvd']:.2f} "
-                     f"| {len(figures['edits_passed'])} |")
-    lines += ["", f"Default: **`{choice['default']}`** (the most edits passed with the {choice['budget']})."]
+                     f"| {len(figures['edits_passed'])} | {figures['exact_reads']:.1f} |")
+    lines += ["", f"Default: **`{choice['default']}`** (the most edits passed with the {choice['budget']}; "
+              "on a tie, the largest sum of exact shares)."]
     return "\n".join(lines) + "\n"
 
 

@@ -8,8 +8,8 @@ each undone before decoding, with the p-value corrected for the number tried (th
 - :mod:`~wmark.sync.search`: the search levels, which combine them, and the p-value's correction.
 """
 
-DEFAULT_SEARCH = "tilt"
+DEFAULT_SEARCH = "sync"
 """The search level ``extract``, ``detect`` and ``scan`` use unless told otherwise: of the levels whose worst 1080p
-extraction takes at most 5 decodes of invisible-watermark's dwtDctSvd, the one that reads the most geometric edits
-(benchmarks/search.py; tests/test_sync.py checks this against its committed result). Kept here, free of torch, so
+extraction takes at most 5 decodes of invisible-watermark's dwtDctSvd, the one that reads the most geometric edits,
+then the most edited photos (benchmarks/search.py; tests/test_sync.py checks this against its committed result). Kept here, free of torch, so
 that the command line's help starts fast."""
