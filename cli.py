@@ -24,8 +24,8 @@ DEVICE = typer.Option("auto", "--device", metavar="DEVICE", help="auto, cpu or c
 SEARCH_HELP = ("off; fast to also try the image flipped and turned by quarter turns (8 poses); tilt to scan the "
                "image and its mirror image for a rotation within 10 degrees; full to scan all 8 so; sync to find a "
                "crop, rescale, squeeze or turn of the image or its mirror image from the model's template (tilt for "
-               "a model without one). A video's pose is found on a few frames; the p-value counts every pose the "
-               "level could end on.")
+               "a model without one). The image as received is read first, at half of --fpr; a video's pose is found "
+               "on a few frames; the p-value counts every pose the level could end on.")
 SEARCH = typer.Option(DEFAULT_SEARCH, "--search", metavar="LEVEL", help=SEARCH_HELP)
 
 
