@@ -12,11 +12,13 @@ function at the default threshold (FPR 1e-6) and search level (``--search``, the
 search other than ``off`` each variant is also turned by a random angle within 10 degrees, black corners).
 ``--false-positives-only`` counts them alone, into false_positives_<model>.json (``off``) or
 false_positives_<model>_search-<level>.json; with ``--seconds`` a count stops early and ``--resume`` goes on with
-it (each item has its own seed, and the file records the weights' sha256), so a count can span sessions.
+it (each item has its own seed, and the file records the weights' sha256 and that of the search's code), so a
+count can span sessions.
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import io
 import json
 import os
@@ -31,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+import wmark.sync
 from wmark.io.image import from_uint8, list_images
 from wmark.pipeline import MIN_SIDE, quantize
 from wmark.scan.collection import run
@@ -70,6 +73,14 @@ def _variant(photo: torch.Tensor, generator: torch.Generator, turn: bool = False
     return quantize(variant)
 
 
+def search_code() -> str:
+    """sha256 of the search's code (wmark/sync/*.py), so that a count resumes only under the code that began it."""
+    digest = hashlib.sha256()
+    for path in sorted((Path(wmark.sync.__file__).parent).glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
 def false_positives(photos: list[Path], items: int, seed: int, seconds: float | None = None,
                     done: dict | None = None, search: str = DEFAULT_SEARCH) -> dict:
     """Detections among ``items`` clean items (fewer when the ``seconds`` budget runs out first: ``items`` in the
@@ -77,9 +88,11 @@ def false_positives(photos: list[Path], items: int, seed: int, seconds: float | 
     of the same checkpoint (its weights' sha256) and seed goes on where it stopped."""
     torch.set_num_threads(1)  # one item at a time gains little from threads, and spinning ones stall a busy CPU
     models = markers((None,), "cpu")
-    sha256 = models[0].card.data["sha256"]
-    if done is not None and (done.get("sha256"), done.get("seed"), done.get("search", "off")) != (sha256, seed, search):
-        raise SystemExit("the count to resume is of other weights, seed or search; start it again without --resume")
+    sha256, code = models[0].card.data["sha256"], search_code()
+    if done is not None and ((done.get("sha256"), done.get("seed"), done.get("search", "off"), done.get("search_code"))
+                             != (sha256, seed, search, code)):
+        raise SystemExit("the count to resume is of other weights, seed, search or search code; start it again "
+                         "without --resume")
     done = done or {"items": 0, "which": [], "min_p_value": 1.0, "valid_codewords": 0, "seconds": 0.0}
     pictures = [from_uint8(np.asarray(Image.open(p).convert("RGB")))[None] for p in photos]
     detected, lowest, valid = list(done["which"]), done["min_p_value"], done["valid_codewords"]
@@ -98,7 +111,7 @@ def false_positives(photos: list[Path], items: int, seed: int, seconds: float | 
             detected.append({"item": i, "photo": photos[i % len(photos)].name, "p_value": result["p_value"]})
     return {"model": models[0].name, "sha256": sha256, "fpr": DEFAULT_FPR, "items": tried, "target": items,
             "photos": len(photos), "detected": len(detected), "which": detected, "min_p_value": lowest,
-            "valid_codewords": valid, "seed": seed, "search": search,
+            "valid_codewords": valid, "seed": seed, "search": search, "search_code": code,
             "seconds": round(done["seconds"] + time.perf_counter() - start, 1)}
 
 
