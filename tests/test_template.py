@@ -60,6 +60,18 @@ def test_template_gives_the_angle_of_a_turned_picture(templated):
     assert fit is not None and fit.degrees() == pytest.approx(4, abs=0.05)
 
 
+def test_grain_in_half_the_picture_does_not_hide_a_faint_template(monkeypatch):
+    """Each pixel is divided by the RMS around it before the spectrum, so the grainy half, whose noise would
+    swamp the gratings' peaks, counts no more than the smooth half, where they stand clear."""
+    levels = _texture(2) + 0.25 * template.pattern(HEIGHT, WIDTH, ROWS, COLS)[0, 0].numpy()
+    levels[: HEIGHT // 2] += np.random.default_rng(0).normal(0, 40, (HEIGHT // 2, WIDTH))
+    x = _tensor(_picture(levels))
+    fit = template.find(x)
+    assert fit is not None and fit.pitch() == pytest.approx((WIDTH / COLS, HEIGHT / ROWS), rel=2e-3)
+    monkeypatch.setattr(template, "LOCAL_RMS", 1e6)  # the same division everywhere: the grain swamps the peaks
+    assert template.find(x) is None
+
+
 def test_a_picture_without_template_has_none():
     assert template.find(_tensor(_picture(_texture(1)))) is None
 
