@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from itertools import chain
+from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
