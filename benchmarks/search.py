@@ -157,13 +157,12 @@ def choose(summary: dict, seconds: dict) -> dict:
     levels = {}
     for search in [key.split(" ")[0] for key in seconds if key.endswith(" marked")]:
         worst = max(seconds[f"{search} marked"], seconds[f"{search} unmarked"])
-        passed = [key.split("/", 1)[1] for key, entry in summary.items()
-                  if key.startswith(f"{search}/") and entry.get("passes")]
+        edits = {key.split("/", 1)[1]: entry for key, entry in summary.items() if key.startswith(f"{search}/")}
         levels[search] = {"worst_1080p_seconds": worst,
                           "ratio_to_dwtDctSvd": round(worst / seconds["dwtDctSvd decode"], 2),
-                          "within_budget": worst <= budget, "edits_passed": passed,
-                          "exact_reads": round(sum(entry["exact"] for key, entry in summary.items()
-                                                   if key.startswith(f"{search}/") and "exact" in entry), 3)}
+                          "within_budget": worst <= budget,
+                          "edits_passed": [edit for edit, entry in edits.items() if entry.get("passes")],
+                          "exact_reads": round(sum(entry.get("exact", 0) for entry in edits.values()), 3)}
     eligible = [s for s in levels if levels[s]["within_budget"]]
     chosen = max(eligible, key=lambda s: (len(levels[s]["edits_passed"]), levels[s]["exact_reads"],
                                           -levels[s]["worst_1080p_seconds"]))
