@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -129,7 +130,7 @@ def test_canvas_puts_the_picture_back_in_place():
 
 
 def test_sync_search_scans_for_a_turn_where_no_template_shows(marker, large_marked, monkeypatch):
-    monkeypatch.setattr(template, "find", lambda x: None)  # as on a flat photo, whose template rounding erased
+    monkeypatch.setattr(template, "find", lambda *args: None)  # as on a flat photo, whose template rounding erased
     found = marker.extract(np.asarray(large_marked.rotate(3, resample=Image.BICUBIC)), search="sync")
     assert found.detected and found.message == "crop me" and found.reframe is None
     assert found.rotation == pytest.approx(3, abs=0.25)
@@ -137,6 +138,27 @@ def test_sync_search_scans_for_a_turn_where_no_template_shows(marker, large_mark
 
 def test_an_unedited_mark_is_read_before_any_search(marker, large_marked, monkeypatch):
     """The image as received is tested at fpr / 2 first, so the search's template and pose scans never run."""
-    monkeypatch.setattr(template, "find", lambda x: pytest.fail("the template was looked for"))
+    monkeypatch.setattr(template, "find", lambda *args: pytest.fail("the template was looked for"))
     found = marker.extract(large_marked, search="sync")
     assert found.detected and found.message == "crop me" and found.hypotheses == 2 and found.reframe is None
+
+
+def test_a_band_read_one_tile_a_part_on_a_canvas_is_left_out(marker, large_marked):
+    """The coarse band's lower row is 30 % covered, so each part of it is read from one tile, whose spread is
+    unmeasured: the finest band alone decides (a 70 % crop of Aqua.jpg misread 6 % of its bits otherwise)."""
+    x = _tensor(large_marked.crop((0, 0, 1152, 420)))
+    placed = reframe.Reframe(((1 / 72, 0.0), (0.0, 1 / 72)), (0.0, 0.0), 9, 16, 420, 1152)
+    frames, coverage = reframe.canvas(x, placed, marker.model.size)
+    both = marker.domain.decode(marker.model, frames, coverage=coverage)
+    finest = replace(marker.domain, bands=(max(marker.domain.bands, key=lambda band: band.tiles),))
+    assert torch.equal(both > 0, finest.decode(marker.model, frames, coverage=coverage) > 0)
+    assert marker.extract_logits(both[0]).message == "crop me"
+
+
+def test_only_grids_a_search_could_place_are_plausible(marker):
+    plausible = reframe.plausible(marker.domain, marker.model.size, 648, 1152)
+    square = lambda pitch: ((1 / pitch, 0.0), (0.0, 1 / pitch))  # noqa: E731
+    assert plausible(square(72)) and plausible(square(110))  # the whole frame; a crop keeping 65 % of each side
+    assert not plausible(square(30))  # 38 tiles across: more than the frame has
+    assert not plausible(square(200))  # under 6 tiles across: less than half the frame
+    assert not plausible(((1 / 72, 0.0), (0.0, 1 / 200)))  # tiles squeezed to a third

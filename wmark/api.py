@@ -573,9 +573,10 @@ class Watermarker:
             return level.hypotheses, self._poses(x, level)
         frame = x.mean(0, keepdim=True)
         fits = {}
-        if (fit := template.find(frame)) is not None:  # the mirror image's peaks are as strong: one look decides
+        plausible = reframe.plausible(self.domain, self.model.size, *frame.shape[-2:])
+        if (fit := template.find(frame, plausible)) is not None:  # the mirror's peaks are as strong: one look decides
             for name in level.transforms:
-                seen = fit if name == "identity" else template.find(dihedral.UNDO[name](frame))
+                seen = fit if name == "identity" else template.find(dihedral.UNDO[name](frame), plausible)
                 if seen is not None:
                     fits[name] = seen
         placements = sum(reframe.hypotheses(self.domain, self.model.size, *frame.shape[-2:], seen)
