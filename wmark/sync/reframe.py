@@ -210,7 +210,7 @@ def hypotheses(domain: Domain, size: int, height: int, width: int, fit: Fit) -> 
 
 
 def _best_place(domain: Domain, model, x: torch.Tensor, probe: Reframe, inner: torch.Tensor, places: list,
-                salt: int, cells: int, fit: Fit) -> tuple[float, Reframe]:
+                salt: int, cells: int) -> tuple[float, Reframe]:
     """The best-scoring of ``places`` (score, reframe) for the probe's whole cells ``inner``, ``cells`` of them
     spread over the picture decoded under all 8 rotations of the square."""
     chosen = inner[torch.linspace(0, len(inner) - 1, min(cells, len(inner))).round().long()]
@@ -229,7 +229,7 @@ def _best_place(domain: Domain, model, x: torch.Tensor, probe: Reframe, inner: t
         score = _score(read, classes[index], domain.classes)
         if best is None or score > best[0]:
             offset = (probe.offset[0] + shift_x, probe.offset[1] + shift_y)
-            best = (score, Reframe(fit.matrix, offset, rows, cols, probe.height, probe.width))
+            best = (score, Reframe(probe.matrix, offset, rows, cols, probe.height, probe.width))
     return best
 
 
@@ -243,11 +243,11 @@ def search(domain: Domain, model, x: torch.Tensor, fit: Fit) -> tuple[float, Ref
     band, _, salt = domain.finest(height, width, model.size)
     if band.tiles > MAX_TILES:
         return None
-    scored = [(*_best_place(domain, model, x, probe, inner, places, salt, SCORE_CELLS, fit), probe, inner, places)
+    scored = [(*_best_place(domain, model, x, probe, inner, places, salt, SCORE_CELLS), probe, inner, places)
               for probe, inner, places in _placements(fit, height, width, band.tiles)
               if len(inner) >= domain.classes and places]
     if not scored:
         return None
     likeliest, best = scored[0], max(scored, key=lambda entry: entry[0])
-    return max((_best_place(domain, model, x, *entry[2:], salt, RESCORE_CELLS, fit)
+    return max((_best_place(domain, model, x, *entry[2:], salt, RESCORE_CELLS)
                 for entry in ([likeliest] if best is likeliest else [likeliest, best])), key=lambda found: found[0])
