@@ -500,7 +500,7 @@ class Watermarker:
         rgb = torch.cat([frames.rgb() for frames in sample])
         for pose in chain([Pose()], self._plan(rgb, level)[1]):
             if detects(combine_frames(torch.cat([self.yuv_logits(frames, pose) for frames in sample])),
-                       level.factor(pose)):
+                       self.video_factor(level, pose)):
                 return pose
         return Pose()
 
@@ -512,8 +512,18 @@ class Watermarker:
         pose = self.video_pose(path, search, key, fpr)
         indices, logits = self.video_logits(path, frames, batch, pose)
         found = self.extract_frames(indices, logits, key=key, fpr=fpr, per_frame=per_frame,
-                                    hypotheses=search_level(search).factor(pose))
+                                    hypotheses=self.video_factor(search_level(search), pose))
         return posed(found, pose)
+
+    def video_factor(self, level: Level, pose: Pose) -> int:
+        """The p-value's factor for a video read under ``pose`` found by ``level``
+        (:meth:`~wmark.sync.search.Level.factor`): every pose the level could end on for this model, its bound (a
+        video's pose is found on a few frames, not planned on the one read); a model without a template never
+        places a crop, so its count leaves the placements out."""
+        count = level.hypotheses
+        if level.reframes and not self.domain.template:
+            count = len(level.transforms) * (rotation.ANGLES if level.rotations else 1)
+        return level.factor(pose, count)
 
     def video_pose(self, path: str | Path, search: str = "fast", key: str | None = None,
                    fpr: float = DEFAULT_FPR) -> Pose:
@@ -574,27 +584,28 @@ class Watermarker:
         frame = x.mean(0, keepdim=True)
         fits = {}
         plausible = reframe.plausible(self.domain, self.model.size, *frame.shape[-2:])
-        if (fit := template.find(frame, plausible)) is not None:  # the mirror's peaks are as strong: one look decides
+        if found := template.find(frame, plausible):  # the mirror's peaks are as strong: one look decides
             for name in level.transforms:
-                seen = fit if name == "identity" else template.find(dihedral.UNDO[name](frame), plausible)
-                if seen is not None:
+                seen = found if name == "identity" else template.find(dihedral.UNDO[name](frame), plausible)
+                if seen:
                     fits[name] = seen
-        placements = sum(reframe.hypotheses(self.domain, self.model.size, *frame.shape[-2:], seen)
-                         for seen in fits.values())
+        placements = sum(reframe.hypotheses(self.domain, self.model.size, *frame.shape[-2:], fit)
+                         for seen in fits.values() for fit in seen)
         return len(level.transforms) * rotation.ANGLES + placements, self._poses(x, level, fits)
 
-    def _poses(self, x: torch.Tensor, level: Level, fits: dict[str, template.Fit] | None = None) -> Iterator[Pose]:
+    def _poses(self, x: torch.Tensor, level: Level,
+               fits: dict[str, list[template.Fit]] | None = None) -> Iterator[Pose]:
         """The poses of ``level`` to read frames ``x`` (B, 3, H, W) under once the identity has failed, in order: for
-        each flip whose template ``fits`` holds (see :meth:`_plan`), the placement :func:`wmark.sync.reframe.search`
+        each flip whose template ``fits`` holds (see :meth:`_plan`), the placements :func:`wmark.sync.reframe.search`
         scores best; then each flip or quarter turn; with rotations, each of those is scanned for its best angle by
         the coarsest band (:func:`wmark.sync.rotation.scan`) and only the :data:`READ_POSES` best-aligned are read,
         their angle refined on the finest band (:func:`wmark.sync.rotation.refine`). Several frames (a video's) are
         scanned as their mean."""
         x = x.mean(0, keepdim=True)  # a video's frames carry one mark: their mean keeps it and blurs what moves
         for name, seen in (fits or {}).items():
-            found = reframe.search(self.domain, self.model, dihedral.UNDO[name](x), seen)
-            if found is not None:
-                yield Pose(name, round(found[1].degrees(), 3), found[1])
+            for fit in seen:
+                for _, placed in reframe.search(self.domain, self.model, dihedral.UNDO[name](x), fit):
+                    yield Pose(name, round(placed.degrees(), 3), placed)
         if not level.rotations:
             yield from (Pose(name) for name in level.transforms if name != "identity")
             return
@@ -614,7 +625,8 @@ class Watermarker:
         level = search_level(search)
         if _is_video(image):
             pose = self._video_pose(image, level, lambda logits, n: read(logits, n).detected)
-            return posed(read(combine_frames(self.video_logits(image, pose=pose)[1]), level.factor(pose)), pose)
+            return posed(read(combine_frames(self.video_logits(image, pose=pose)[1]), self.video_factor(level, pose)),
+                         pose)
         x = self._one_image(image).to(self.device)
         received = posed(read(self._image_logits(x), level.factor(Pose())), Pose())
         if received.detected or level.hypotheses == 1:

@@ -151,7 +151,7 @@ def _detect_video(models: tuple[Watermarker, ...], path: str, config: ScanConfig
         for i, marker in enumerate(models):
             begin = time.perf_counter()
             found = marker.extract_frames(indices, torch.cat(logits[i]), key=config.key, fpr=config.fpr,
-                                          hypotheses=level.factor(poses[i]))
+                                          hypotheses=marker.video_factor(level, poses[i]))
             results.append(_result(marker, posed(found, poses[i]), 1000 * (spent[i] + time.perf_counter() - begin)))
     return results
 

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from wmark.domain.domain import Domain, decode_tiles
 from wmark.domain.grid import TileGrid, transform
 from wmark.sync import template
-from wmark.sync.template import OFFSETS, Fit
+from wmark.sync.template import CANDIDATES, Fit
 
 SCORE_CELLS = 8
 """Cells of the received picture decoded (under each of the 8 rotations of the square) to score hypotheses: under
@@ -115,13 +115,14 @@ def canvas(x: torch.Tensor, reframe: Reframe, size: int) -> tuple[torch.Tensor, 
 
 
 def hypotheses_bound(tiles: int = MAX_TILES) -> int:
-    """Hypotheses :func:`search` can score for one template fit at most: for each orientation of the frame and
-    count of tiles on its short side, the places the picture (each side at least :data:`MIN_KEPT` of the frame's)
-    can take (the whole cells inside it spanning at least :data:`MIN_KEPT` of the frame's tiles on each axis), times
-    the :data:`~wmark.sync.template.OFFSETS` squared offsets a fit leaves."""
+    """Hypotheses :func:`search` can score for the template's fits in one picture at most: for each of the
+    :data:`~wmark.sync.template.FITS` fits, orientation of the frame and count of tiles on its short side, the places
+    the picture (each side at least :data:`MIN_KEPT` of the frame's) can take (the whole cells inside it spanning at
+    least :data:`MIN_KEPT` of the frame's tiles on each axis), times the :data:`~wmark.sync.template.CANDIDATES`
+    offsets a fit leaves."""
     places = lambda count: count - math.ceil(MIN_KEPT * count) + 1  # noqa: E731
     per_orientation = sum(places(tiles) * places(short) for short in range(1, tiles + 1))
-    return OFFSETS ** 2 * 2 * per_orientation
+    return template.FITS * CANDIDATES * 2 * per_orientation
 
 
 SQUEEZE = 2.0
@@ -185,18 +186,17 @@ def _placements(fit: Fit, height: int, width: int, tiles: int):
     """For each pair of candidate offsets of ``fit`` on a ``height x width`` picture: (the probe placing its cells,
     its whole cells (N, 2), and every (rows, cols, shift_x, shift_y) placing them in a frame of ``tiles`` tiles along
     the long side, each side of the picture's cells spanning at least :data:`MIN_KEPT` of the frame's)."""
-    for offset_x in fit.offsets[0]:
-        for offset_y in fit.offsets[1]:
-            probe = Reframe(fit.matrix, (offset_x, offset_y), 1, 1, height, width)
-            inner = _inner_cells(probe)
-            if not len(inner):
-                continue
-            low, high = inner.min(0).values.tolist(), inner.max(0).values.tolist()
-            places = [(rows, cols, shift_x, shift_y) for rows, cols in _frames(tiles)
-                      if high[0] - low[0] + 1 >= math.ceil(MIN_KEPT * cols)
-                      and high[1] - low[1] + 1 >= math.ceil(MIN_KEPT * rows)
-                      for shift_y in range(-low[1], rows - high[1]) for shift_x in range(-low[0], cols - high[0])]
-            yield probe, inner, places
+    for offset in fit.offsets:
+        probe = Reframe(fit.matrix, offset, 1, 1, height, width)
+        inner = _inner_cells(probe)
+        if not len(inner):
+            continue
+        low, high = inner.min(0).values.tolist(), inner.max(0).values.tolist()
+        places = [(rows, cols, shift_x, shift_y) for rows, cols in _frames(tiles)
+                  if high[0] - low[0] + 1 >= math.ceil(MIN_KEPT * cols)
+                  and high[1] - low[1] + 1 >= math.ceil(MIN_KEPT * rows)
+                  for shift_y in range(-low[1], rows - high[1]) for shift_x in range(-low[0], cols - high[0])]
+        yield probe, inner, places
 
 
 def hypotheses(domain: Domain, size: int, height: int, width: int, fit: Fit) -> int:
@@ -234,20 +234,23 @@ def _best_place(domain: Domain, model, x: torch.Tensor, probe: Reframe, inner: t
 
 
 @torch.no_grad()
-def search(domain: Domain, model, x: torch.Tensor, fit: Fit) -> tuple[float, Reframe] | None:
-    """The best-scoring hypothesis (score, reframe) for frame ``x`` (1, 3, H, W) whose template gave ``fit``, or
-    None when the picture holds too few whole cells or no hypothesis fits. Every pair of candidate offsets is
-    scored on :data:`SCORE_CELLS` cells; the pair that scores best and the pair the template's phases make likeliest
-    are scored again on :data:`RESCORE_CELLS`, and the best of those is kept."""
+def search(domain: Domain, model, x: torch.Tensor, fit: Fit) -> list[tuple[float, Reframe]]:
+    """The hypotheses (score, reframe) worth reading for frame ``x`` (1, 3, H, W) whose template gave ``fit``, the
+    best-scoring first; none when the picture holds too few whole cells or no hypothesis fits. Every candidate
+    offset is scored on :data:`SCORE_CELLS` cells; the offset that scores best and the one the template's phases
+    make likeliest are scored again on :data:`RESCORE_CELLS`, and the best placement of each is kept: the two are
+    often the half-tile twins the diagonals cannot tell apart (:func:`wmark.sync.template.find`), and a twin's cells,
+    each straddling four tiles, can outscore the truth (Cascade.jpg cropped to 90 %, resized to 0.75 and saved at
+    JPEG 75: 0.844 against 0.814), so both are read."""
     height, width = x.shape[-2:]
     band, _, salt = domain.finest(height, width, model.size)
     if band.tiles > MAX_TILES:
-        return None
+        return []
     scored = [(*_best_place(domain, model, x, probe, inner, places, salt, SCORE_CELLS), probe, inner, places)
               for probe, inner, places in _placements(fit, height, width, band.tiles)
               if len(inner) >= domain.classes and places]
     if not scored:
-        return None
+        return []
     likeliest, best = scored[0], max(scored, key=lambda entry: entry[0])
-    return max((_best_place(domain, model, x, *entry[2:], salt, RESCORE_CELLS)
-                for entry in ([likeliest] if best is likeliest else [likeliest, best])), key=lambda found: found[0])
+    return sorted((_best_place(domain, model, x, *entry[2:], salt, RESCORE_CELLS)
+                   for entry in ([likeliest] if best is likeliest else [likeliest, best])), key=lambda found: -found[0])

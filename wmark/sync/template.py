@@ -2,11 +2,17 @@
 the scale, aspect, rotation and offset of a crop (a DFT template, Pereira & Pun 2000, "Robust template matching
 for affine resistant image watermarks"; its phase read for the offset, as in Kutter 1998).
 
-The gratings run along the grid's columns and rows at :data:`HARMONIC` and ``HARMONIC + 1`` cycles per tile. A
+The gratings run along the grid's two diagonals at :data:`HARMONIC` and ``HARMONIC + 1`` cycles per tile. A
 received image shows them as two pairs of peaks in its spectrum, whatever was cut off: each pair's spacing is one
-cycle per tile, so the peaks give the tile pitch and the grid's orientation on each axis, and the difference of a
-pair's phases gives where the tile boundaries fall (the higher harmonic's phase refines it to a fraction of a
-pixel). Which tile of the marked frame a cell is remains open; :mod:`wmark.sync.reframe` tries those hypotheses.
+cycle per tile along its diagonal, and the two diagonals' sum and difference give the tile pitch and the grid's
+orientation on each axis; a pair's phases give where the tile boundaries fall (the higher harmonic's phase refines
+it to a fraction of a pixel), up to half a tile along both axes at once. Which tile of the marked frame a cell is
+remains open; :mod:`wmark.sync.reframe` tries those hypotheses.
+
+Diagonals, not the grid's axes: photos and their JPEG blocks put most of their own energy on the axes of the
+spectrum. Water ripples on ColdRipple.jpg buried row gratings there (whitened 2.0-2.2 at their bins against 4-5 for
+the ripples' pairs on crops), so no crop of it could be placed; along the diagonals its gratings stand at 7-9 with
+no other pair above 3.3 (ten val photos, crops of 70 % and 50 % and a 90 % crop resized to 0.75 with JPEG 75).
 
 The gratings are periodic, so a pirate who knows the scheme could estimate and remove them; they only carry
 geometry. They add 4 sinusoids of amplitude ``amplitude`` (8-bit levels before the JND shaping) to the residual.
@@ -22,11 +28,15 @@ import torch.nn.functional as F
 
 from wmark.perception.jnd import luma
 
-HARMONIC = 16
-"""Cycles per tile of the lower grating on each axis: 4 native pixels of a 64 px model, about 8 pixels on a 2 MP
-photo, coarse enough to live through JPEG 75 after a resize to 0.75 and fine enough to stay unseen."""
+HARMONIC = 10
+"""Cycles per tile of the lower grating along each diagonal: a period of 4.5 native pixels of a 64 px model across
+its stripes (6.4 pixels on a 2 MP photo), coarse enough to live through JPEG 75 after a resize to 0.75, which
+quantises diagonal frequencies harder than axial ones: there the weaker diagonal of Aqua, Cascade, Fossa and Storm
+stood at whitened 1.6-3.5 with 16 cycles, 2.9-9.3 with 12 and 3.8-9.5 with 10. 12 also put the gratings on the
+4th harmonic of grid-l.jpg's own lattice, whose pairs then failed the ratio check."""
 PHASES = (0.3, 1.7, 2.9, 4.4)
-"""Phases (radians) of the gratings: columns at HARMONIC and HARMONIC + 1, then rows at both."""
+"""Phases (radians) of the gratings: the falling diagonal (columns plus rows) at HARMONIC and HARMONIC + 1, then
+the rising one (columns minus rows) at both."""
 HIGH_PASS = 9
 """Box size (pixels) whose mean is subtracted before the spectrum: it removes the picture's low frequencies. The
 RMS of what is left over the same box then divides it."""
@@ -47,10 +57,15 @@ gratings' exact ratio, which pairs of the picture's own peaks seldom keep. After
 75 the gratings' own pairs missed it by 0.43-0.53 bins on three crops of two val photos (Cascade, OneStandsOut); with
 :func:`wmark.sync.reframe.plausible`, 5 of 100 unmarked pictures (val and train photos, whole and cropped and
 resized) showed a pair on each axis within 0.6 bins, 1 within 0.35."""
-PAIRS = 12
-"""The strongest pairs on each axis that are refined and checked."""
-MAX_TILT = 15.0
-"""Degrees from its axis a grating's peak may lie (the search covers rotations up to 10 degrees)."""
+PAIRS = 40
+"""The strongest pairs along each diagonal that are refined and checked: on a 50 % crop of OneStandsOut.jpg, a dark
+photo whose JND map keeps the gratings faint, the rising one scored 2.5, below the 12 strongest of the picture's
+own."""
+SPREAD = 30.0
+"""Degrees from 45 a diagonal's peak may lie: tiles up to twice as long as wide (:data:`wmark.sync.reframe.SQUEEZE`)
+put it 18.4 degrees off, and the search covers rotations up to 10 degrees."""
+MAX_TURN = 15.0
+"""Degrees a grid may be turned (the search covers rotations up to 10 degrees)."""
 ZOOM_BINS, ZOOM_STEPS = 0.75, 13
 """Peaks are refined by evaluating the spectrum on a ``ZOOM_STEPS`` grid within ``ZOOM_BINS`` bins of them."""
 
@@ -60,19 +75,20 @@ def pattern(height: int, width: int, rows: int, cols: int) -> torch.Tensor:
     up to 4; pixel centres sit at grid coordinate (index + 0.5) / pitch, as :class:`Fit` reads them."""
     x = (torch.arange(width, dtype=torch.float64) + 0.5) * (cols / width)
     y = (torch.arange(height, dtype=torch.float64) + 0.5) * (rows / height)
-    along_x = sum(torch.cos(2 * math.pi * k * x + p) for k, p in zip((HARMONIC, HARMONIC + 1), PHASES[:2]))
-    along_y = sum(torch.cos(2 * math.pi * k * y + p) for k, p in zip((HARMONIC, HARMONIC + 1), PHASES[2:]))
-    return (along_y.view(-1, 1) + along_x.view(1, -1)).float().view(1, 1, height, width)
+    falling, rising = x.view(1, -1) + y.view(-1, 1), x.view(1, -1) - y.view(-1, 1)
+    waves = sum(torch.cos(2 * math.pi * k * falling + p) for k, p in zip((HARMONIC, HARMONIC + 1), PHASES[:2]))
+    waves = waves + sum(torch.cos(2 * math.pi * k * rising + p) for k, p in zip((HARMONIC, HARMONIC + 1), PHASES[2:]))
+    return waves.float().view(1, 1, height, width)
 
 
 @dataclass(frozen=True)
 class Fit:
     """The marked grid as a received image shows it: a received pixel centre q (x, y from the top-left corner, in
     pixels) lies at grid coordinates ``matrix @ q + offset``, in tiles, up to a whole number of tiles on each
-    axis; ``offsets`` holds each axis's :data:`OFFSETS` candidate offsets, the likeliest first. ``strength``: the weakest of the four peaks, in whitened magnitude."""
+    axis; ``offsets`` holds the candidate offsets (x, y), the likeliest first (see :func:`find`). ``strength``: the weakest of the four peaks, in whitened magnitude."""
 
     matrix: tuple[tuple[float, float], tuple[float, float]]
-    offsets: tuple[tuple[float, ...], tuple[float, ...]]
+    offsets: tuple[tuple[float, float], ...]
     strength: float
 
     def pitch(self) -> tuple[float, float]:
@@ -144,12 +160,12 @@ def _interpolated(magnitude: torch.Tensor, shape: tuple[int, int], f: tuple[floa
 
 
 def _pairs(white: torch.Tensor, shape: tuple[int, int]) -> tuple[list, list]:
-    """The strongest pairs (score, lower, upper) along the columns and along the rows, every bin of the whitened
-    spectrum of a ``shape`` frame taken as a lower peak: its partner is the largest bin within one of
+    """The strongest pairs (score, lower, upper) along the falling and along the rising diagonal, every bin of the
+    whitened spectrum of a ``shape`` frame taken as a lower peak: its partner is the largest bin within one of
     (HARMONIC + 1) / HARMONIC times its frequency; the stronger of the two must stand :data:`MIN_PEAK` high, the
-    weaker :data:`MIN_PARTNER` (its score), and the lower lie within :data:`MAX_TILT` degrees of the axis. Every
+    weaker :data:`MIN_PARTNER` (its score), and the lower lie within :data:`SPREAD` degrees of the diagonal. Every
     bin is tried at once, so an artwork's own strong peaks, which seldom keep the ratio, cannot crowd the gratings
-    out. Frequencies (fx, fy) are in cycles per pixel; a row pair points down."""
+    out. Frequencies (fx, fy) are in cycles per pixel, fx >= 0 (y points down: a falling pair has fy > 0)."""
     height, width = shape
     ratio = (HARMONIC + 1) / HARMONIC
     near = F.max_pool2d(white[None, None], 3, 1, 1)[0, 0]
@@ -165,14 +181,10 @@ def _pairs(white: torch.Tensor, shape: tuple[int, int]) -> tuple[list, list]:
     fx, fy, score = fx[keep], fy[keep], score[keep]
     angle = torch.rad2deg(torch.atan2(fy, fx))
     found = []
-    for sector in (angle.abs() <= MAX_TILT, (angle.abs() - 90).abs() <= MAX_TILT):
+    for sector in ((angle - 45).abs() <= SPREAD, (angle + 45).abs() <= SPREAD):
         top = score[sector].topk(min(PAIRS, int(sector.sum()))).indices
-        pairs = []
-        for a, b, value in zip(fx[sector][top].tolist(), fy[sector][top].tolist(), score[sector][top].tolist()):
-            if b < 0 and len(found):
-                a, b = -a, -b  # the row gratings point down
-            pairs.append((value, (a, b), (a * ratio, b * ratio)))
-        found.append(pairs)
+        found.append([(value, (a, b), (a * ratio, b * ratio)) for a, b, value in
+                      zip(fx[sector][top].tolist(), fy[sector][top].tolist(), score[sector][top].tolist())])
     return found[0], found[1]
 
 
@@ -213,12 +225,12 @@ def _harmonics(magnitude: torch.Tensor, shape: tuple[int, int],
     return kept
 
 
-def _axis(z: torch.Tensor, a: tuple[float, float], b: tuple[float, float],
-          phases: tuple[float, float]) -> tuple[tuple[float, float], tuple[float, ...]]:
-    """(grid row of the matrix, offsets) of one axis from its pair of peaks: the frequency of one cycle per tile (a
-    least-squares fit of both, refined), and where the tiles start: the difference of the two phases gives it
-    to a cycle of the lower grating, whose phase refines it. The picture's own content at those frequencies moves
-    the difference by up to 0.8 of a cycle after a resize and JPEG 75 (measured on Storm.jpg), so the
+def _diagonal(z: torch.Tensor, a: tuple[float, float], b: tuple[float, float],
+              phases: tuple[float, float]) -> tuple[tuple[float, float], tuple[float, ...]]:
+    """(frequency, offsets) of one diagonal from its pair of peaks: the frequency of one cycle per tile along it (a
+    least-squares fit of both peaks, refined), and where its cycles start: the difference of the two phases gives
+    it to a cycle of the lower grating, whose phase refines it. The picture's own content at those frequencies
+    moves the difference by up to 0.8 of a cycle after a resize and JPEG 75 (measured on Storm.jpg), so the
     :data:`OFFSETS` candidates nearest to it are kept."""
     m = HARMONIC
     a, b = _refined(z, *a), _refined(z, *b)
@@ -231,30 +243,68 @@ def _axis(z: torch.Tensor, a: tuple[float, float], b: tuple[float, float],
     return unit, tuple(candidates[:OFFSETS])
 
 
-OFFSETS = 3
-"""Candidate offsets kept on each axis: the lower grating's cycles nearest to what the phase difference says."""
+def _matrix(falling: tuple[float, float], rising: tuple[float, float]) -> tuple[tuple[float, float], ...]:
+    """The grid's matrix (see :class:`Fit`) from one cycle per tile along each diagonal: x + y and x - y."""
+    return tuple(tuple((f + sign * r) / 2 for f, r in zip(falling, rising)) for sign in (1, -1))
+
+
+def _offsets(falling: tuple[float, ...], rising: tuple[float, ...]) -> tuple[tuple[float, float], ...]:
+    """Offsets (x, y) of the grid, the likeliest first, from the candidates for x + y (``falling``) and x - y
+    (``rising``), each known up to a whole tile: so x and y are known up to half a tile along both at once, and
+    each pair of candidates gives two."""
+    found = []
+    for i, j in sorted(((i, j) for i in range(len(falling)) for j in range(len(rising))), key=sum):
+        x, y = (falling[i] + rising[j]) / 2, (falling[i] - rising[j]) / 2
+        found += [((x + half) % 1.0, (y + half) % 1.0) for half in (0.0, 0.5)]
+    return tuple(found)
+
+
+OFFSETS = 2
+"""Candidate offsets kept along each diagonal: the lower grating's cycles nearest to what the phase difference
+says."""
+CANDIDATES = 2 * OFFSETS ** 2
+"""Offsets (x, y) a :class:`Fit` holds (:func:`_offsets`)."""
 PERPENDICULAR = 5.0
-"""Degrees from a right angle the two axes' gratings may make (a rotation or aspect change keeps them square)."""
+"""Degrees from a right angle the grid's two axes may make (a rotation or aspect change keeps them square)."""
 
 
-def find(x: torch.Tensor, plausible: Callable[[tuple], bool] | None = None) -> Fit | None:
-    """The template in frame ``x`` (1, 3, H, W), or None when its spectrum shows no pair of peaks on each axis
-    that stand at right angles (and, with ``plausible``, make a grid ``matrix`` it accepts: see :class:`Fit`)."""
+FITS = 2
+"""Grids :func:`find` returns at most. A picture with its own lattice can chain its peaks to the gratings': on
+grid-l.jpg (a 42.4 px lattice) its 4th harmonic sits 11/10 above the upper grating, so the pairs on both diagonals
+read 145.7, 160, 176 and 193 bins, each 11/10 of the one before, and the pair (176, 193), the image's peak the
+stronger, outscored the gratings' own (160, 176)."""
+DISTINCT = 0.02
+"""Least relative difference of pitch (or of angle, in radians) between the grids :func:`find` returns."""
+
+
+def find(x: torch.Tensor, plausible: Callable[[tuple], bool] | None = None) -> list[Fit]:
+    """The template in frame ``x`` (1, 3, H, W): up to :data:`FITS` distinct grids, the strongest first, each from
+    a pair of peaks along each diagonal that make a grid with square corners (and, with ``plausible``, a grid
+    ``matrix`` it accepts: see :class:`Fit`); none when no pairs do."""
     z = _prepared(x)
     magnitude = torch.fft.rfft2(z).abs()
-    white = _whitened(magnitude)
-    pairs_x, pairs_y = _pairs(white, z.shape)
-    best = None
-    for score_x, lower_x, upper_x in _harmonics(magnitude, z.shape, pairs_x):
-        for score_y, lower_y, upper_y in _harmonics(magnitude, z.shape, pairs_y):
-            between = math.degrees(math.atan2(lower_y[1], lower_y[0]) - math.atan2(lower_x[1], lower_x[0]))
-            rough = tuple(tuple(f / HARMONIC for f in lower) for lower in (lower_x, lower_y))
-            if (abs(between - 90) <= PERPENDICULAR and (best is None or min(score_x, score_y) > best[0])
+    falling, rising = (_harmonics(magnitude, z.shape, pairs) for pairs in _pairs(_whitened(magnitude), z.shape))
+    combined = []
+    for score_f, lower_f, upper_f in falling:
+        for score_r, lower_r, upper_r in rising:
+            rough = _matrix(*(tuple(f / HARMONIC for f in lower) for lower in (lower_f, lower_r)))
+            between = math.degrees(math.atan2(rough[1][1], rough[1][0]) - math.atan2(rough[0][1], rough[0][0]))
+            if (abs(between - 90) <= PERPENDICULAR and abs(degrees(rough)) <= MAX_TURN
                     and (plausible is None or plausible(rough))):
-                best = (min(score_x, score_y), (lower_x, upper_x), (lower_y, upper_y))
-    if best is None:
-        return None
-    strength, pair_x, pair_y = best
-    row_x, offsets_x = _axis(z, *pair_x, PHASES[:2])
-    row_y, offsets_y = _axis(z, *pair_y, PHASES[2:])
-    return Fit((row_x, row_y), (offsets_x, offsets_y), strength)
+                combined.append((min(score_f, score_r), rough, (lower_f, upper_f), (lower_r, upper_r)))
+    chosen = []
+    for strength, rough, pair_f, pair_r in sorted(combined, key=lambda entry: -entry[0]):
+        if len(chosen) < FITS and all(_distinct(rough, other[1]) for other in chosen):
+            chosen.append((strength, rough, pair_f, pair_r))
+    fits = []
+    for strength, _, pair_f, pair_r in chosen:
+        unit_f, offsets_f = _diagonal(z, *pair_f, PHASES[:2])
+        unit_r, offsets_r = _diagonal(z, *pair_r, PHASES[2:])
+        fits.append(Fit(_matrix(unit_f, unit_r), _offsets(offsets_f, offsets_r), strength))
+    return fits
+
+
+def _distinct(matrix, other) -> bool:
+    """Whether two grids' pitches or angles differ by :data:`DISTINCT` or more."""
+    return (any(abs(a / b - 1) >= DISTINCT for a, b in zip(pitch(matrix), pitch(other)))
+            or abs(math.radians(degrees(matrix) - degrees(other))) >= DISTINCT)
