@@ -5,7 +5,7 @@ A Watermarker embeds, extracts and detects on tensors, PIL images, numpy arrays 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from itertools import chain
 from pathlib import Path
 from typing import Callable, Iterator
@@ -520,10 +520,7 @@ class Watermarker:
         (:meth:`~wmark.sync.search.Level.factor`): every pose the level could end on for this model, its bound (a
         video's pose is found on a few frames, not planned on the one read); a model without a template never
         places a crop, so its count leaves the placements out."""
-        count = level.hypotheses
-        if level.reframes and not self.domain.template:
-            count = len(level.transforms) * (rotation.ANGLES if level.rotations else 1)
-        return level.factor(pose, count)
+        return level.factor(pose, (level if self.domain.template else replace(level, reframes=False)).hypotheses)
 
     def video_pose(self, path: str | Path, search: str = "fast", key: str | None = None,
                    fpr: float = DEFAULT_FPR) -> Pose:
