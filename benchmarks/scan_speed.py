@@ -13,13 +13,14 @@ search other than ``off`` each variant is also turned by a random angle within 1
 ``--false-positives-only`` counts them alone, into false_positives_<model>.json (``off``) or
 false_positives_<model>_search-<level>.json; with ``--seconds`` a count stops early and ``--resume`` goes on with
 it (each item has its own seed, and the file records the weights' sha256 and that of the search's code), so a
-count can span sessions.
+count can span sessions; ``--workers N`` counts in N processes, in item order, saving the count every few minutes.
 """
 from __future__ import annotations
 
 import argparse
 import hashlib
 import io
+import multiprocessing
 import json
 import os
 import platform
@@ -27,6 +28,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -81,38 +83,72 @@ def search_code() -> str:
     return digest.hexdigest()
 
 
+_WORKER: tuple = ()
+"""What :func:`_item` reads: (models, pictures, seed, search), set by :func:`_load` in each process."""
+
+
+def _load(photos: list[Path], seed: int, search: str) -> None:
+    torch.set_num_threads(1)  # one item at a time gains little from threads, and spinning ones stall a busy CPU
+    global _WORKER
+    pictures = [from_uint8(np.asarray(Image.open(p).convert("RGB")))[None] for p in photos]
+    _WORKER = (markers((None,), "cpu"), pictures, seed, search)
+
+
+def _item(i: int) -> tuple[int, float, bool]:
+    """(i, p-value, detected) of clean item ``i``: a photo, or a variant drawn from the item's own seed."""
+    models, pictures, seed, search = _WORKER
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + i)
+    x = pictures[i] if i < len(pictures) else _variant(pictures[i % len(pictures)], generator, search != "off")
+    result = detect_image(models, x, search=search)[0]
+    return i, result["p_value"], result["detected"]
+
+
+SAVE_EVERY = 300.0
+"""Seconds between the snapshots a long count hands to ``save``."""
+
+
 def false_positives(photos: list[Path], items: int, seed: int, seconds: float | None = None,
-                    done: dict | None = None, search: str = DEFAULT_SEARCH) -> dict:
+                    done: dict | None = None, search: str = DEFAULT_SEARCH, workers: int = 1,
+                    save: Callable[[dict], None] | None = None) -> dict:
     """Detections among ``items`` clean items (fewer when the ``seconds`` budget runs out first: ``items`` in the
     result says how many were tried). Item ``i`` is drawn from its own seed, so a count ``done`` by an earlier run
-    of the same checkpoint (its weights' sha256) and seed goes on where it stopped."""
-    torch.set_num_threads(1)  # one item at a time gains little from threads, and spinning ones stall a busy CPU
-    models = markers((None,), "cpu")
+    of the same checkpoint (its weights' sha256) and seed goes on where it stopped. ``workers`` processes detect
+    items side by side, in order, so the items counted are always the first ones; every :data:`SAVE_EVERY` seconds
+    the count so far goes to ``save``."""
+    _load(photos, seed, search)
+    models = _WORKER[0]
     sha256, code = models[0].card.data["sha256"], search_code()
     if done is not None and ((done.get("sha256"), done.get("seed"), done.get("search", "off"), done.get("search_code"))
                              != (sha256, seed, search, code)):
         raise SystemExit("the count to resume is of other weights, seed, search or search code; start it again "
                          "without --resume")
     done = done or {"items": 0, "which": [], "min_p_value": 1.0, "valid_codewords": 0, "seconds": 0.0}
-    pictures = [from_uint8(np.asarray(Image.open(p).convert("RGB")))[None] for p in photos]
-    detected, lowest, valid = list(done["which"]), done["min_p_value"], done["valid_codewords"]
-    start = time.perf_counter()
-    tried = done["items"]
-    for i in range(done["items"], items):
-        if seconds is not None and time.perf_counter() - start > seconds:
-            break
-        tried += 1
-        generator = torch.Generator().manual_seed(seed * 1_000_003 + i)
-        x = pictures[i] if i < len(pictures) else _variant(pictures[i % len(pictures)], generator, search != "off")
-        result = detect_image(models, x, search=search)[0]
-        lowest = min(lowest, result["p_value"])
-        valid += result["p_value"] < 1
-        if result["detected"]:
-            detected.append({"item": i, "photo": photos[i % len(photos)].name, "p_value": result["p_value"]})
-    return {"model": models[0].name, "sha256": sha256, "fpr": DEFAULT_FPR, "items": tried, "target": items,
-            "photos": len(photos), "detected": len(detected), "which": detected, "min_p_value": lowest,
-            "valid_codewords": valid, "seed": seed, "search": search, "search_code": code,
-            "seconds": round(done["seconds"] + time.perf_counter() - start, 1)}
+    detected, lowest, valid, tried = list(done["which"]), done["min_p_value"], done["valid_codewords"], done["items"]
+    start = saved = time.perf_counter()
+
+    def counted() -> dict:
+        return {"model": models[0].name, "sha256": sha256, "fpr": DEFAULT_FPR, "items": tried, "target": items,
+                "photos": len(photos), "detected": len(detected), "which": detected, "min_p_value": lowest,
+                "valid_codewords": valid, "seed": seed, "search": search, "search_code": code,
+                "seconds": round(done["seconds"] + time.perf_counter() - start, 1)}
+
+    todo = range(done["items"], items)
+    pool = multiprocessing.get_context("spawn").Pool(workers, _load, (photos, seed, search)) if workers > 1 else None
+    try:
+        for i, p_value, found in (pool.imap(_item, todo) if pool else map(_item, todo)):
+            tried, lowest, valid = i + 1, min(lowest, p_value), valid + (p_value < 1)
+            if found:
+                detected.append({"item": i, "photo": photos[i % len(photos)].name, "p_value": p_value})
+            now = time.perf_counter()
+            if seconds is not None and now - start > seconds:
+                break
+            if save is not None and now - saved > SAVE_EVERY:
+                save(counted())
+                saved = now
+    finally:
+        if pool:
+            pool.terminate()
+    return counted()
 
 
 def main() -> None:
@@ -123,6 +159,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--seconds", type=float, help="time budget of the false-positive count")
     parser.add_argument("--search", default=DEFAULT_SEARCH, help="search level of the false-positive count")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="processes of the false-positive count (one torch thread each)")
     parser.add_argument("--false-positives-only", action="store_true",
                         help="skip the speed runs; write results/false_positives_<default model>.json")
     parser.add_argument("--resume", action="store_true",
@@ -133,8 +171,10 @@ def main() -> None:
         suffix = "" if args.search == "off" else f"_search-{args.search}"
         path = RESULTS / f"false_positives_{markers((None,), 'cpu')[0].name}{suffix}.json"
         done = json.loads(path.read_text()) if args.resume and path.exists() else None
-        counted = false_positives(photos, args.items, args.seed, args.seconds, done, args.search)
-        path.write_text(json.dumps(counted, indent=2) + "\n")
+        def save(counted: dict) -> None:
+            path.write_text(json.dumps(counted, indent=2) + "\n")
+        counted = false_positives(photos, args.items, args.seed, args.seconds, done, args.search, args.workers, save)
+        save(counted)
         print(json.dumps(counted, indent=2))
         return
     sizes = [Image.open(p).size for p in photos]

@@ -664,7 +664,7 @@ class Watermarker:
             hex=result.hex if detected else None,
             bits=result.bits,
             p_value=p_value,
-            bit_confidence=round(float(bit_confidence(logits)), 4),
+            bit_confidence=round(float(bit_confidence(logits.detach())), 4),
             corrected_symbols=result.corrected_symbols,
             mark_present=True if detected else self.mark_present(logits),
             hypotheses=hypotheses,
