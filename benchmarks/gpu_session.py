@@ -23,9 +23,11 @@ within its share of --budget seconds, so that with the installs the call ends in
    720p camera pan (benchmarks/robustness.py's render_pan over wmark/samples/storm.jpg). Then the same
    on the machine's CPU cores, and the device/CPU ratios. A measurement repeats until its share of
    the time is spent; a batch too slow for its share is skipped and says so.
-3. training: the default checkpoint's family and recipe at native --size (128 px; `plane`, if the
-   family has one, scaled with it), starting from the default checkpoint's weights wherever the shapes
-   match (for MBRS every convolution; the linear message layers' weights start fresh), through the
+3. training: --family's recipe at native --size (128 px): by default HiDDeN, the one seed family without a
+   checkpoint (issue 21: it does not converge on the CPU here), from fresh weights, its PSNR target --target-psnr;
+   with the default checkpoint's family, its model (`plane`, if the family has one, scaled with the size) from
+   the default checkpoint's weights wherever the shapes match (for MBRS every convolution; the linear message
+   layers' weights start fresh). Through the
    any-resolution pipeline on --pipeline-size crops, with real codecs on --codec-workers CPU threads and
    data, differentiable attacks and the model on the GPU (bf16 autocast, channels-last). A probe of a
    few steps times one step; the step count is then set so that the whole curriculum (message, image
@@ -73,6 +75,7 @@ from robustness import CLIP, ROOT, render_pan  # benchmarks/ is this script's fo
 from wmark import load, zoo
 from wmark.bench import engine as bench
 from wmark.train.loop import Trainer, TrainConfig
+from wmark.train.recipes import recipe_for
 
 PHOTO = ROOT / "wmark" / "samples" / "storm.jpg"
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -244,10 +247,11 @@ def init_from(model: torch.nn.Module, card: zoo.Card) -> dict:
     return {"from": card.name, "tensors": len(matched), "of": len(target), "fresh": sorted(set(target) - set(matched))}
 
 
-def probe(cfg: TrainConfig, card: zoo.Card, steps: int) -> float:
+def probe(cfg: TrainConfig, card: zoo.Card | None, steps: int) -> float:
     """Median seconds of a training step with every attack of the recipe in the pool (the heaviest stage)."""
     trainer = Trainer(cfg)
-    init_from(trainer.model, card)
+    if card is not None:
+        init_from(trainer.model, card)
     trainer.begin(*trainer.todo[0])
     trainer.curriculum.stage, trainer.curriculum.stage_start = "attacks", -10**9
     sync = torch.cuda.synchronize if trainer.device.type == "cuda" else (lambda: None)
@@ -264,25 +268,31 @@ def probe(cfg: TrainConfig, card: zoo.Card, steps: int) -> float:
 
 
 def training(args, device: str, toy: bool, session: Session) -> dict:
-    """A time-budgeted run of the default family's recipe at native size ``args.size``, exported to OUT/NAME."""
+    """A time-budgeted run of ``args.family``'s recipe at native size ``args.size``, exported to OUT/NAME: from the
+    default checkpoint's weights where that is of the same family, else from fresh ones."""
     size = TOY if toy else REAL
-    card = zoo.find_card(zoo.default_name())
-    kwargs = {**card.kwargs, "size": args.size}
-    if "plane" in kwargs:
-        kwargs["plane"] = kwargs["plane"] * args.size // card.kwargs["size"]
-    name = f"{card.family}-{args.size}"
+    default = zoo.find_card(zoo.default_name())
+    card = default if default.family == args.family else None
+    if card is None:
+        kwargs = {**recipe_for(args.family).model_kwargs, "size": args.size}
+    else:
+        kwargs = {**card.kwargs, "size": args.size}
+        if "plane" in kwargs:
+            kwargs["plane"] = kwargs["plane"] * args.size // card.kwargs["size"]
+    name = f"{args.family}-{args.size}"
     workers = args.codec_workers if args.codec_workers is not None else max(0, (os.cpu_count() or 1) - 2)
-    result = {"name": name, "family": card.family, "kwargs": kwargs, "batch": size["batch"],
+    result = {"name": name, "family": args.family, "kwargs": kwargs, "target_psnr": args.target_psnr, "batch": size["batch"],
               "pipeline_size": args.pipeline_size, "codec_workers": workers, "attacks": args.attack,
               "data": str(args.data), "val": str(args.val)}
     session.data["training"] = result
     with tempfile.TemporaryDirectory() as work, open(session.out / "train.log", "w") as log, \
             contextlib.redirect_stderr(log):
         def config(out: str, steps: int, budget: float | None) -> TrainConfig:
-            return TrainConfig(family=card.family, data=str(args.data), val=str(args.val), out=out, device=device,
+            return TrainConfig(family=args.family, data=str(args.data), val=str(args.val), out=out, device=device,
                                batch=size["batch"], steps=steps, time_budget=budget, cache=f"{work}/cache",
                                codec_workers=workers, pipeline_size=args.pipeline_size, model_kwargs=kwargs,
-                               attacks=args.attack, val_every=max(1, steps // 4), log_every=max(1, steps // 100))
+                               attacks=args.attack, val_every=max(1, steps // 4), log_every=max(1, steps // 100),
+                               target_psnr=args.target_psnr)
 
         step_s = probe(config(f"{work}/probe", 10**6, None), card, size["probe"])
         budget = session.left() - SHARES["reserve"]
@@ -293,11 +303,12 @@ def training(args, device: str, toy: bool, session: Session) -> dict:
                       steps_planned=steps, time_budget_s=round(budget, 1))
         session.write()
         trainer = Trainer(config(f"{work}/{name}", steps, budget))
-        result["init"] = init_from(trainer.model, card)
+        result["init"] = init_from(trainer.model, card) if card is not None else None
         trained = trainer.run()
         card_path = trained.path / zoo.CARD
         data = json.loads(card_path.read_text())
-        data["training"]["init"] = f"{card.name} ({result['init']['tensors']} of {result['init']['of']} tensors)"
+        if card is not None:
+            data["training"]["init"] = f"{card.name} ({result['init']['tensors']} of {result['init']['of']} tensors)"
         data["training"]["data"] = f"{args.data} ({len(trainer.cache.files)} images)"
         card_path.write_text(json.dumps(data, indent=2) + "\n")
         target = session.out / name
@@ -333,6 +344,9 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=gpu_data / "train" if gpu_data.is_dir() else shared / "train")
     parser.add_argument("--val", type=Path, default=gpu_data / "val" if gpu_data.is_dir() else shared / "val")
     parser.add_argument("--other", default="cin-64", help="the second checkpoint timed beside the default")
+    parser.add_argument("--family", default="hidden", help="the family trained (default: HiDDeN, issue 21)")
+    parser.add_argument("--target-psnr", type=float, default=37.0,
+                        help="the training's PSNR target (HiDDeN's bar is a mean of 36 dB)")
     parser.add_argument("--size", type=int, default=128, help="native size of the trained model")
     parser.add_argument("--pipeline-size", type=int, default=256)
     parser.add_argument("--codec-workers", type=int, help="default: CPU cores less 2")

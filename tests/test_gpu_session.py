@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 import wmark
+from conftest import benchmark_script
 
 ROOT = Path(__file__).resolve().parents[1]
 SESSION, WHEELS = ROOT / "benchmarks" / "gpu_session.py", ROOT / "benchmarks" / "gpu_wheels.sh"
@@ -54,12 +55,20 @@ def test_training_exports_a_loadable_checkpoint(dry_run):
     out, summary = dry_run
     training = summary["training"]
     assert training["steps_done"] == training["steps_planned"] > 0
-    assert training["init"]["from"] == summary["speed"]["models"][0] and training["init"]["tensors"] > 0
+    assert training["family"] == "hidden" and training["init"] is None  # issue 21: HiDDeN, from fresh weights
     folder = out / training["name"]
     marker = wmark.load(str(folder), device="cpu")
-    assert marker.card.data["size"] == training["kwargs"]["size"]
-    assert marker.card.data["training"]["init"].startswith(training["init"]["from"])
+    assert marker.card.data["size"] == training["kwargs"]["size"] and marker.card.family == "hidden"
+    assert marker.card.data["strength_rule"] == f"median PSNR {training['target_psnr']} dB on the validation images"
     assert (folder / "log.csv").is_file()
+
+
+def test_a_run_of_the_default_family_starts_from_the_default_weights_where_shapes_match():
+    init_from = benchmark_script("gpu_session").init_from
+    card = wmark.zoo.find_card(wmark.zoo.default_name())
+    model = wmark.zoo.build(card.family, **{**card.kwargs, "size": 2 * card.kwargs["size"]})
+    found = init_from(model, card)
+    assert found["from"] == card.name and 0 < found["tensors"] < found["of"]
 
 
 def test_files_fit_what_the_device_returns(dry_run):
