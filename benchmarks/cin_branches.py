@@ -4,8 +4,8 @@
 
 Each validation photo is marked with a random codeword (any-resolution pipeline, the card's strength),
 saved as 8-bit pixels and attacked with the Pillow/numpy attacks of `thresholds.py`. For each attack:
-how many photos the selector sends to the non-invertible branch, and the mean bit accuracy of each
-branch read on its own. Writes benchmarks/results/cin_branches_<model>.json.
+how many photos the selector sends to the non-invertible branch, the mean bit accuracy of each
+branch read on its own, and that of the branch the selector picked (what ``decode`` returns). Writes benchmarks/results/cin_branches_<model>.json.
 """
 from __future__ import annotations
 
@@ -33,7 +33,8 @@ def main() -> None:
     args = parser.parse_args()
     marker = wmark.load(args.model, device="cpu")
     model, generator = marker.model, torch.Generator().manual_seed(0)
-    tally = {name: {"robust_picked": 0, "invertible_bit_acc": [], "robust_bit_acc": []} for name in SHOWN}
+    tally = {name: {"robust_picked": 0, "invertible_bit_acc": [], "robust_bit_acc": [], "selected_bit_acc": []}
+             for name in SHOWN}
     photos = list_images(args.val)
     for path in photos:
         codeword = torch.randint(0, 2, (marker.bits,), generator=generator).to(torch.uint8)
@@ -44,12 +45,14 @@ def main() -> None:
             with torch.no_grad():
                 entry = tally[name]
                 entry["robust_picked"] += int(model.heavy_logit(native).item() > 0)
-                for branch, decode in (("invertible", model.decode_invertible), ("robust", model.decode_robust)):
+                for branch, decode in (("invertible", model.decode_invertible), ("robust", model.decode_robust),
+                                       ("selected", model.decode)):
                     bits = (decode(native)[0] > 0).to(torch.uint8)
                     entry[f"{branch}_bit_acc"].append(float((bits == codeword).float().mean()))
     report = {"model": args.model, "photos": len(photos), "attacks": {
         name: {"robust_picked": e["robust_picked"], "invertible_bit_acc": round(float(np.mean(e["invertible_bit_acc"])), 4),
-               "robust_bit_acc": round(float(np.mean(e["robust_bit_acc"])), 4)} for name, e in tally.items()}}
+               "robust_bit_acc": round(float(np.mean(e["robust_bit_acc"])), 4),
+               "selected_bit_acc": round(float(np.mean(e["selected_bit_acc"])), 4)} for name, e in tally.items()}}
     out = ROOT / "benchmarks" / "results" / f"cin_branches_{args.model}.json"
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))

@@ -41,7 +41,7 @@ def test_family_trains_on_cuda_in_bf16_channels_last(family):
         residual = model.residual(x, message)
         assert residual.shape == x.shape
         for heavy in (False, True):  # every training path: families with a branch per kind of attack use both
-            logits, extra = model.decode_for_training(x + residual, heavy)
+            logits, extra = model.decode_for_training(x + residual, heavy, (message > 0).float())
             assert logits.shape == (4, model.message_bits)
             loss = loss + F.binary_cross_entropy_with_logits(logits.float(), (message > 0).float())
             loss = loss + (0 if extra is None else extra.float())

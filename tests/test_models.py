@@ -35,7 +35,7 @@ def test_family_contract(family):
     assert logits.shape == (2, model.message_bits)
     loss = logits.sum()
     for heavy in (False, True):  # every training path: families with a branch per kind of attack use both
-        logits, extra = model.decode_for_training(x + residual, heavy)
+        logits, extra = model.decode_for_training(x + residual, heavy, (message > 0).float())
         assert logits.shape == (2, model.message_bits)
         loss = loss + logits.sum() + (0 if extra is None else extra)
     loss.backward()
@@ -165,17 +165,34 @@ def test_cin_picks_the_decoder_branch_per_image():
         assert torch.equal(logits[1], model.decode_invertible(x)[1])
 
 
-@pytest.mark.parametrize("heavy", [True, False])
-def test_cin_selector_learns_which_kind_of_attack_the_batch_saw(heavy):
+@pytest.mark.parametrize("robust_reads_better", [True, False])
+def test_cin_selector_learns_to_pick_the_branch_that_reads_more_bits(robust_reads_better):
+    """The noise selector's label is which branch reads the batch's bits (the invertible one on a tie), whatever
+    the kind of attack."""
     model = zoo.build("cin", **SMALL["cin"])
     x = torch.rand(4, 3, 64, 64, generator=torch.Generator().manual_seed(4))
+    robust, invertible = ((decode(x) > 0).float().detach() for decode in (model.decode_robust, model.decode_invertible))
+    assert not torch.equal(robust, invertible)
+    targets = robust if robust_reads_better else invertible
     before = model.heavy_logit(x).mean().item()
     optimizer = torch.optim.SGD(model.decoder_selector.parameters(), lr=0.5)
-    _, selector_loss = model.decode_for_training(x, heavy)
-    selector_loss.backward()
-    optimizer.step()
-    after = model.heavy_logit(x).mean().item()
-    assert (after > before) if heavy else (after < before)
+    for heavy in (True, False):
+        _, extra = model.decode_for_training(x, heavy, targets)
+        optimizer.zero_grad()
+        extra.backward()
+        optimizer.step()
+        after = model.heavy_logit(x).mean().item()
+        assert (after > before) if robust_reads_better else (after < before)
+        before = after
+
+
+def test_cin_decoder_only_training_keeps_the_invertible_branch():
+    """The invertible branch's decoder is fixed with the invertible pair; the robust branch and the selector train."""
+    model = zoo.build("cin", **SMALL["cin"]).train()
+    model.freeze_encoder()
+    training = {name.split(".")[0] for name, p in model.named_parameters() if p.requires_grad}
+    assert training == {"decoder_robust", "decoder_selector"}
+    assert not model.decoder_message.training and model.decoder_robust.training
 
 
 def test_stegastamp_spatial_transformer_starts_as_the_identity_and_warps():

@@ -341,16 +341,16 @@ def test_codec_pool_matches_one_call(spec):
 
 
 @pytest.mark.parametrize("spec, trained, untouched", [
-    ("jpeg:quality=50", "decoder_robust", "decoder_message"),
-    ("noise:std=0.02", "decoder_message", "decoder_robust"),
+    ("jpeg:quality=50", {"decoder_robust"}, {"decoder_message"}),
+    ("noise:std=0.02", {"decoder_message", "decoder_robust"}, set()),
 ])
-def test_cin_real_codec_batches_train_the_robust_branch_and_the_others_the_invertible_one(
+def test_cin_real_codec_batches_train_the_robust_branch_alone_and_the_others_both(
         folder, tmp_path, spec, trained, untouched):
     trainer = Trainer(TrainConfig(family="cin", data=str(folder), out=str(tmp_path / "x"), attacks=[spec], **SMALL))
     trainer.begin(*trainer.stages[0])
     trainer.curriculum.stage = "attacks"
-    before = {name: value.clone() for name, value in trainer.model.state_dict().items()}
-    trainer.step()
-    after = trainer.model.state_dict()
+    before = {name: value.clone() for name, value in trainer.model.named_parameters()}
+    trainer.step()  # both branches run on every batch (the selector's label), so batch-norm statistics move in both
+    after = dict(trainer.model.named_parameters())
     changed = {name.split(".")[0] for name in before if not torch.equal(before[name], after[name])}
-    assert {trained, "decoder_selector", "couplings"} <= changed and untouched not in changed
+    assert trained | {"decoder_selector", "couplings"} <= changed and not untouched & changed

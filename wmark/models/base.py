@@ -31,9 +31,11 @@ class WatermarkModel(nn.Module):
     def decode(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def decode_for_training(self, x: torch.Tensor, heavy: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def decode_for_training(self, x: torch.Tensor, heavy: bool,
+                            targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The logits the message loss reads while training, and any extra loss of the family's own
-        (None: none). ``heavy`` says the batch went through a real, non-differentiable codec."""
+        (None: none). ``heavy`` says the batch went through a real, non-differentiable codec; ``targets``
+        (B, L) are the bits the message loss expects (0.5 on unmarked rows)."""
         return self.decode(x), None
 
     def forward(self, x: torch.Tensor, message: torch.Tensor, strength: float = 1.0) -> torch.Tensor:

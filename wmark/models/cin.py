@@ -66,11 +66,12 @@ class CIN(WatermarkModel):
       couplings, which embedding discards; learned end to end, never supervised directly) from the
       (attacked) image half, the *same* coupling blocks run in reverse, and ``decoder_message``
       reads the bits off the recovered message plane;
-    * non-invertible (``decoder_robust``): SE conv blocks down to the plane and a linear layer,
-      trained on the batches with heavy, non-differentiable attacks (real JPEG);
+    * non-invertible (``decoder_robust``): SE conv blocks down to the plane and a linear layer, trained
+      on every batch, and alone on those with heavy, non-differentiable attacks (real JPEG);
 
-    and ``decoder_selector`` (the noise-selection module) picks the branch for each image on its own
-    (in eval mode; in train mode the branches' batch norms share batch statistics).
+    and ``decoder_selector`` (the noise-selection module) picks the branch for each image on its own,
+    trained to pick the one that reads more bits (:meth:`decode_for_training`; in eval mode; in train mode
+    the branches' batch norms share batch statistics).
     """
 
     family = "cin"
@@ -162,11 +163,33 @@ class CIN(WatermarkModel):
             return self.decoder_robust(image)
         return torch.where(heavy[:, None], self.decoder_robust(image), self._invertible(image))
 
-    def decode_for_training(self, x: torch.Tensor, heavy: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        """The branch that owns this batch (robust after a real codec, invertible otherwise), and the
-        noise selector's loss for telling the two apart."""
+    def decode_for_training(self, x: torch.Tensor, heavy: bool,
+                            targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The branch that owns this batch (robust after a real codec, invertible otherwise, as in the paper),
+        and an extra loss: the robust branch's message loss on the other batches too, and the noise selector's
+        loss for picking, per image, the branch that reads more of its bits (the invertible one on a tie).
+
+        The paper labels the selector by the kind of attack. Here that label cannot be learnt: at the native
+        64 px a real JPEG 50 of a photo moves pixels by well under a level, and the invertible branch reads it
+        anyway; so the selector learns where the robust branch reads better instead."""
         image = self._inside(x)
-        logits = self.decoder_robust(image) if heavy else self._invertible(image)
+        robust, invertible = self.decoder_robust(image), self._invertible(image)
         selector = self.decoder_selector(image).squeeze(1)
-        target = torch.full_like(selector, float(heavy))
-        return logits, nn.functional.binary_cross_entropy_with_logits(selector, target)
+        better = (_errors(robust.detach(), targets) < _errors(invertible.detach(), targets)).to(selector.dtype)
+        extra = nn.functional.binary_cross_entropy_with_logits(selector, better)
+        if not heavy:
+            extra = extra + nn.functional.binary_cross_entropy_with_logits(robust.float(), targets)
+        return (robust if heavy else invertible), extra
+
+    def freeze_encoder(self) -> None:
+        """Decoder-only training trains the robust branch and the selector: the invertible branch's decoder
+        (``decoder_split``, ``decoder_message``) belongs to the invertible pair and is fixed with it."""
+        super().freeze_encoder()
+        for module in (self.decoder_split, self.decoder_message):
+            module.eval()
+            module.requires_grad_(False)
+
+
+def _errors(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Per row, how many of ``logits``' bits fall on the wrong side of ``targets`` (CIN's recipe marks every row)."""
+    return ((logits > 0) != (targets > 0.5)).sum(1)

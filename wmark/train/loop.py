@@ -221,7 +221,7 @@ class Trainer:
             if cfg.pipeline_size:
                 attacked = pipeline.to_native(attacked, kwargs["size"])
             heavy = attack is not None and attack.grad in ("ste", "none")  # a real, non-differentiable codec
-            logits, extra_loss = self.model.decode_for_training(attacked, heavy)
+            logits, extra_loss = self.model.decode_for_training(attacked, heavy, targets)
             logits = logits.float()
         message_loss = F.binary_cross_entropy_with_logits(logits, targets)
         distortion = F.mse_loss(marked[:marks].float(), cover[:marks])  # the dual ascent steers by its PSNR
