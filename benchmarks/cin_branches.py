@@ -5,7 +5,8 @@
 Each validation photo is marked with a random codeword (any-resolution pipeline, the card's strength),
 saved as 8-bit pixels and attacked with the Pillow/numpy attacks of `thresholds.py`. For each attack:
 how many photos the selector sends to the non-invertible branch, the mean bit accuracy of each
-branch read on its own, and that of the branch the selector picked (what ``decode`` returns). Writes benchmarks/results/cin_branches_<model>.json.
+branch read on its own, and that of the branch the selector picked (what ``decode`` returns).
+Writes benchmarks/results/cin_branches_<model>.json.
 """
 from __future__ import annotations
 

@@ -281,8 +281,8 @@ def training(args, device: str, toy: bool, session: Session) -> dict:
             kwargs["plane"] = kwargs["plane"] * args.size // card.kwargs["size"]
     name = f"{args.family}-{args.size}"
     workers = args.codec_workers if args.codec_workers is not None else max(0, (os.cpu_count() or 1) - 2)
-    result = {"name": name, "family": args.family, "kwargs": kwargs, "target_psnr": args.target_psnr, "batch": size["batch"],
-              "pipeline_size": args.pipeline_size, "codec_workers": workers, "attacks": args.attack,
+    result = {"name": name, "family": args.family, "kwargs": kwargs, "target_psnr": args.target_psnr,
+              "batch": size["batch"], "pipeline_size": args.pipeline_size, "codec_workers": workers, "attacks": args.attack,
               "data": str(args.data), "val": str(args.val)}
     session.data["training"] = result
     with tempfile.TemporaryDirectory() as work, open(session.out / "train.log", "w") as log, \

@@ -20,8 +20,8 @@ from __future__ import annotations
 import argparse
 import hashlib
 import io
-import multiprocessing
 import json
+import multiprocessing
 import os
 import platform
 import shutil
@@ -88,6 +88,7 @@ _WORKER: tuple = ()
 
 
 def _load(photos: list[Path], seed: int, search: str) -> None:
+    """Set up this process for :func:`_item`: the default model, the decoded photos, one torch thread."""
     torch.set_num_threads(1)  # one item at a time gains little from threads, and spinning ones stall a busy CPU
     global _WORKER
     pictures = [from_uint8(np.asarray(Image.open(p).convert("RGB")))[None] for p in photos]
@@ -171,6 +172,7 @@ def main() -> None:
         suffix = "" if args.search == "off" else f"_search-{args.search}"
         path = RESULTS / f"false_positives_{markers((None,), 'cpu')[0].name}{suffix}.json"
         done = json.loads(path.read_text()) if args.resume and path.exists() else None
+
         def save(counted: dict) -> None:
             path.write_text(json.dumps(counted, indent=2) + "\n")
         counted = false_positives(photos, args.items, args.seed, args.seconds, done, args.search, args.workers, save)
