@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from fractions import Fraction
 
 import av
@@ -86,6 +87,17 @@ def test_plain_transcode_keeps_streams_timestamps_and_pixels(clip, tmp_path):
     assert packets(out, "audio") == packets(clip, "audio")
     assert packets(out, "subtitles") == packets(clip, "subtitles")
     assert all(torch.equal(a, b) for a, b in zip(planes(out), planes(clip)))
+
+
+def test_transcode_refuses_a_process_that_changes_the_frame_size(clip, tmp_path):
+    def crop(frames):
+        return replace(frames, y=frames.y[:, 8:-8, 8:-8], u=frames.u[:, 4:-4, 4:-4], v=frames.v[:, 4:-4, 4:-4])
+
+    folder = tmp_path / "out"
+    folder.mkdir()
+    with pytest.raises(WmarkError, match="keeps the frame size"):
+        transcode(clip, folder / "cropped.mp4", crop)
+    assert list(folder.iterdir()) == []  # no partial output
 
 
 def test_yuv_frames_convert_like_ffmpeg(clip):

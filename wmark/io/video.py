@@ -210,8 +210,8 @@ def transcode(source: str | os.PathLike, output: str | os.PathLike,
     """Decode ``source``, map its frames through ``process`` in order, encode them into ``output``.
 
     ``process`` takes and returns :class:`YuvFrames` (8-bit 4:2:0 planes, so that what it leaves
-    alone passes bit-exactly); it is called on consecutive frames, so it may keep state (a key
-    frame's residual). The output is yuv420p. Audio and subtitle streams are copied as packets.
+    alone passes bit-exactly) of the same size (the encoder would rescale others silently); it is
+    called on consecutive frames, so it may keep state (a key frame's residual). The output is yuv420p. Audio and subtitle streams are copied as packets.
     ``progress`` is called with the number of frames written after each batch.
     """
     source, output = Path(source), Path(output)
@@ -260,7 +260,12 @@ def _transcode_streams(container, out, process, codec, options, batch, progress)
         return pts
 
     def flush() -> int:
-        for frame, original in zip(from_planes(process(to_planes(pending))), pending):
+        processed = process(to_planes(pending))
+        if tuple(processed.y.shape[-2:]) != (target.height, target.width):
+            height, width = processed.y.shape[-2:]
+            raise WmarkError(f"the frame process returned {width}x{height} frames for a "
+                             f"{target.width}x{target.height} video; transcode keeps the frame size")
+        for frame, original in zip(from_planes(processed), pending):
             frame.pts, frame.time_base = timestamp(original), original.time_base
             frame.colorspace, frame.color_range = original.colorspace, original.color_range
             out.mux(target.encode(frame))
