@@ -397,6 +397,8 @@ def train(
     init: Optional[str] = typer.Option(None, "--init", metavar="NAME", help="Start from this checkpoint's weights."),
     val_every: int = typer.Option(500, "--val-every", metavar="N", help="Validate every N steps."),
     target_psnr: float = typer.Option(40.0, "--target-psnr", metavar="DB", help="Default strength is set for this median PSNR."),
+    psnr_floor: Optional[float] = typer.Option(
+        None, "--psnr-floor", metavar="DB", help="Charge each training image whose PSNR falls under DB (flat, dark photos)."),
     pipeline_size: Optional[int] = typer.Option(
         None, "--pipeline-size", metavar="PX", help="Train through the any-resolution pipeline on crops of this size."),
     decoder_only: bool = typer.Option(False, "--decoder-only", help="Freeze the encoder (start from --init)."),
@@ -417,7 +419,8 @@ def train(
         card = run_training(TrainConfig(
             family=family, data=str(data), out=str(out), val=str(val) if val else None, bits=bits, size=size,
             steps=steps, batch=batch, lr=lr, attacks=attack or None, device=device, resume=resume, seed=seed,
-            init=init, val_every=val_every, target_psnr=target_psnr, pipeline_size=pipeline_size,
+            init=init, val_every=val_every, target_psnr=target_psnr, psnr_floor=psnr_floor,
+            pipeline_size=pipeline_size,
             decoder_only=decoder_only, stage=stage,
             time_budget=parse_duration(time_budget) if time_budget is not None else None,
             cache=str(cache) if cache else None, codec_workers=codec_workers,

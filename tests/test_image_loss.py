@@ -8,7 +8,7 @@ import torch
 
 from wmark.train import recipes
 from wmark.train.critic import Adversary
-from wmark.train.image_loss import IMAGE_LOSSES, mse, yuv_ssim
+from wmark.train.image_loss import FLOOR_WEIGHT, IMAGE_LOSSES, floor_penalty, mse, yuv_ssim
 
 
 def _cover():
@@ -30,6 +30,15 @@ def test_yuv_loss_charges_colour_more_than_luma():
     colour = torch.tensor([0.01, -0.01, 0.0]).view(1, 3, 1, 1).expand_as(cover)  # mostly chroma
     assert mse(cover + grey, cover) == pytest.approx(float(mse(cover + colour, cover)), rel=0.5)
     assert yuv_ssim(cover + colour, cover) > 10 * yuv_ssim(cover + grey, cover)
+
+
+def test_floor_penalty_charges_only_the_images_under_the_floor():
+    cover = _cover()
+    change = torch.zeros_like(cover)
+    change[0] = 10 ** (-30 / 20)  # image 0 at 30 dB, image 1 untouched
+    assert float(floor_penalty(cover + change, cover, 29.0)) == 0
+    penalty = float(floor_penalty(cover + change, cover, 32.0))
+    assert penalty == pytest.approx(FLOOR_WEIGHT * (10 ** -3 - 10 ** -3.2) / 2, rel=1e-4)
 
 
 def test_unknown_image_loss_is_refused():

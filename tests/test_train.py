@@ -110,6 +110,45 @@ def test_curriculum_stages_and_weight():
     assert plan.active_attacks(plan.stage_start + 5) == ("identity", "jpeg")
 
 
+def test_a_trained_pair_continues_in_the_attack_stage_with_its_whole_pool():
+    plan = Curriculum(warmup_accuracy=0.9, ramp_steps=10, attack_specs=("identity", "jpeg", "blur"), attack_steps=5,
+                      image_weight=0.01, target_psnr=40.0)
+    plan.continue_trained(image_weight=30.0)
+    assert plan.stage == "attacks" and plan.active_attacks(0) == ("identity", "jpeg", "blur")
+    assert plan.current_image_weight(0) == pytest.approx(30.0)
+    assert plan.update(1, 0.5, 40.0) is None and plan.stage == "attacks", "no stage goes back to the warm-up"
+
+
+def test_init_from_a_checkpoint_past_its_warm_up_starts_with_every_attack(folder, tmp_path, quick_hidden):
+    quick_hidden()
+    config = dict(family="hidden", data=str(folder), attacks=["identity", "blur:sigma=0.1-2", "noise:std=0-0.02"],
+                  **SMALL)
+    first = train(TrainConfig(out=str(tmp_path / "first"), steps=40, **config)).data["training"]
+    assert first["curriculum_stage"] == "attacks" and first["image_weight"] > 0
+    second = train(TrainConfig(out=str(tmp_path / "second"), steps=6, init=str(tmp_path / "first"), **config))
+    assert second.data["training"]["curriculum"][0].startswith("step 0: curriculum attacks, all 3 at once")
+    rows = [row for row in _rows(tmp_path / "second") if not row.get("event")]
+    assert all(row["curriculum"] == "attacks" for row in rows)
+    assert float(rows[0]["image_weight"]) == pytest.approx(first["image_weight"], rel=0.05)
+    assert len({row["attack"] for row in rows}) > 1, "the whole pool is drawn from the first step"
+
+
+def test_init_from_a_checkpoint_still_in_its_warm_up_warms_up_again(folder, tmp_path):
+    config = dict(family="hidden", data=str(folder), attacks=["identity"], **SMALL)
+    train(TrainConfig(out=str(tmp_path / "first"), steps=2, **config))
+    second = train(TrainConfig(out=str(tmp_path / "second"), steps=2, init=str(tmp_path / "first"), **config))
+    assert second.data["training"]["curriculum_stage"] == "message" and second.data["training"]["curriculum"] == []
+
+
+def test_psnr_floor_is_recorded_and_checked(folder, tmp_path):
+    config = dict(family="hidden", data=str(folder), attacks=["identity"], **SMALL)
+    card = train(TrainConfig(out=str(tmp_path / "floor"), steps=2, psnr_floor=32.0, **config))
+    assert card.data["training"]["psnr_floor"] == 32.0
+    result = _cli("hidden", "--data", folder, "--out", tmp_path / "bad", "--psnr-floor", -3)
+    assert result.exit_code == 2 and "--psnr-floor must be between 0 and 100 dB" in result.stderr
+    assert not (tmp_path / "bad").exists()
+
+
 def test_train_writes_a_loadable_checkpoint_and_resumes(folder, tmp_path):
     out = tmp_path / "tiny-run"
     config = dict(family="hidden", data=str(folder), val=str(folder), out=str(out), steps=3, batch=2,

@@ -5,6 +5,8 @@
 2. ``image``: the image-loss weight (and a critic's, where the recipe has one) ramps linearly up to its full value.
 3. ``attacks``: attacks join the pool one at a time, easy to hard (as StegaStamp does).
 
+A run started with ``--init`` from a checkpoint that reached stage 3 begins there, with the whole pool.
+
 From stage 2 on, the full image-loss weight is a Lagrange multiplier updated by dual ascent towards
 a target PSNR: it grows while the marked images are worse than the target and shrinks once they are
 better, so neither loss can win outright (no vanishing residual, no visible one).
@@ -53,6 +55,14 @@ class Curriculum:
     def _enter(self, stage: str, step: int) -> str:
         self.stage, self.stage_start = stage, step
         return f"step {step}: curriculum {stage} (running bit accuracy {self.running_accuracy:.3f})"
+
+    def continue_trained(self, image_weight: float | None) -> None:
+        """Start where a trained pair left off: the attack stage with its whole pool at once, and the image-loss
+        weight its dual ascent had reached (when its card recorded it), so a fine-tune keeps its robustness."""
+        self.stage = "attacks"
+        self.stage_start = -(len(self.attack_specs) - 1) * self.attack_steps
+        if image_weight is not None:
+            self.log_weight = math.log(image_weight)
 
     def ramp(self, step: int) -> float:
         """The fraction of their full weights the ramped losses (image, critic) have at ``step``."""

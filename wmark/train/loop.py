@@ -24,7 +24,7 @@ from wmark.train.codec_pool import CodecPool
 from wmark.train.critic import Adversary
 from wmark.train.curriculum import Curriculum
 from wmark.train.data import ImageCache, load_validation
-from wmark.train.image_loss import IMAGE_LOSSES
+from wmark.train.image_loss import IMAGE_LOSSES, floor_penalty
 from wmark.train.recipes import Stage, recipe_for, select_stages
 from wmark.train.report import CsvLog, ProgressBar
 from wmark.train.validate import VALIDATION_ATTACKS, calibrate_strength, validate
@@ -58,6 +58,7 @@ class TrainConfig:
     cache: str | None = None  # folder for the decoded-image cache
     codec_workers: int = 0  # threads for real codecs inside the loop (< 2: none)
     model_kwargs: dict = field(default_factory=dict)
+    psnr_floor: float | None = None  # dB: images under it pay image_loss.floor_penalty
 
 
 def _model_kwargs(cfg: TrainConfig, init_card: zoo.Card | None) -> dict:
@@ -92,11 +93,14 @@ class Trainer:
         for option, value in (("--steps", cfg.steps), ("--batch", cfg.batch), ("--val-every", cfg.val_every)):
             if value < 1:
                 raise WmarkError(f"{option} must be at least 1, got {value}")
+        if cfg.psnr_floor is not None and not 0 < cfg.psnr_floor < 100:
+            raise WmarkError(f"--psnr-floor must be between 0 and 100 dB, got {cfg.psnr_floor}")
         self.cfg = cfg
         self.recipe = recipe_for(cfg.family)
         self.stages = select_stages(cfg.family, cfg.stage)
         self.device = resolve_device(cfg.device)
         init_card = zoo.find_card(cfg.init) if cfg.init else None
+        self.init_training = init_card.data.get("training", {}) if init_card is not None else {}
         self.kwargs = _model_kwargs(cfg, init_card)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)  # weight init draws from the global RNG; keep it reproducible and untouched
@@ -191,8 +195,21 @@ class Trainer:
             self.step_in_stage = int(state["step"])
             print(f"resumed stage {number} at step {self.step_in_stage}, curriculum {self.curriculum.stage}",
                   file=sys.stderr)
-        elif len(recipe.stages) > 1:
-            self._event(f"stage {number} ({stage.name}{', decoder only' if self.decoder_only else ''})", {"step": 0})
+        else:
+            if len(recipe.stages) > 1:
+                self._event(f"stage {number} ({stage.name}{', decoder only' if self.decoder_only else ''})",
+                            {"step": 0})
+            if number == self.todo[0][0] and self._init_reached_attacks():
+                self.curriculum.continue_trained(self.init_training.get("image_weight"))
+                self._event(f"step 0: curriculum attacks, all {len(specs)} at once (--init {cfg.init} had "
+                            "reached them)", {"step": 0})
+
+    def _init_reached_attacks(self) -> bool:
+        """Whether the --init checkpoint's own training ended in the curriculum's attack stage."""
+        history = self.init_training
+        if "curriculum_stage" in history:
+            return history["curriculum_stage"] == "attacks"
+        return any("curriculum attacks" in note for note in history.get("curriculum", []))
 
     def step(self) -> None:
         """One optimisation step of the current stage; logs, validates and saves the state when due."""
@@ -226,6 +243,8 @@ class Trainer:
         message_loss = F.binary_cross_entropy_with_logits(logits, targets)
         distortion = F.mse_loss(marked[:marks].float(), cover[:marks])  # the dual ascent steers by its PSNR
         image_loss = IMAGE_LOSSES[self.recipe.image_loss](marked[:marks].float(), cover[:marks])
+        if cfg.psnr_floor is not None:
+            image_loss = image_loss + floor_penalty(marked[:marks].float(), cover[:marks], cfg.psnr_floor)
         image_weight = self.curriculum.current_image_weight(self.step_in_stage)
         loss = self.recipe.message_weight * message_loss + image_weight * image_loss
         if extra_loss is not None:
@@ -366,6 +385,9 @@ class Trainer:
                 "pipeline_size": cfg.pipeline_size,
                 "decoder_only": cfg.decoder_only,
                 "image_loss": self.recipe.image_loss,
+                "psnr_floor": cfg.psnr_floor,
+                "curriculum_stage": self.curriculum.stage if self.curriculum else None,
+                "image_weight": float(f"{math.exp(self.curriculum.log_weight):.4g}") if self.curriculum else None,
                 "critic_weight": self.recipe.critic_weight,
             },
             "metrics": {"validation": metrics},
