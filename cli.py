@@ -398,7 +398,7 @@ def train(
     val_every: int = typer.Option(500, "--val-every", metavar="N", help="Validate every N steps."),
     target_psnr: float = typer.Option(40.0, "--target-psnr", metavar="DB", help="Default strength is set for this median PSNR."),
     psnr_floor: Optional[float] = typer.Option(
-        None, "--psnr-floor", metavar="DB", help="Charge each training image whose PSNR falls under DB (flat, dark photos)."),
+        None, "--psnr-floor", metavar="DB", help="Charge each training image whose PSNR falls under DB."),
     pipeline_size: Optional[int] = typer.Option(
         None, "--pipeline-size", metavar="PX", help="Train through the any-resolution pipeline on crops of this size."),
     decoder_only: bool = typer.Option(False, "--decoder-only", help="Freeze the encoder (start from --init)."),

@@ -211,7 +211,8 @@ def transcode(source: str | os.PathLike, output: str | os.PathLike,
 
     ``process`` takes and returns :class:`YuvFrames` (8-bit 4:2:0 planes, so that what it leaves
     alone passes bit-exactly) of the same size (the encoder would rescale others silently); it is
-    called on consecutive frames, so it may keep state (a key frame's residual). The output is yuv420p. Audio and subtitle streams are copied as packets.
+    called on consecutive frames, so it may keep state (a key frame's residual). The output is
+    yuv420p. Audio and subtitle streams are copied as packets.
     ``progress`` is called with the number of frames written after each batch.
     """
     source, output = Path(source), Path(output)

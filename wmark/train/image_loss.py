@@ -34,8 +34,8 @@ def yuv_ssim(marked: torch.Tensor, cover: torch.Tensor) -> torch.Tensor:
 def floor_penalty(marked: torch.Tensor, cover: torch.Tensor, floor_db: float) -> torch.Tensor:
     """``FLOOR_WEIGHT`` times each image's MSE beyond that of ``floor_db`` dB, averaged over the batch.
 
-    The dual ascent steers the batch's mean PSNR, which lets flat or dark photos sit far below it (stegastamp-100:
-    26.8 dB on FallenLeaf at a 33.3 dB mean); this hinge charges only the images under the floor.
+    The dual ascent steers the batch's mean PSNR, which lets some photos sit far below it (stegastamp-100: 26.8 dB
+    on FallenLeaf at a 33.3 dB mean); this hinge charges only the images under the floor.
     """
     per_image = (marked - cover).square().flatten(1).mean(1)
     return FLOOR_WEIGHT * (per_image - 10 ** (-floor_db / 10)).clamp_min(0).mean()
