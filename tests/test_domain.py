@@ -9,7 +9,9 @@ import wmark
 from wmark import pipeline, zoo
 from wmark.domain import Band, Domain
 from wmark.domain.grid import TileGrid, transform
+from wmark.io.image import read_image
 from wmark.perception.jnd import luma
+from wmark.stats import psnr
 
 TILED = {"bands": [{"tiles": 8}, {"tiles": 2, "weight": 0.5}], "classes": 2, "luma": True, "jnd": True}
 PATTERNS = {**TILED, "patterns": True}
@@ -104,6 +106,23 @@ def test_psnr_target_sets_the_strength_per_image(photo, tmp_path):
     assert report.strength != marker.card.strength
     with pytest.raises(wmark.WmarkError, match="not both"):
         marker.embed_file(photo, tmp_path / "out2.png", message="hi", psnr_target=45.0, strength=1.0)
+
+
+
+def test_a_card_psnr_floor_lowers_the_default_strength_only_where_an_image_would_go_under_it(photo):
+    card = zoo.find_card("mbrs-64")
+    x = read_image(photo).rgb
+    photos = torch.cat([x, x.flip(-1).mean(1, keepdim=True).expand_as(x)])  # two residuals of different sizes
+    codeword = torch.zeros(card.data["bits"], dtype=torch.long)
+    at_card = wmark.Watermarker(card, device="cpu").embed_tensor(photos, codeword)
+    psnrs = [float(psnr(at_card[i:i + 1], photos[i:i + 1])) for i in range(2)]
+    for floor in (min(psnrs) - 1, max(psnrs) + 1):
+        floored = wmark.Watermarker(zoo.Card(card.name, card.path, {**card.data, "psnr_floor": floor}), device="cpu")
+        marked = floored.embed_tensor(photos, codeword)
+        for i, before in enumerate(psnrs):
+            after = float(psnr(marked[i:i + 1], photos[i:i + 1]))
+            assert after == (pytest.approx(before) if before >= floor else pytest.approx(floor, abs=0.05))
+        assert torch.equal(floored.embed_tensor(photos, codeword, strength=card.strength), at_card)
 
 
 def test_video_frames_use_the_domain(clip, tmp_path):

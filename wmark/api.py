@@ -275,17 +275,24 @@ class Watermarker:
 
     def _embed(self, x: torch.Tensor, codeword: torch.Tensor, strength: float | None,
                psnr: float | None, domain: Domain | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """(marked batch, the strength used for each image), in ``domain`` (the image one by default)."""
+        """(marked batch, the strength used for each image), in ``domain`` (the image one by default).
+
+        Where the card has a ``psnr_floor`` (dB), its strength is lowered image by image so that no image's
+        residual alone takes it under the floor; an explicit ``strength`` or ``psnr`` is used as given. (Video files,
+        marked through :meth:`embed_video`, keep one strength for every frame.)"""
         x = x.to(self.device)
         residual = pipeline.residual(self.model, x, self._message(codeword, x.shape[0]), domain or self.domain)
+        rms = residual.flatten(1).square().mean(1).sqrt().clamp(min=1e-12)
+        floor = self.card.data.get("psnr_floor")
         if psnr is None:
             s = torch.full((x.shape[0],), self._strength(strength), device=self.device)
+            if strength is None and floor is not None:
+                s = torch.minimum(s, 10 ** (-floor / 20) / rms)
         elif strength is not None:
             raise WmarkError("give either a strength or a PSNR target, not both")
         elif not math.isfinite(psnr) or psnr <= 0:
             raise WmarkError(f"a PSNR target must be a positive number of dB, got {psnr}")
         else:
-            rms = residual.flatten(1).square().mean(1).sqrt().clamp(min=1e-12)
             s = 10 ** (-psnr / 20) / rms
         return torch.addcmul(x, s.view(-1, 1, 1, 1), residual).clamp_(0, 1).cpu(), s.cpu()
 
