@@ -1,5 +1,5 @@
 """Pixel-value attacks: blur, noise and colour changes (StegaStamp's augmentations,
-Tancik et al., CVPR 2020), salt-and-pepper noise, gamma and greyscale. Every option
+Tancik et al., CVPR 2020), a multiplicative gain, salt-and-pepper noise, gamma and greyscale. Every option
 takes a value or a lo-hi range drawn per sample.
 """
 
@@ -103,6 +103,18 @@ class Brightness(PerSample):
 
     def transform(self, x, params, cover):
         return (x + _per_sample(params["delta"], x)).clamp(0, 1)
+
+
+@register("gain")
+class Gain(PerSample):
+    """Multiply every channel by `factor`, clipped: Pillow's ImageEnhance.Brightness, whose highlights clip
+    to white where `brightness` only shifts them."""
+
+    key = "factor"
+    params_doc = {"factor": param(1.3, "multiplier (1 = unchanged); lo-hi per sample", lo=0, hi=5)}
+
+    def transform(self, x, params, cover):
+        return (x * _per_sample(params["factor"], x)).clamp(0, 1)
 
 
 @register("contrast")

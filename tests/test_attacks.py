@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from PIL import Image
+from PIL import Image, ImageEnhance
 
 import attacks
 from attacks import AttackError
@@ -78,6 +78,7 @@ NEUTRAL = {
     "noise": ("noise:std=0", True),
     "salt_pepper": ("salt_pepper:amount=0", True),
     "brightness": ("brightness:delta=0", True),
+    "gain": ("gain:factor=1", True),
     "contrast": ("contrast:factor=1", False),
     "saturation": ("saturation:factor=1", False),
     "hue": ("hue:shift=0", False),
@@ -482,6 +483,16 @@ def test_filters_and_colour_values():
     sp = attacks.create("salt_pepper:amount=0.2")(images((1, 3, 256, 256)))
     black, white = (sp == 0).all(1).float().mean(), (sp == 1).all(1).float().mean()
     assert 0.08 < black < 0.12 and 0.08 < white < 0.12
+
+
+def test_gain_matches_pillow_brightness():
+    """`gain` is what Pillow's ImageEnhance.Brightness does to an 8-bit photo, to within its rounding."""
+    pixels = (images((1, 3, 24, 24))[0].permute(1, 2, 0) * 255).round().to(torch.uint8).numpy()
+    brighter = ImageEnhance.Brightness(Image.fromarray(pixels)).enhance(1.3)
+    expected = torch.from_numpy(np.asarray(brighter)).permute(2, 0, 1).float()[None] / 255
+    x = torch.from_numpy(pixels).permute(2, 0, 1).float()[None] / 255
+    assert (attacks.create("gain:factor=1.3")(x) - expected).abs().max() <= 1 / 255 + 1e-6
+    assert (expected == 1).any()  # highlights clip, which a brightness offset of the same mean would not do
 
 
 def test_resize_and_crop_sizes():
