@@ -9,8 +9,9 @@ warp that moves each corner by up to 5 % of the side in x and y, as StegaStamp d
 numpy alone (Gaussian noise sigma 0.02) or PyAV alone (one frame through libx264 at CRF 28), and `wmark extract --json` reads the bits back.
 PSNR is computed on the 8-bit files. The decoder's mean |logit| on the marked file and on the
 unmarked photo is recorded too. Means are given over all photos and over those of 1-4 MP (the
-issues' definition of a test photo). Writes benchmarks/results/thresholds_<model>[_s<strength>].json
-with per-photo rows and the means.
+issues' definition of a test photo). Writes benchmarks/results/thresholds_<model>[_s<strength>][_<folder>].json
+with per-photo rows and the means; the folder's name is added for any set but ../shared/data/val
+(`benchmarks/unseen_photos.py` builds one of photos no checkpoint saw).
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ import numpy as np
 from PIL import Image, ImageEnhance, ImageFilter
 
 ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_VAL = ROOT.parent / "shared" / "data" / "val"
 MEGAPIXELS = (1.0, 4.0)  # the family issues' test images: photos of 1-4 MP (grid-l.jpg, 4.19 MP artwork, is outside)
 ATTACKS = {
     "none": lambda im: im,
@@ -139,7 +141,7 @@ def _means(rows: list[dict]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-m", "--model", required=True)
-    parser.add_argument("--val", type=Path, default=ROOT.parent / "shared" / "data" / "val")
+    parser.add_argument("--val", type=Path, default=DEFAULT_VAL)
     parser.add_argument("--strength", type=float)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -168,6 +170,8 @@ def main() -> None:
     result = {"model": args.model, "bits": bits, "strength": args.strength, "photos": len(rows), "means": _means(rows),
               "photos_1_to_4_mp": len(in_scope), "means_1_to_4_mp": _means(in_scope), "rows": rows}
     suffix = f"_s{args.strength:g}" if args.strength else ""
+    if args.val.resolve() != DEFAULT_VAL.resolve():
+        suffix += f"_{args.val.name}"
     out = ROOT / "benchmarks" / "results" / f"thresholds_{args.model}{suffix}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({"all": result["means"], "1-4 MP": result["means_1_to_4_mp"]}))
