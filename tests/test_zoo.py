@@ -144,3 +144,15 @@ def test_video_gain_rule_keeps_a_step_of_headroom():
     assert script.choose(rows({1.0: [True, False], 1.5: [True, True], 2.0: [True, True]}), gains[:3]) == 2.0
     assert script.choose(rows({1.0: [True, True], 1.5: [True, True]}), gains[:2]) == 1.5
     assert script.choose(rows({1.0: [False], 1.5: [False], 2.0: [False], 2.5: [True]}), gains) is None
+
+
+def test_training_curves_join_segments_on_one_step_axis(tmp_path):
+    """benchmarks/training_curves.py: a segment continued with --init counts from 0 again; it is shifted on."""
+    script = benchmark_script("training_curves")
+    header = "step,bit_acc,psnr,val_bit_acc[identity]\n"
+    (tmp_path / "log-segment1.csv").write_text(header + "500,0.6,9.0,\n1000,0.7,9.1,0.65\n")
+    (tmp_path / "log-segment2.csv").write_text(header + "500,0.75,9.2,0.74\n")
+    (tmp_path / "log.csv").write_text(header + "500,0.8,9.3,\n1000,0.85,9.4,0.83\n")
+    rows = script.read_run(tmp_path)
+    assert [(r["step"], r["segment"]) for r in rows] == [(500, 1), (1000, 1), (1500, 2), (2000, 3), (2500, 3)]
+    assert script.smoothed(rows, "bit_acc") == ([500, 1000, 1500, 2000, 2500], [0.6, 0.7, 0.75, 0.8, 0.85])
