@@ -1,12 +1,12 @@
 """Which decoder branch a CIN checkpoint's noise selector picks, and what each branch reads.
 
-    python benchmarks/cin_branches.py [-m cin-64] [--val ../shared/data/val]
+    python benchmarks/cin_branches.py [-m cin-64] [--val ../shared/data/val] [--strength S]
 
-Each validation photo is marked with a random codeword (any-resolution pipeline, the card's strength),
+Each validation photo is marked with a random codeword (any-resolution pipeline, the card's strength or S),
 saved as 8-bit pixels and attacked with the Pillow/numpy attacks of `thresholds.py`. For each attack:
 how many photos the selector sends to the non-invertible branch, the mean bit accuracy of each
 branch read on its own, and that of the branch the selector picked (what ``decode`` returns).
-Writes benchmarks/results/cin_branches_<model>.json.
+Writes benchmarks/results/cin_branches_<model>[_s<S>].json.
 """
 from __future__ import annotations
 
@@ -24,13 +24,14 @@ from wmark.io.image import from_uint8, list_images, read_image, to_uint8
 
 from thresholds import ATTACKS, ROOT
 
-SHOWN = ("none", "jpeg50", "noise0.02", "brightness1.3")
+SHOWN = ("none", "jpeg75", "jpeg50", "h264crf28", "resize0.5", "blur1.5", "noise0.02", "brightness1.3")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-m", "--model", default="cin-64")
     parser.add_argument("--val", type=Path, default=ROOT.parent / "shared" / "data" / "val")
+    parser.add_argument("--strength", type=float, help="instead of the card's (a weaker mark tests the selector)")
     args = parser.parse_args()
     marker = wmark.load(args.model, device="cpu")
     model, generator = marker.model, torch.Generator().manual_seed(0)
@@ -39,7 +40,7 @@ def main() -> None:
     photos = list_images(args.val)
     for path in photos:
         codeword = torch.randint(0, 2, (marker.bits,), generator=generator).to(torch.uint8)
-        marked = pipeline.quantize(marker.embed_tensor(read_image(path).rgb, codeword))
+        marked = pipeline.quantize(marker.embed_tensor(read_image(path).rgb, codeword, args.strength))
         saved = Image.fromarray(to_uint8(marked[0]))
         for name in SHOWN:
             native = pipeline.to_native(from_uint8(np.asarray(ATTACKS[name](saved)))[None], model.size)
@@ -50,11 +51,12 @@ def main() -> None:
                                        ("selected", model.decode)):
                     bits = (decode(native)[0] > 0).to(torch.uint8)
                     entry[f"{branch}_bit_acc"].append(float((bits == codeword).float().mean()))
-    report = {"model": args.model, "photos": len(photos), "attacks": {
+    report = {"model": args.model, "strength": args.strength or marker.card.strength, "photos": len(photos), "attacks": {
         name: {"robust_picked": e["robust_picked"], "invertible_bit_acc": round(float(np.mean(e["invertible_bit_acc"])), 4),
                "robust_bit_acc": round(float(np.mean(e["robust_bit_acc"])), 4),
                "selected_bit_acc": round(float(np.mean(e["selected_bit_acc"])), 4)} for name, e in tally.items()}}
-    out = ROOT / "benchmarks" / "results" / f"cin_branches_{args.model}.json"
+    suffix = f"_s{args.strength:g}" if args.strength else ""
+    out = ROOT / "benchmarks" / "results" / f"cin_branches_{args.model}{suffix}.json"
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
 

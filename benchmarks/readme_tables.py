@@ -111,7 +111,8 @@ def roundtrip_markdown() -> str:
 
 
 def thresholds_markdown() -> str:
-    """thresholds_<model>[_s<strength>].json: mean bit accuracy after attacks outside wmark, run as a user would."""
+    """thresholds_<model>[_s<strength>][_<photo set>].json: mean bit accuracy after attacks outside wmark, run as a
+    user would, on the validation photos or another set (the files before the field was added are all val)."""
     results = [json.loads(path.read_text()) for path in sorted(RESULTS.glob("thresholds_*.json"))]
     skip = {"psnr", "median_psnr", "output_marked", "output_unmarked"}
     attacks = list(dict.fromkeys(k for r in results for k in r["means"] if k not in skip))
@@ -121,7 +122,8 @@ def thresholds_markdown() -> str:
     for r in results:
         means = r["means"]
         cells = [f"{means[a]:.3f}" if a in means else "–" for a in attacks]
-        lines.append(f"| `{r['model']}` | {'card' if r['strength'] is None else r['strength']} | {r['photos']} "
+        lines.append(f"| `{r['model']}` | {'card' if r['strength'] is None else r['strength']} "
+                     f"| {r['photos']} {r.get('photo_set', 'val')} "
                      f"| {means['psnr']:.1f} dB | " + " | ".join(cells)
                      + f" | {means['output_marked']:.1f} / {means['output_unmarked']:.2f} |")
     return "\n".join(lines) + "\n"

@@ -167,7 +167,8 @@ def main() -> None:
             rows.append(row)
             print(row, file=sys.stderr)
     in_scope = [r for r in rows if MEGAPIXELS[0] <= r["megapixels"] <= MEGAPIXELS[1]]
-    result = {"model": args.model, "bits": bits, "strength": args.strength, "photos": len(rows), "means": _means(rows),
+    result = {"model": args.model, "bits": bits, "strength": args.strength, "photo_set": args.val.name,
+              "photos": len(rows), "means": _means(rows),
               "photos_1_to_4_mp": len(in_scope), "means_1_to_4_mp": _means(in_scope), "rows": rows}
     suffix = f"_s{args.strength:g}" if args.strength else ""
     if args.val.resolve() != DEFAULT_VAL.resolve():
