@@ -51,10 +51,11 @@ def main() -> None:
                                        ("selected", model.decode)):
                     bits = (decode(native)[0] > 0).to(torch.uint8)
                     entry[f"{branch}_bit_acc"].append(float((bits == codeword).float().mean()))
-    report = {"model": args.model, "strength": args.strength or marker.card.strength, "photos": len(photos), "attacks": {
-        name: {"robust_picked": e["robust_picked"], "invertible_bit_acc": round(float(np.mean(e["invertible_bit_acc"])), 4),
-               "robust_bit_acc": round(float(np.mean(e["robust_bit_acc"])), 4),
-               "selected_bit_acc": round(float(np.mean(e["selected_bit_acc"])), 4)} for name, e in tally.items()}}
+    means = {name: {"robust_picked": e["robust_picked"],
+                    **{f"{branch}_bit_acc": round(float(np.mean(e[f"{branch}_bit_acc"])), 4)
+                       for branch in ("invertible", "robust", "selected")}} for name, e in tally.items()}
+    report = {"model": args.model, "strength": args.strength or marker.card.strength, "photos": len(photos),
+              "attacks": means}
     suffix = f"_s{args.strength:g}" if args.strength else ""
     out = ROOT / "benchmarks" / "results" / f"cin_branches_{args.model}{suffix}.json"
     out.write_text(json.dumps(report, indent=2) + "\n")

@@ -25,8 +25,8 @@ PHOTOS = {  # package: {file in the package: name in OUT_DIR}
     "mate-backgrounds": {"usr/share/backgrounds/mate/nature/Dune.jpg": "Dune",
                          "usr/share/backgrounds/mate/nature/LadyBird.jpg": "LadyBird"},
     "lomiri-wallpapers-20.04": {"usr/share/backgrounds/Kleiber_by_Lukas_Baubkus.jpg": "Kleiber"},
-    "plasma-workspace-wallpapers": {
-        f"usr/share/wallpapers/{name}/contents/images/2560x1600.jpg": name for name in ("BytheWater", "Path", "summer_1am")},
+    "plasma-workspace-wallpapers": {f"usr/share/wallpapers/{name}/contents/images/2560x1600.jpg": name
+                                    for name in ("BytheWater", "Path", "summer_1am")},
 }
 
 

@@ -108,7 +108,6 @@ def test_psnr_target_sets_the_strength_per_image(photo, tmp_path):
         marker.embed_file(photo, tmp_path / "out2.png", message="hi", psnr_target=45.0, strength=1.0)
 
 
-
 def test_a_card_psnr_floor_lowers_the_default_strength_only_where_an_image_would_go_under_it(photo):
     card = zoo.find_card("mbrs-64")
     x = read_image(photo).rgb

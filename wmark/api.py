@@ -278,8 +278,8 @@ class Watermarker:
         """(marked batch, the strength used for each image), in ``domain`` (the image one by default).
 
         Where the card has a ``psnr_floor`` (dB), its strength is lowered image by image so that no image's
-        residual alone takes it under the floor; an explicit ``strength`` or ``psnr`` is used as given. (Video files,
-        marked through :meth:`embed_video`, keep one strength for every frame.)"""
+        residual alone takes it under the floor; an explicit ``strength`` or ``psnr`` is used as given.
+        (Video files, marked through :meth:`embed_video`, keep one strength for every frame.)"""
         x = x.to(self.device)
         residual = pipeline.residual(self.model, x, self._message(codeword, x.shape[0]), domain or self.domain)
         rms = residual.flatten(1).square().mean(1).sqrt().clamp(min=1e-12)
