@@ -32,6 +32,7 @@ from visibility import calibrate, jpeg_flip, marked, psnr
 from wmark import Watermarker, pipeline, zoo
 from wmark.io.image import from_uint8, to_uint8
 from wmark.perception.flip import mean_flip
+from wmark.watermarker.embedder import message
 
 RESULT = ROOT / "benchmarks" / "results" / "domain_levers.json"
 
@@ -69,7 +70,7 @@ def run(name: str, model: str, domain: dict, photos: list[Path], target_flip: fl
     generator = torch.Generator().manual_seed(seed)
     images = [from_uint8(np.asarray(Image.open(p).convert("RGB")))[None] for p in photos]
     codewords = [torch.randint(0, 2, (marker.bits,), generator=generator) for _ in photos]
-    residuals = [pipeline.residual(marker.model, x, marker._message(c, 1), marker.domain) for x, c in zip(images, codewords)]
+    residuals = [pipeline.residual(marker.model, x, message(c, 1, marker.device), marker.domain) for x, c in zip(images, codewords)]
     strength = calibrate(photos, images, residuals, target_flip)
     rows = []
     for photo, x, r, codeword in zip(photos, images, residuals, codewords):

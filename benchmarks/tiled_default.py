@@ -32,6 +32,7 @@ from visibility import ROOT, calibrate
 from wmark import Watermarker, pipeline, zoo
 from wmark.io.image import from_uint8, list_images
 from wmark.train.tiles import TileTuning, tile_set, tune_decoder
+from wmark.watermarker.embedder import message
 
 DOMAIN = {"bands": [{"tiles": 16, "weight": 0.6}, {"tiles": 3, "weight": 1.0}], "classes": 3,
           "luma": True, "jnd": True, "patterns": True}
@@ -54,8 +55,8 @@ def main() -> None:
     photos = sorted(args.val.glob("*.jpg"))
     images = [from_uint8(np.asarray(Image.open(p).convert("RGB")))[None] for p in photos]
     generator = torch.Generator().manual_seed(0)
-    residuals = [pipeline.residual(marker.model, x, marker._message(torch.randint(0, 2, (marker.bits,),
-                 generator=generator), 1), marker.domain) for x in images]
+    residuals = [pipeline.residual(marker.model, x, message(torch.randint(0, 2, (marker.bits,),
+                 generator=generator), 1, marker.device), marker.domain) for x in images]
     strength = calibrate(photos, images, residuals, args.flip)
     torch.set_num_threads(args.threads)
     tuning = TileTuning(frames=args.tune_frames, steps=args.tune_steps)

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from wmark import zoo
+from wmark.payload import PayloadCode
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TINY_CLIP_MODEL = "mbrs-64"
@@ -55,7 +56,7 @@ def untrained_checkpoint(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("ckpt") / "tiny"
     card = {
         "name": "tiny", "family": "hidden", "kwargs": kwargs, "bits": 32, "data_bits": 8,
-        "capacity_bytes": 1, "size": 64, "strength": 1.0, "metrics": {},
+        "capacity_bytes": 1, "payload": PayloadCode(32).describe(), "size": 64, "strength": 1.0, "metrics": {},
     }
     zoo.save_checkpoint(folder, model, card)
     return folder

@@ -12,6 +12,7 @@ from wmark.domain.grid import TileGrid, transform
 from wmark.io.image import read_image
 from wmark.perception.jnd import luma
 from wmark.stats import psnr
+from wmark.watermarker.embedder import message
 
 TILED = {"bands": [{"tiles": 8}, {"tiles": 2, "weight": 0.5}], "classes": 2, "luma": True, "jnd": True}
 PATTERNS = {**TILED, "patterns": True}
@@ -190,7 +191,7 @@ def test_patterns_need_one_model_call_per_part_and_sign(photo):
 def test_a_batch_makes_patterns_once_per_distinct_message_and_each_frame_gets_its_own(photo):
     marker = tiled_marker("mbrs-64", PATTERNS)
     x = pipeline.quantize(torch.rand(4, 3, 96, 160, generator=torch.Generator().manual_seed(0)))
-    one, other = marker._message(marker.codeword("a"), 1), marker._message(marker.codeword("b"), 1)
+    one, other = message(marker.codeword("a"), 1, marker.device), message(marker.codeword("b"), 1, marker.device)
     calls = []
     original = marker.model.residuals_on
     marker.model.residuals_on = lambda grey, m: calls.append(len(m)) or original(grey, m)

@@ -15,6 +15,8 @@ from tests.conftest import benchmark_script
 from wmark.sync import DEFAULT_SEARCH, rotation
 from wmark.sync.dihedral import DO, UNDO
 from wmark.sync.search import LEVELS, Pose
+from wmark.watermarker.decision import factor
+from wmark.watermarker.search import first_detected, plan
 
 
 @pytest.fixture(scope="module")
@@ -44,31 +46,54 @@ def test_search_recovers_the_transform(marker, marked, name):
         assert marker.detect(edited, expect="hi", search="fast").transform == name
 
 
-def test_search_p_value_keeps_the_false_positive_rate(marker, monkeypatch):
+def _random_reads(marker, seed: int):
+    """A reader that returns coin-toss decoder logits whatever the pose: every detection is a false one."""
+    generator = torch.Generator().manual_seed(seed)
+    return lambda pose: torch.randn(marker.bits, generator=generator)
+
+
+def _expect_hi(marker, fpr: float):
+    return lambda logits, count: marker.decision.detect(logits, expect="hi", fpr=fpr, hypotheses=count)
+
+
+def test_search_p_value_keeps_the_false_positive_rate(marker):
     """Random decoder outputs, 8 hypotheses each: uncorrected, some hypothesis passes the binomial test at
     fpr 0.1 about 1 - 0.9^8 = 57 % of the time; the search's Bonferroni factors (2 for the image as received,
     16 for the others) keep it under 10 %."""
-    generator = torch.Generator().manual_seed(0)
-    monkeypatch.setattr(marker, "_image_logits", lambda x, pose=None: torch.randn(marker.bits, generator=generator))
-    image, trials, fpr = torch.zeros(1, 3, 8, 8), 200, 0.1
-    searched = sum(marker.detect(image, expect="hi", fpr=fpr, search="fast").detected for _ in range(trials))
-    any_of_eight = sum(any(marker.detect(image, expect="hi", fpr=fpr, search="off").detected for _ in range(8))
-                       for _ in range(trials))
+    level, trials, fpr = LEVELS["fast"], 200, 0.1
+    candidates = [(Pose(name), factor(level, Pose(name))) for name in level.transforms]
+    assert [count for _, count in candidates] == [2] + [16] * 7
+    read, decide = _random_reads(marker, 0), _expect_hi(marker, fpr)
+    searched = sum(first_detected(candidates, read, decide).detected for _ in range(trials))
+    uncorrected = [(pose, 1) for pose, _ in candidates]
+    any_of_eight = sum(first_detected(uncorrected, read, decide).detected for _ in range(trials))
     assert searched <= fpr * trials + 3 * (fpr * trials) ** 0.5  # within 3 sigma of the bound
     assert any_of_eight / trials > 0.2
 
 
-def test_rotation_search_p_value_counts_every_angle(marker, monkeypatch):
+@pytest.mark.parametrize("name", ["fast", "tilt", "full"])
+def test_every_level_keeps_the_false_positive_rate_however_many_poses_it_reads(marker, name):
+    """A search may read many poses, up to every one its level could end on: with the factors of
+    :func:`wmark.watermarker.decision.factor`, random decoder outputs are detected at most ``fpr`` of the time."""
+    level, trials, fpr = LEVELS[name], 300, 0.2
+    generator = torch.Generator().manual_seed(7)
+    angles = (torch.rand(60, generator=generator) * 20 - 10).tolist() if level.rotations else [0.0]
+    poses = [Pose(transform, round(angle, 3)) for transform in level.transforms for angle in angles]
+    candidates = [(pose, factor(level, pose)) for pose in [Pose()] + [p for p in poses if p != Pose()]]
+    found = [first_detected(candidates, _random_reads(marker, trial), _expect_hi(marker, fpr))
+             for trial in range(trials)]
+    assert sum(f.detected for f in found) <= fpr * trials + 3 * (fpr * trials) ** 0.5
+
+
+def test_rotation_search_p_value_counts_every_angle(marker):
     """With rotations a search reads only its best-aligned poses, but it could have ended on any of 2 x 175 (tilt):
     random decoder outputs read as received and under 2 poses each are detected well under ``fpr`` of the time."""
-    generator = torch.Generator().manual_seed(1)
-    monkeypatch.setattr(marker, "_image_logits", lambda x, pose=None: torch.randn(marker.bits, generator=generator))
-    poses = [Pose("identity", 1.5), Pose("flip-h", -3.0)]
-    monkeypatch.setattr(marker, "_poses", lambda x, level: iter(poses))
-    image, trials, fpr = torch.zeros(1, 3, 8, 8), 200, 0.1
-    found = [marker.detect(image, expect="hi", fpr=fpr, search="tilt") for _ in range(trials)]
-    assert LEVELS["tilt"].hypotheses == 2 * rotation.ANGLES == 350 and {f.hypotheses for f in found} <= {2, 700}
-    assert LEVELS["tilt"].factor(poses[0]) == 700 and LEVELS["off"].factor(Pose()) == 1
+    level, trials, fpr = LEVELS["tilt"], 200, 0.1
+    candidates = [(pose, factor(level, pose)) for pose in (Pose(), Pose("identity", 1.5), Pose("flip-h", -3.0))]
+    read, decide = _random_reads(marker, 1), _expect_hi(marker, fpr)
+    found = [first_detected(candidates, read, decide) for _ in range(trials)]
+    assert level.hypotheses == 2 * rotation.ANGLES == 350 and {f.hypotheses for f in found} <= {2, 700}
+    assert factor(level, candidates[1][0]) == 700 and factor(LEVELS["off"], Pose()) == 1
     # half the budget goes to the image as received, and the rotated poses share the other half
     assert sum(f.detected for f in found) <= fpr * trials / 2 + 3 * (fpr * trials / 2) ** 0.5
     assert sum(f.detected and f.hypotheses == 700 for f in found) <= fpr * trials / 10
@@ -196,3 +221,11 @@ def test_default_search_is_the_committed_measurement_choice():
     committed = json.loads((script.RESULTS / "search.json").read_text())
     assert DEFAULT_SEARCH == script.choose(committed["summary"], committed["speed_1080p_seconds"])["default"]
     assert script.choose(committed["summary"], committed["speed_1080p_seconds"]) == committed["choice"]
+
+
+def test_a_model_without_a_template_counts_no_placement_under_sync():
+    """``sync`` tries no crop placement for a model without a template, so its p-value counts ``tilt``'s poses,
+    as a video's does (:func:`wmark.watermarker.decision.video_factor`)."""
+    plain = wmark.load("mbrs-64", device="cpu")
+    count, _ = plan(plain.reader, torch.zeros(1, 3, 64, 64), LEVELS["sync"])
+    assert count == LEVELS["tilt"].hypotheses == plain.video_factor(LEVELS["sync"], Pose("flip-h")) // 2

@@ -11,6 +11,7 @@ import pytest
 import wmark
 from tests.conftest import benchmark_script
 from wmark import zoo
+from wmark.payload import PayloadCode
 
 
 def test_load_by_folder_path(untrained_checkpoint):
@@ -36,6 +37,25 @@ def test_corrupt_weights_fail_sha256(untrained_checkpoint, tmp_path):
     data[-1] ^= 0xFF
     weights.write_bytes(bytes(data))
     with pytest.raises(wmark.WmarkError, match="sha256"):
+        wmark.load(folder)
+
+
+def test_the_card_payload_block_builds_the_code(untrained_checkpoint, tmp_path):
+    """The card's payload layout, not the bit count alone, gives the Reed-Solomon code; a block that disagrees
+    with itself, or none at all, is refused."""
+    folder = tmp_path / "layout"
+    shutil.copytree(untrained_checkpoint, folder)
+    card = json.loads((folder / zoo.CARD).read_text())
+    layout = PayloadCode(32, symbol_bits=4, parity_symbols=2, crc_bits=8).describe()
+    (folder / zoo.CARD).write_text(json.dumps({**card, "payload": layout}))
+    marker = wmark.load(folder)
+    assert marker.code().describe() == layout and marker.code().parity_symbols != PayloadCode(32).parity_symbols
+    assert marker.code("k").describe() == layout
+    (folder / zoo.CARD).write_text(json.dumps({**card, "payload": {**layout, "data_bits": 99}}))
+    with pytest.raises(wmark.WmarkError, match="disagrees"):
+        wmark.load(folder)
+    (folder / zoo.CARD).write_text(json.dumps({k: v for k, v in card.items() if k != "payload"}))
+    with pytest.raises(wmark.WmarkError, match="lacks payload"):
         wmark.load(folder)
 
 

@@ -127,7 +127,9 @@ def _rs(code: "PayloadCode", method: str, *args, **kwargs):
 class PayloadCode:
     """Reed-Solomon + CRC + key scrambling for a model with n_bits raw message bits."""
 
-    def __init__(self, n_bits: int, key: str | None = None):
+    def __init__(self, n_bits: int, key: str | None = None, *, symbol_bits: int | None = None,
+                 parity_symbols: int | None = None, crc_bits: int | None = None):
+        """The layout is derived from ``n_bits`` unless given (a model card's ``payload`` block, :meth:`from_layout`)."""
         if n_bits < 1:
             raise WmarkError(f"a payload needs at least 1 bit, got {n_bits}")
         self.n_bits = n_bits
@@ -135,13 +137,33 @@ class PayloadCode:
         m = 3
         while n_bits // m > 2**m - 1:
             m += 1
-        self.symbol_bits = m
-        self.n_symbols = n_bits // m
-        self.parity_symbols = max(2, 2 * math.floor(0.4 * self.n_symbols / 2 + 0.5))
+        self.symbol_bits = m if symbol_bits is None else symbol_bits
+        self.n_symbols = n_bits // self.symbol_bits
+        derived_parity = max(2, 2 * math.floor(0.4 * self.n_symbols / 2 + 0.5))
+        self.parity_symbols = derived_parity if parity_symbols is None else parity_symbols
         self._k = self.n_symbols - self.parity_symbols
-        self.crc_bits = 16 if self._k * m - 16 >= 16 else 8
-        self.data_bits = max(0, self._k * m - self.crc_bits)
+        derived_crc = 16 if self._k * self.symbol_bits - 16 >= 16 else 8
+        self.crc_bits = derived_crc if crc_bits is None else crc_bits
+        self.data_bits = max(0, self._k * self.symbol_bits - self.crc_bits)
         self.capacity_bytes = self.data_bits // 8
+
+    @classmethod
+    def from_layout(cls, layout: dict, key: str | None = None) -> "PayloadCode":
+        """The code a model card's ``payload`` block describes (:meth:`describe`); a block whose derived fields
+        disagree with its own layout is a WmarkError."""
+        try:
+            code = cls(int(layout["n_bits"]), key, symbol_bits=int(layout["symbol_bits"]),
+                       parity_symbols=int(layout["parity_symbols"]), crc_bits=int(layout["crc_bits"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise WmarkError(f"a payload block needs n_bits, symbol_bits, parity_symbols and crc_bits: {exc!r}") from None
+        if any(layout.get(name, value) != value for name, value in code.describe().items()):
+            raise WmarkError(f"the payload block {layout} disagrees with its code {code.describe()}")
+        return code
+
+    def keyed(self, key: str | None) -> "PayloadCode":
+        """The same layout under ``key``."""
+        return PayloadCode(self.n_bits, key, symbol_bits=self.symbol_bits, parity_symbols=self.parity_symbols,
+                           crc_bits=self.crc_bits)
 
     def describe(self) -> dict:
         """The code's parameters, for model cards and JSON output."""

@@ -72,6 +72,33 @@ class Card:
     def strength(self) -> float:
         return float(self.data["strength"])
 
+    @property
+    def payload(self) -> dict:
+        """The payload code's layout (:meth:`wmark.payload.PayloadCode.describe`), which builds the model's code."""
+        return self.data["payload"]
+
+    @property
+    def domain(self) -> dict | None:
+        """The embedding domain (:meth:`wmark.domain.Domain.from_dict`); None for the whole-frame pipeline."""
+        return self.data.get("domain")
+
+    @property
+    def video_domain(self) -> dict | None:
+        """The band weights video frames are marked with, where they differ from the image domain's."""
+        return self.data.get("video_domain")
+
+    @property
+    def presence_threshold(self) -> float | None:
+        """The calibrated logit magnitude of a mark under any key (``benchmarks/presence.py``), or None."""
+        presence = self.data.get("presence")
+        return None if presence is None else float(presence["threshold"])
+
+    @property
+    def psnr_floor(self) -> float | None:
+        """The PSNR (dB) the default strength never takes an image under, or None."""
+        floor = self.data.get("psnr_floor")
+        return None if floor is None else float(floor)
+
     def summary(self) -> dict:
         """The card's headline fields, as `wmark models --json` lists them."""
         keys = ("family", "bits", "data_bits", "capacity_bytes", "size", "strength", "metrics")
@@ -93,7 +120,7 @@ def read_card(folder: Path) -> Card:
         raise WmarkError(f"no {CARD} in checkpoint folder {folder}") from None
     except (OSError, ValueError) as exc:
         raise WmarkError(f"corrupt model card {folder / CARD}: {exc}") from None
-    missing = {"family", "kwargs", "bits", "size", "strength", "sha256"} - set(data)
+    missing = {"family", "kwargs", "bits", "payload", "size", "strength", "sha256"} - set(data)
     if missing:
         raise WmarkError(f"model card {folder / CARD} lacks {', '.join(sorted(missing))}")
     return Card(name=folder.name, path=folder, data=data)

@@ -13,7 +13,7 @@ import os
 import stat
 import time
 from collections.abc import Iterable
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 import torch
@@ -24,10 +24,10 @@ from wmark.device import resolve_device
 from wmark.errors import WmarkError
 from wmark.io.image import read_image
 from wmark.io.media import media_kind
-from wmark.io.video import read_yuv
 from wmark.stats import DEFAULT_FPR, check_fpr
 from wmark.sync import DEFAULT_SEARCH
 from wmark.sync.search import level as search_level
+from wmark.watermarker import video
 
 VIDEO_FIELDS = ("frames", "detected_share", "segments")
 _BEST_FIELDS = ("detected", "message", "hex", "p_value", "bit_confidence", "transform", "rotation", "reframe",
@@ -124,33 +124,29 @@ def detect_image(models: Iterable[Watermarker], x: torch.Tensor, key: str | None
 
 
 def _detect_video(models: tuple[Watermarker, ...], path: str, config: ScanConfig, clock: _Clock) -> list[dict]:
-    """Decode the frames once, in batches of 4:2:0 planes (as ``extract`` does); every model reads every batch,
-    after undoing the pose its ``--search`` found on a few frames."""
+    """The video reading recipe of ``extract`` (:mod:`wmark.watermarker.video`): each model's pose is found on a few
+    frames, then the frames are decoded once and every model reads every batch under its pose."""
     with clock.timed("detect"):
         poses = [marker.video_pose(path, config.search, config.key, config.fpr) for marker in models]
     level = search_level(config.search)
-    indices: list[int] = []
-    logits: list[list[torch.Tensor]] = [[] for _ in models]
     spent = [0.0] * len(models)
-    with closing(read_yuv(path, batch=config.batch)) as frames:
-        while True:
-            with clock.timed("decode"):
-                batch = next(frames, None)
-            if batch is None:
-                break
-            indices += batch[0]
-            with clock.timed("detect"):
-                for i, marker in enumerate(models):
-                    begin = time.perf_counter()
-                    logits[i].append(marker.yuv_logits(batch[1], poses[i]))
-                    spent[i] += time.perf_counter() - begin
-    if not indices:
-        raise WmarkError("no frame could be decoded")
+
+    @contextmanager
+    def reading(i: int):
+        begin = time.perf_counter()
+        with clock.timed("detect"):
+            yield
+        spent[i] += time.perf_counter() - begin
+
+    begin = time.perf_counter()
+    indices, logits = video.read([marker.reader for marker in models], path, poses, batch=config.batch,
+                                 timed=reading)
+    clock.ms["decode"] = round(clock.ms.get("decode", 0.0) + 1000 * (time.perf_counter() - begin - sum(spent)), 2)
     results = []
     with clock.timed("detect"):
         for i, marker in enumerate(models):
             begin = time.perf_counter()
-            found = marker.extract_frames(indices, torch.cat(logits[i]), key=config.key, fpr=config.fpr,
+            found = marker.extract_frames(indices, logits[i], key=config.key, fpr=config.fpr,
                                           hypotheses=marker.video_factor(level, poses[i]))
             results.append(_result(marker, posed(found, poses[i]), 1000 * (spent[i] + time.perf_counter() - begin)))
     return results

@@ -4,7 +4,8 @@ A pose is a flip or quarter turn (:mod:`~wmark.sync.dihedral`, undone exactly) f
 (:mod:`~wmark.sync.rotation`, found by a scan). A search spends half of its false-positive budget on the image
 as received, which it reads first, and half on every other pose its level could have ended on (a Bonferroni
 bound, counted whether or not the search stopped early): a clean image is detected at most ``fpr`` of the time
-whatever the search tried, and an unedited marked image costs one decode at every level (:meth:`Level.factor`).
+whatever the search tried, and an unedited marked image costs one decode at every level
+(:func:`wmark.watermarker.decision.factor`).
 """
 from __future__ import annotations
 
@@ -40,21 +41,12 @@ class Level:
     def hypotheses(self) -> int:
         """The poses a search at this level can end on (the p-value's Bonferroni factor); with reframes, a bound:
         an image's search counts the placements it will score for the template it found
-        (:meth:`wmark.api.Watermarker._plan`)."""
+        (:func:`wmark.watermarker.search.plan`)."""
         count = len(self.transforms) * (rotation.ANGLES if self.rotations else 1)
         if self.reframes:
             from wmark.sync.reframe import hypotheses_bound  # torch: only when a level needs it
             count += len(self.transforms) * hypotheses_bound()
         return count
-
-    def factor(self, pose: Pose, count: int | None = None) -> int:
-        """What the p-value of a read under ``pose`` is multiplied by. A level that searches tests the image as
-        received at ``fpr / 2`` and each of the ``count`` poses it could end on otherwise (default
-        :attr:`hypotheses`; an image's search counts its plan) at ``fpr / (2 count)``: their union stays within
-        ``fpr``."""
-        if self.hypotheses == 1:
-            return 1
-        return 2 if pose == Pose() else 2 * (count or self.hypotheses)
 
 
 LEVELS = {

@@ -1,0 +1,97 @@
+"""The order in which a search level (:mod:`wmark.sync.search`) tries poses on an image, each with the factor its
+p-value carries (:func:`wmark.watermarker.decision.factor`), and the loop that stops at the first detection.
+
+The image as received is read first; only when it is not detected is the rest planned. With reframes, for a model
+with a template, the plan first looks for the template (:func:`wmark.sync.template.find`) and counts the placements
+:func:`wmark.sync.reframe.search` will score for what it finds, known before any decoding, so the Bonferroni bound
+holds; with rotations, each flip is scanned for its best angle (:func:`wmark.sync.rotation.scan`).
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Callable, Iterable, Iterator
+
+import torch
+
+from wmark.sync import dihedral, reframe, rotation, template
+from wmark.sync.search import Level, Pose
+from wmark.watermarker.decision import factor
+from wmark.watermarker.reader import Reader
+from wmark.watermarker.reports import Detection, Extraction, posed
+
+READ_POSES = 1
+"""With rotations, how many of the best-aligned poses a search decodes in full after its scans (besides the
+identity, read first): each more costs a full decode on an unmarked image."""
+Candidates = Iterable[tuple[Pose, int]]
+"""(pose, the factor a read under it carries), in the order a search tries them."""
+
+
+def plan(reader: Reader, x: torch.Tensor, level: Level) -> tuple[int, Iterator[Pose]]:
+    """(count, poses): the poses of ``level`` to read frames ``x`` (B, 3, H, W) under after the identity
+    (:func:`poses`), and how many the p-value counts: for a level with reframes and a model with a template, the
+    placements found plus the rotation scan's poses; for a model without a template, the level's poses less any
+    placement (as :func:`~wmark.watermarker.decision.video_factor` counts them); else ``level.hypotheses``."""
+    domain, size = reader.domain, reader.model.size
+    if not domain.template:  # no template, no placement to try or to count
+        return replace(level, reframes=False).hypotheses, poses(reader, x, level)
+    if not level.reframes:
+        return level.hypotheses, poses(reader, x, level)
+    frame = x.mean(0, keepdim=True)
+    fits = {}
+    plausible = reframe.plausible(domain, size, *frame.shape[-2:])
+    if found := template.find(frame, plausible):  # the mirror's peaks are as strong: one look decides
+        for name in level.transforms:
+            seen = found if name == "identity" else template.find(dihedral.UNDO[name](frame), plausible)
+            if seen:
+                fits[name] = seen
+    placements = sum(reframe.hypotheses(domain, size, *frame.shape[-2:], fit)
+                     for seen in fits.values() for fit in seen)
+    return len(level.transforms) * rotation.ANGLES + placements, poses(reader, x, level, fits)
+
+
+def poses(reader: Reader, x: torch.Tensor, level: Level,
+          fits: dict[str, list[template.Fit]] | None = None) -> Iterator[Pose]:
+    """The poses of ``level`` to read frames ``x`` (B, 3, H, W) under once the identity has failed, in order: for
+    each flip whose template ``fits`` holds, the placements :func:`wmark.sync.reframe.search` scores best; then each
+    flip or quarter turn; with rotations, each of those is scanned for its best angle by the coarsest band and only
+    the :data:`READ_POSES` best-aligned are read, their angle refined on the finest band
+    (:func:`wmark.sync.rotation.refine`). Several frames (a video's) are scanned as their mean."""
+    domain, model = reader.domain, reader.model
+    x = x.mean(0, keepdim=True)  # a video's frames carry one mark: their mean keeps it and blurs what moves
+    for name, seen in (fits or {}).items():
+        for fit in seen:
+            for _, placed in reframe.search(domain, model, dihedral.UNDO[name](x), fit):
+                yield Pose(name, round(placed.degrees(), 3), placed)
+    if not level.rotations:
+        yield from (Pose(name) for name in level.transforms if name != "identity")
+        return
+    scanned = sorted(((*rotation.scan(domain.aligner(model, dihedral.UNDO[name](x))), name)
+                      for name in level.transforms), key=lambda found: -found[1])
+    for angle, _, name in scanned[:READ_POSES]:
+        fine = domain.aligner(model, dihedral.UNDO[name](x), finest=True)
+        pose = Pose(name, rotation.refine(angle, fine))
+        if pose != Pose():
+            yield pose
+
+
+def image_candidates(reader: Reader, x: torch.Tensor, level: Level) -> Iterator[tuple[Pose, int]]:
+    """The identity, then (planned only if asked for) each pose of :func:`plan`, with their factors."""
+    yield Pose(), factor(level, Pose())
+    if level.hypotheses == 1:
+        return
+    count, planned = plan(reader, x, level)
+    for pose in planned:
+        yield pose, factor(level, pose, count)
+
+
+def first_detected(candidates: Candidates, read: Callable[[Pose], torch.Tensor],
+                   decide: Callable[[torch.Tensor, int], Extraction | Detection]) -> Extraction | Detection:
+    """``decide(read(pose), factor)`` for each candidate in turn: the first report that detects, else the first one
+    (the image as received), each with the pose it was read under."""
+    first = None
+    for pose, count in candidates:
+        found = posed(decide(read(pose), count), pose)
+        if found.detected:
+            return found
+        first = first or found
+    return first
