@@ -62,7 +62,7 @@ CONFIGS = {
 
 def marker_for(model: str, domain: dict) -> Watermarker:
     card = zoo.find_card(model)
-    return Watermarker(zoo.Card(card.name, card.path, {**card.data, "domain": domain}), device="cpu")
+    return Watermarker(card.with_domain(domain), device="cpu")
 
 
 def run(name: str, model: str, domain: dict, photos: list[Path], target_flip: float, seed: int) -> dict:

@@ -51,7 +51,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     base = zoo.find_card(args.base)
-    marker = Watermarker(zoo.Card(args.name, base.path, {**base.data, "domain": DOMAIN}), device="cpu")
+    marker = Watermarker(zoo.Card(args.name, base.path, base.with_domain(DOMAIN).data), device="cpu")
     photos = sorted(args.val.glob("*.jpg"))
     images = [from_uint8(np.asarray(Image.open(p).convert("RGB")))[None] for p in photos]
     generator = torch.Generator().manual_seed(0)

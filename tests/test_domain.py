@@ -25,7 +25,7 @@ def model():
 
 def tiled_marker(name: str, domain: dict) -> wmark.Watermarker:
     card = zoo.find_card(name)
-    return wmark.Watermarker(zoo.Card(card.name, card.path, {**card.data, "domain": domain}), device="cpu")
+    return wmark.Watermarker(card.with_domain(domain), device="cpu")
 
 
 @pytest.mark.parametrize("height,width,tiles,expected", [
@@ -135,8 +135,8 @@ def test_video_frames_use_the_domain(clip, tmp_path):
 
 def test_a_card_video_domain_reweights_the_bands_for_video_frames_only(clip, tmp_path):
     card = zoo.find_card("mbrs-64")
-    data = {**card.data, "domain": PATTERNS, "video_domain": {"band_weights": [1.0, 3.0], "rule": "a test"}}
-    marker = wmark.Watermarker(zoo.Card(card.name, card.path, data), device="cpu")
+    tested = card.with_domain(PATTERNS, video_domain={"band_weights": [1.0, 3.0], "rule": "a test"})
+    marker = wmark.Watermarker(tested, device="cpu")
     assert [b.weight for b in marker.video_domain.bands] == [1.0, 3.0]
     assert [b.tiles for b in marker.video_domain.bands] == [b.tiles for b in marker.domain.bands]
     x = pipeline.quantize(torch.rand(1, 3, 96, 160, generator=torch.Generator().manual_seed(1)))

@@ -99,6 +99,18 @@ class Card:
         floor = self.data.get("psnr_floor")
         return None if floor is None else float(floor)
 
+    def with_domain(self, domain: dict | None, **fields) -> "Card":
+        """This card's model in another embedding ``domain`` (and other ``fields``), with the bit count and payload
+        block that domain's codeword needs."""
+        from wmark.domain import Domain
+        from wmark.payload import PayloadCode
+
+        bits = Domain.from_dict(domain).codeword_bits(self.kwargs["message_bits"])
+        code = PayloadCode(bits).describe()
+        data = {**self.data, "domain": domain, "bits": bits, "payload": code, "data_bits": code["data_bits"],
+                "capacity_bytes": code["capacity_bytes"], **fields}
+        return Card(self.name, self.path, data)
+
     def summary(self) -> dict:
         """The card's headline fields, as `wmark models --json` lists them."""
         keys = ("family", "bits", "data_bits", "capacity_bytes", "size", "strength", "metrics")
