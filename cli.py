@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 from collections import Counter
@@ -11,6 +12,7 @@ from typing import List, Optional
 
 import typer
 
+from wmark.interface.defaults import DEFAULT_FPR, FRAME_BATCH, VIDEO_CODEC, VIDEO_CRF, VIDEO_PRESET
 from wmark.sync import DEFAULT_SEARCH
 
 # Plain help (no rich panels): each option shows its metavar, flags show none.
@@ -27,6 +29,8 @@ SEARCH_HELP = ("off; fast to also try the image flipped and turned by quarter tu
                "a model without one). The image as received is read first, at half of --fpr; a video's pose is found "
                "on a few frames; the p-value counts every pose the level could end on.")
 SEARCH = typer.Option(DEFAULT_SEARCH, "--search", metavar="LEVEL", help=SEARCH_HELP)
+FPR = typer.Option(DEFAULT_FPR, "--fpr", metavar="RATE", help="False-positive rate for 'detected'.")
+BATCH = typer.Option(FRAME_BATCH, "--batch", metavar="N", help="Video frames per model call.")
 
 
 def _print_version(value: bool) -> None:
@@ -41,6 +45,14 @@ def _print_version(value: bool) -> None:
 def _root(_: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
                                  help="Print the version and exit.")) -> None:
     """Robust invisible watermarks for images and video."""
+    os.environ.setdefault("OMP_NUM_THREADS", COMPUTE_THREADS)  # read by torch when it is first imported
+
+
+COMPUTE_THREADS = "1"
+"""Torch's threads in a command, unless OMP_NUM_THREADS says otherwise. One thread read an unmarked 1 MP photo
+4.8 times faster than torch's default on this project's shared 2-core machine (whole-process median wall time,
+5 runs each in turn): threads that wait for a busy core spin. A command's parallel unit is the file
+(``scan --workers``)."""
 
 
 def _user_errors():
@@ -50,13 +62,20 @@ def _user_errors():
     return (WmarkError, AttackError)
 
 
+def _fail(message: str, as_json: bool) -> None:
+    """Say a user-caused error in one line on stderr, and under --json also as ``{"error": ...}`` on stdout."""
+    typer.echo(f"error: {message}", err=True)
+    if as_json:
+        typer.echo(json.dumps({"error": message}))
+
+
 @contextmanager
-def _reported():
-    """Turn a user-caused error into one line on stderr and exit code 2."""
+def _reported(as_json: bool = False):
+    """Turn a user-caused error into one line (:func:`_fail`) and exit code 2."""
     try:
         yield
     except _user_errors() as exc:
-        typer.echo(f"error: {exc}", err=True)
+        _fail(str(exc), as_json)
         raise typer.Exit(2) from None
 
 
@@ -110,7 +129,7 @@ def _undecoded(found: dict) -> str:
 
 
 def _quality(report: dict) -> str:
-    return f"PSNR-Y {report['psnr_y']:.2f} dB" if "psnr_y" in report else f"PSNR {report['psnr']:.2f} dB"
+    return f"{'PSNR-Y' if 'frames' in report else 'PSNR'} {report['psnr']:.2f} dB"
 
 
 class _Markers:
@@ -150,7 +169,8 @@ def embed(
     paths: List[Path] = typer.Argument(..., metavar="PATH", help="INPUT OUTPUT, or INPUT... OUTPUT_DIR (inputs may be folders)."),
     model: Optional[str] = MODEL,
     message: Optional[str] = typer.Option(None, "--message", metavar="TEXT", help="Text to hide (UTF-8, coded with Reed-Solomon)."),
-    bits: Optional[str] = typer.Option(None, "--bits", metavar="BITS", help="Raw codeword of exactly the model's bit count: no ECC, no key."),
+    codeword: Optional[str] = typer.Option(
+        None, "--codeword", metavar="BITS", help="Raw codeword of exactly the model's bit count (0s and 1s): no ECC, no key."),
     hex_: Optional[str] = typer.Option(None, "--hex", metavar="HEX", help="Payload bytes in hex."),
     key: Optional[str] = KEY,
     strength: Optional[float] = typer.Option(None, "--strength", metavar="S", help="Residual strength (default: the card's)."),
@@ -165,10 +185,10 @@ def embed(
     no_verify: bool = typer.Option(
         False, "--no-verify", help="Skip decoding the written output (faster). By default an output that does not "
         "read back is kept, reported, and exits 1."),
-    codec: str = typer.Option("h264", "--codec", metavar="CODEC", help="Video codec: h264, h265, vp9 or av1."),
-    crf: int = typer.Option(18, "--crf", metavar="CRF", help="Video quality (lower is better)."),
-    preset: str = typer.Option("medium", "--preset", metavar="PRESET", help="x264/x265 speed preset."),
-    batch: int = typer.Option(16, "--batch", metavar="N", help="Video frames per model call."),
+    codec: str = typer.Option(VIDEO_CODEC, "--codec", metavar="CODEC", help="Video codec: h264, h265, vp9 or av1."),
+    crf: int = typer.Option(VIDEO_CRF, "--crf", metavar="CRF", help="Video quality (lower is better)."),
+    preset: str = typer.Option(VIDEO_PRESET, "--preset", metavar="PRESET", help="x264/x265 speed preset."),
+    batch: int = BATCH,
     every: int = typer.Option(1, "--every", metavar="K", help="Video: embed every K-th frame and reuse its residual between."),
     device: str = DEVICE,
     as_json: bool = JSON,
@@ -177,16 +197,16 @@ def embed(
     import wmark
     from wmark.io.video import check_options
 
-    with _reported():
+    with _reported(as_json):
         if len(paths) < 2:
             raise wmark.WmarkError("give an INPUT and an OUTPUT (or several inputs and an output folder)")
         *inputs, output = paths
-        if message is None and bits is None and hex_ is None:
-            raise wmark.WmarkError("give a payload: --message TEXT, --bits 0101... or --hex HEX")
+        if message is None and codeword is None and hex_ is None:
+            raise wmark.WmarkError("give a payload: --message TEXT, --codeword 0101... or --hex HEX")
         video = dict(codec=codec, crf=crf, preset=preset, batch=batch, every=every)
         check_options(**video)
         marker_for = _Markers(model, device)
-        options = dict(message=message, bits=bits, hex=hex_, key=key, strength=strength, quality=quality, force=force,
+        options = dict(message=message, codeword=codeword, hex=hex_, key=key, strength=strength, quality=quality, force=force,
                        psnr_target=psnr, flip=flip, verify=not no_verify)
         if len(inputs) == 1 and not inputs[0].is_dir():
             if output.is_dir():
@@ -216,7 +236,7 @@ def embed(
 
         results, errors = _batch(pairs, one, "embedding")
         _print({"results": results, "errors": errors}, as_json,
-               [(r["output"], _quality(r) + ("" if r["verified"] is not False else ", NOT VERIFIED")) for r in results])
+               [(r["path"], _quality(r) + ("" if r["verified"] is not False else ", NOT VERIFIED")) for r in results])
         if errors:
             raise typer.Exit(2)
         if any(r["verified"] is False for r in results):
@@ -228,11 +248,11 @@ def extract(
     paths: List[Path] = typer.Argument(..., metavar="PATH", help="Images, videos or folders."),
     model: Optional[str] = MODEL,
     key: Optional[str] = KEY,
-    fpr: float = typer.Option(1e-6, "--fpr", metavar="RATE", help="False-positive rate for 'detected'."),
+    fpr: float = FPR,
     search: str = SEARCH,
     frames: Optional[int] = typer.Option(None, "--frames", metavar="N", help="Video: read N frames spread evenly (default all)."),
     per_frame: bool = typer.Option(False, "--per-frame", help="Video: also report each frame."),
-    batch: int = typer.Option(16, "--batch", metavar="N", help="Video frames per model call."),
+    batch: int = BATCH,
     device: str = DEVICE,
     as_json: bool = JSON,
 ) -> None:
@@ -241,7 +261,7 @@ def extract(
     from wmark.io.media import media_kind
     from wmark.io.video import check_options
 
-    with _reported():
+    with _reported(as_json):
         check_options(batch=batch, frames=frames)
         marker_for = _Markers(model, device)
 
@@ -274,18 +294,19 @@ def detect(
     model: Optional[str] = MODEL,
     key: Optional[str] = KEY,
     expect: Optional[str] = typer.Option(None, "--expect", metavar="TEXT", help="The message you expect (binomial test on all bits)."),
-    fpr: float = typer.Option(1e-6, "--fpr", metavar="RATE", help="Accepted false-positive rate."),
+    fpr: float = FPR,
     search: str = SEARCH,
     device: str = DEVICE,
     as_json: bool = JSON,
 ) -> None:
     """Decide whether a watermark is present. Exit 0 if every input is detected, 1 if one is not, 2 on error."""
-    with _reported():
+    with _reported(as_json):
         marker_for = _Markers(model, device)
 
         def one(path: Path) -> dict:
-            return {"path": str(path), **marker_for(path).detect(path, key=key, expect=expect, fpr=fpr,
-                                                                 search=search).to_dict()}
+            marker = marker_for(path)
+            return {"path": str(path), "model": marker.name,
+                    **marker.detect(path, key=key, expect=expect, fpr=fpr, search=search).to_dict()}
 
         if len(paths) == 1 and not paths[0].is_dir():
             result = one(paths[0])
@@ -304,7 +325,7 @@ def models(as_json: bool = JSON) -> None:
     """List the trained checkpoints: * marks the default for images, v the default for videos."""
     from wmark import zoo
 
-    with _reported():
+    with _reported(as_json):
         default, video_default = zoo.default_name(), zoo.default_name(medium="video")
         cards = [card.summary() for card in zoo.list_cards()]
     if as_json:
@@ -315,7 +336,7 @@ def models(as_json: bool = JSON) -> None:
         mark = ("*" if card["name"] == default else " ") + ("v" if card["name"] == video_default else " ")
         text = _count(card["capacity_bytes"], "byte") + " of text"
         typer.echo(f"{mark} {card['name']:<20} {card['family']:<10} {card['bits']:>3} bits, {text:<16} "
-                   f"{card['size']:>3} px {card['strength']:>8}")
+                   f"{card['native_size']:>3} px {card['strength']:>8}")
     typer.echo("* default for images, v default for videos; -m NAME picks another.")
 
 
@@ -354,12 +375,14 @@ def demo(
     region (original | marked | difference) and FLIP visibility beside PSNR."""
     from wmark.demo import run_demo
 
-    with _reported():
+    with _reported(as_json):
         report = run_demo(out, model=model, device=device)
-    _print(report, as_json, [(k, v) for k, v in report.items() if not isinstance(v, dict)]
-           + [(f"wrote {name}", path) for name, path in report["files"].items()])
+    _print(report, as_json, [(k, v) for k, v in report.items() if not isinstance(v, (dict, list))]
+           + [(f"wrote {name}", path) for name, path in report["files"].items()]
+           + [(f"read {Path(r['path']).name}", r["message"] if r["detected"] else "not detected")
+              for r in report["results"]])
     if not as_json:
-        typer.echo("flip_vs_jpeg75 under 1: the mark is less visible than re-saving the photo as JPEG 75. "
+        typer.echo("flip_ratio under 1: the mark is less visible than re-saving the photo as JPEG 75. "
                    "Compare the original and the marked photo at 1:1 in flat_crop.png.")
 
 
@@ -438,23 +461,27 @@ def bench(
         None, "-a", "--attack", metavar="SPEC", help="Attack spec (repeatable; default: the fixed grid in docs/bench.md)."),
     strength: Optional[List[float]] = typer.Option(None, "--strength", metavar="S", help="Strength to sweep (repeatable; default: the card's)."),
     frames: Optional[int] = typer.Option(None, "--frames", metavar="N", help="Video: N frames spread evenly (default all)."),
-    batch: int = typer.Option(16, "--batch", metavar="N", help="Video frames per model call (and per attacked clip)."),
+    batch: int = typer.Option(FRAME_BATCH, "--batch", metavar="N", help="Video frames per model call (and per attacked clip)."),
     out: Path = typer.Option(Path("wmark-bench"), "--out", metavar="PATH", help="Folder for frames.csv, summary.json and the plots."),
     fail_under: Optional[List[str]] = typer.Option(
         None, "--fail-under", metavar="SPEC=ACC", help="SPEC=ACC: exit 1 when a model's mean bit accuracy under SPEC is below ACC (repeatable)."),
     seed: int = typer.Option(0, "--seed", metavar="N", help="Seeds the codewords and the attack params."),
     flip: bool = typer.Option(
         False, "--flip", help="Also measure FLIP visibility of each marked frame (centre 512 px crop at 1:1; ~1 s a frame)."),
+    search: str = typer.Option(
+        "off", "--search", metavar="LEVEL",
+        help="Read each attacked image as 'wmark extract --search LEVEL' does: off (default: as received, the raw "
+             "robustness), fast, tilt, full or sync (see 'wmark extract --help'). Images only; peers are read as received."),
     device: str = DEVICE,
     as_json: bool = JSON,
 ) -> None:
     """Benchmark models against an attack grid: bit accuracy against PSNR, per frame. Exit 1 if a --fail-under fails."""
     from wmark.bench import engine, report
 
-    with _reported():
+    with _reported(as_json):
         thresholds = report.parse_thresholds(fail_under or [], attack or None)
         result = engine.run(inputs, engine.load_models(model or None, device), attack or None, strength or None,
-                            frames=frames, seed=seed, batch=batch, device=device, flip=flip)
+                            frames=frames, seed=seed, batch=batch, device=device, flip=flip, search=search)
         summary = engine.summarize(result)
         outcomes = report.check_thresholds(summary, thresholds)
         if thresholds:
@@ -466,7 +493,7 @@ def bench(
         from rich.console import Console
         from rich.table import Table
 
-        table = Table(*report.TABLE_HEADER, title=f"wmark bench: {summary['speed']['frames']} frames, {out}")
+        table = Table(*report.TABLE_HEADER, title=f"wmark bench: {summary['speed']['frames']} frames, search {search}, {out}")
         for row in report.table_rows(summary):
             table.add_row(*row)
         console = Console()
@@ -488,35 +515,35 @@ def scan(
     model: Optional[List[str]] = typer.Option(
         None, "-m", "--model", metavar="NAME", help="Checkpoint name or folder (repeatable: every file meets every model)."),
     key: Optional[str] = KEY,
-    fpr: float = typer.Option(1e-6, "--fpr", metavar="RATE", help="False-positive rate for 'detected'."),
-    out: Optional[str] = typer.Option(None, "--out", metavar="PATH", help="JSONL report, one row a file (default: stdout)."),
+    fpr: float = FPR,
+    report: Optional[str] = typer.Option(None, "--report", metavar="FILE", help="JSONL report, one row a file (default: stdout)."),
     csv: Optional[str] = typer.Option(None, "--csv", metavar="PATH", help="Also write a flat CSV of the report when the scan ends."),
     workers: int = typer.Option(1, "--workers", metavar="N", help="Worker processes (0: scan in this process)."),
-    resume: bool = typer.Option(False, "--resume", help="Continue --out: skip the files in it, append the rest."),
-    force: bool = typer.Option(False, "--force", help="Start --out over when it exists."),
+    resume: bool = typer.Option(False, "--resume", help="Continue --report: skip the files in it, append the rest."),
+    force: bool = typer.Option(False, "--force", help="Start --report over when it exists."),
     timeout: Optional[float] = typer.Option(None, "--timeout", metavar="SECONDS", help="Seconds a file may take (then an error row)."),
     engine: str = typer.Option("local", "--engine", metavar="ENGINE", help="local (worker processes) or dask."),
     address: Optional[str] = typer.Option(None, "--address", metavar="URL", help="Dask scheduler, e.g. tcp://host:8786 (default: a LocalCluster)."),
     search: str = SEARCH,
     device: str = DEVICE,
     as_json: bool = typer.Option(
-        False, "--json", help="Print the summary as one JSON object: on stdout with --out, else on stderr after the rows."),
+        False, "--json", help="Print the summary as one JSON object: on stdout with --report, else on stderr after the rows."),
 ) -> None:
     """Forensic scan of files and folders: one JSON line a file, every model tried. Exit 0 when it completes."""
     from wmark import zoo
     from wmark.scan.collection import run
     from wmark.scan.job import ScanConfig
 
-    with _reported():
+    with _reported(as_json):
         try:
             defaults = tuple(dict.fromkeys(zoo.default_name(medium=medium) for medium in zoo.MEDIA))
-            summary = run(paths, ScanConfig(tuple(model or defaults), key, fpr, device, timeout, search=search), out=out, csv=csv,
+            summary = run(paths, ScanConfig(tuple(model or defaults), key, fpr, device, timeout, search=search), out=report, csv=csv,
                           resume=resume, force=force, workers=workers, engine=engine, address=address, progress=True)
         except KeyboardInterrupt:
             typer.echo("interrupted; the report holds whole lines: --resume continues it", err=True)
             raise typer.Exit(130) from None
     if as_json:  # rows stream to stdout without --out, so the summary goes to stderr then
-        typer.echo(json.dumps(summary.to_dict()), err=out is None)
+        typer.echo(json.dumps(summary.to_dict()), err=report is None)
     else:
         typer.echo(f"scanned {summary.scanned} files in {summary.seconds:.1f} s ({summary.files_per_s:.2f} files/s): "
                    f"{summary.detected} detected, {summary.present} with a mark that did not decode, "
@@ -530,7 +557,19 @@ def _terminate(signum, frame) -> None:
 
 def main() -> None:
     signal.signal(signal.SIGTERM, _terminate)  # unwind like Ctrl-C, so no partial output is left
-    app(prog_name="wmark")
+    if "--json" not in sys.argv[1:]:
+        app(prog_name="wmark")
+        return
+    from typer.exceptions import TyperException  # the base of typer's usage errors
+
+    try:  # under --json a usage error (unknown option, bad value) is JSON on stdout too
+        code = app(prog_name="wmark", standalone_mode=False)
+    except TyperException as exc:
+        _fail(exc.format_message(), as_json=True)
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.exit(130)
+    sys.exit(code or 0)
 
 
 if __name__ == "__main__":

@@ -12,8 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from .base import Attack, PerSample, param, register
-
-_LUMA = (0.299, 0.587, 0.114)
+from .colour import BT601_LUMA
 
 
 def _per_sample(v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -23,7 +22,7 @@ def _per_sample(v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 def luma(x: torch.Tensor) -> torch.Tensor:
     """(N, 3, H, W) -> (N, 1, H, W) Rec. 601 luma."""
-    w = torch.tensor(_LUMA, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
+    w = torch.tensor(BT601_LUMA, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
     return (x * w).sum(1, keepdim=True)
 
 

@@ -55,7 +55,7 @@ def round_trips(marker, photos: list[Path], work: Path) -> list[dict]:
                 Image.open(marked).save(target, quality=quality)
             found = marker.extract(target)
             row[label] = {"exact": found.message == message, "detected": found.detected, "p_value": found.p_value,
-                          "bit_accuracy": float(bit_accuracy(_bits(found.bits), _bits(report.bits)))}
+                          "bit_accuracy": float(bit_accuracy(_bits(found.codeword), _bits(report.codeword)))}
         rows.append(row)
     return rows
 

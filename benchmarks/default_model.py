@@ -48,7 +48,7 @@ def at_card_strength(rows: list[dict], card) -> tuple[float, float] | None:
             and abs(r["strength"] - card.strength) < 1e-6]
     if not mine:
         return None
-    return sum(r["word_ok"] for r in mine) / len(mine), sum(r["bit_acc"] for r in mine) / len(mine)
+    return sum(r["word_ok"] for r in mine) / len(mine), sum(r["bit_accuracy"] for r in mine) / len(mine)
 
 
 def choose(report: dict, cards: list, visibility: dict, small: dict, clips: dict | None = None) -> dict:
@@ -112,7 +112,7 @@ def choose_video(report: dict, cards: list, small: dict, clips: dict) -> tuple[s
             reasons.append(f"small inputs: worst {worst}")
         rows = [r for r in report["video"]["results"] if r["model"] == card.name and r["strength"] is not None
                 and abs(r["strength"] - card.strength) < 1e-6]
-        crf28 = next((r["bit_acc"] for r in rows if r["attack"] == VIDEO_ATTACK), None)
+        crf28 = next((r["bit_accuracy"] for r in rows if r["attack"] == VIDEO_ATTACK), None)
         if (crf28 is None or crf28 < VIDEO_MIN_BITS_READ) and not clips.get(card.name):
             reasons.append(f"{VIDEO_ATTACK}: {crf28} of the bits a frame, and no clip message measured")
         if reasons:

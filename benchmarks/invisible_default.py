@@ -57,14 +57,14 @@ def wmark(*args: str) -> dict:
 def photo_row(photo: Path, model: list[str], work: Path) -> dict:
     marked = work / f"{photo.stem}.png"
     report = wmark("embed", str(photo), str(marked), "--message", MESSAGE, *model)
-    codeword = report["bits"]
+    codeword = report["codeword"]
     row = measure(photo, np.asarray(Image.open(marked).convert("RGB")))
     row["megapixels"] = round(np.prod(Image.open(photo).size) / 1e6, 2)
     for name, attack in ATTACKS.items():
         attacked = work / f"{photo.stem}-{name}.png"
         attack(Image.open(marked).convert("RGB")).save(attacked)
         found = wmark("extract", str(attacked), *model)
-        row[name] = sum(a == b for a, b in zip(found["bits"], codeword)) / len(codeword)
+        row[name] = sum(a == b for a, b in zip(found["codeword"], codeword)) / len(codeword)
         row[f"{name}_message"] = found["message"] == MESSAGE
     return row
 
@@ -118,8 +118,8 @@ def video_check(val: Path, model: list[str], work: Path) -> dict:
     with av.open(str(attacked)) as container:
         has_audio = bool(container.streams.audio)
     found = wmark("extract", str(attacked), *model)
-    accuracy = sum(a == b for a, b in zip(found["bits"], embedded["bits"])) / len(embedded["bits"])
-    return {"size": "1280x720", "frames": embedded["frames"], "psnr_y": embedded["psnr_y"], "audio_kept": has_audio,
+    accuracy = sum(a == b for a, b in zip(found["codeword"], embedded["codeword"])) / len(embedded["codeword"])
+    return {"size": "1280x720", "frames": embedded["frames"], "psnr_y": embedded["psnr"], "audio_kept": has_audio,
             "crf28_message": found["message"] == MESSAGE, "crf28_bit_accuracy": round(accuracy, 4)}
 
 

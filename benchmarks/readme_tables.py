@@ -211,7 +211,50 @@ def search_markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def small_photos_markdown(result: dict) -> str:
+    """small_photos.json: per edit, size and method, the share of photos read exactly and the mean bit accuracy;
+    per size and method, read time, PSNR, FLIP ratio and the default's false detections on the unmarked photos."""
+    settings, summary = result["settings"], result["summary"]
+    methods, must = settings["methods"], set(settings["must_read"])
+    names = [f"`{m}`" if m == settings["model"] else m.split(":")[-1] for m in methods]
+    sets = {kind: sum(p.startswith(f"{kind}/") for p in settings["photos"]) for kind in ("val", "unseen")}
+    label = {"768x512": "768×512", "1mp": "~1 MP"}
+    machine = result["machine"]
+    count = len(settings["photos"])
+    lines = [f"{count} photo{'' if count == 1 else 's'} ({sets['val']} validation, {sets['unseen']} unseen: "
+             f"{', '.join(p.split('/', 1)[1] for p in settings['photos'])}); `{settings['model']}` (the default, "
+             f"message {settings['message']!r}) beside invisible-watermark's dwtDct and dwtDctSvd (64 random bits). "
+             "Each cell: share of photos read exactly (mean bit accuracy); † must read on every photo. Reads timed "
+             f"on {machine['cpu_count']} cores, torch on {machine['torch_threads']} thread(s).", "",
+             "| edit | " + " | ".join(f"{label[size]} {name}" for size in summary for name in names) + " |",
+             "|---" * (1 + len(summary) * len(methods)) + "|"]
+    for edit in settings["edits"]:
+        cells = [summary[size]["methods"][m]["edits"][edit] for size in summary for m in methods]
+        lines.append(f"| {edit}{' †' if edit in must else ''} | "
+                     + " | ".join(f"{c['exact']:.0%} ({c['bit_acc']:.3f})" for c in cells) + " |")
+    rows = {"median read (s)": lambda m: f"{m['median_read_seconds']:.2f}",
+            "median PSNR (dB)": lambda m: f"{m['median_psnr']:.1f}",
+            "median FLIP ÷ JPEG 75's": lambda m: f"{m['median_flip_ratio']:.2f}"}
+    for row, cell in rows.items():
+        lines.append(f"| {row} | " + " | ".join(cell(summary[size]["methods"][m]) for size in summary
+                                                for m in methods) + " |")
+    lines.append("| false detections, unmarked photos | " + " | ".join(
+        f"{summary[size]['false_detections']} of {summary[size]['photos']}" if m == settings["model"] else "–"
+        for size in summary for m in methods) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def json_fields_markdown() -> str:
+    """The JSON reports' field names, types and meanings, from wmark/interface/vocabulary.py."""
+    from wmark.interface.vocabulary import FIELDS
+
+    lines = ["| field | type | meaning |", "|---|---|---|"]
+    lines += [f"| `{name}` | {' or '.join(kinds)} | {meaning} |" for name, (kinds, meaning) in sorted(FIELDS.items())]
+    return "\n".join(lines) + "\n"
+
+
 TABLES = {
+    "json-fields": (None, json_fields_markdown),
     "visibility": ("visibility.json", visibility_markdown),
     "levers": ("domain_levers.json", levers_markdown),
     "default": ("default_model.json", default_markdown),
@@ -225,6 +268,7 @@ TABLES = {
     "presence": ("presence.json", presence_markdown),
     "search": ("search.json", search_markdown),
     "video-domain": ("video_domain.json", video_domain_markdown),
+    "small-photos": ("small_photos.json", small_photos_markdown),
 }
 
 

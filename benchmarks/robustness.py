@@ -145,7 +145,7 @@ def markdown(report: dict) -> str:
     lines.append("| PSNR (dB) | " + " | ".join(psnr) + " |")
     for attack in attacks:
         row = [cells.get((part, m, attack)) for m in models for part in parts]
-        text = ["" if g is None else f"{g['bit_acc']:.3f} · {g['word_ok']:.0%}" for g in row]
+        text = ["" if g is None else f"{g['bit_accuracy']:.3f} · {g['word_ok']:.0%}" for g in row]
         lines.append(f"| `{attack}` | " + " | ".join(text) + " |")
     return "\n".join(lines)
 

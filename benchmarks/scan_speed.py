@@ -35,13 +35,15 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+import wmark.domain
 import wmark.sync
+from wmark.domain import rotation
+from wmark.interface.defaults import DEFAULT_FPR
 from wmark.io.image import from_uint8, list_images
 from wmark.pipeline import MIN_SIDE, quantize
 from wmark.scan.collection import run
 from wmark.scan.job import ScanConfig, detect_image, markers
-from wmark.stats import DEFAULT_FPR
-from wmark.sync import DEFAULT_SEARCH, rotation
+from wmark.sync import DEFAULT_SEARCH
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -76,9 +78,11 @@ def _variant(photo: torch.Tensor, generator: torch.Generator, turn: bool = False
 
 
 def search_code() -> str:
-    """sha256 of the search's code (wmark/sync/*.py), so that a count resumes only under the code that began it."""
+    """sha256 of the search's code (wmark/sync/*.py, and the template and rotation it shares with the domain), so
+    that a count resumes only under the code that began it."""
     digest = hashlib.sha256()
-    for path in sorted((Path(wmark.sync.__file__).parent).glob("*.py")):
+    shared = Path(wmark.domain.__file__).parent
+    for path in [*sorted(Path(wmark.sync.__file__).parent.glob("*.py")), shared / "template.py", shared / "rotation.py"]:
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
 

@@ -81,7 +81,7 @@ def edits(rng: random.Random) -> dict:
 
 def bit_accuracy(found: wmark.api.Extraction, codeword: torch.Tensor) -> float:
     """The share of the raw bits an extraction read (under the pose it reports) that match the codeword."""
-    decoded = torch.tensor([int(bit) for bit in found.bits])
+    decoded = torch.tensor([int(bit) for bit in found.codeword])
     return float((decoded == codeword).float().mean())
 
 

@@ -73,7 +73,7 @@ def image_jobs(image: np.ndarray, names: list[str] | None = None) -> dict:
     for card in [zoo.find_card(n) for n in names] if names else zoo.list_cards():
         marker = load(card.name, device="cpu")
         bits = "".join(map(str, random_bits(marker.bits)))
-        marked = marker.embed(image, bits=bits)
+        marked = marker.embed(image, codeword=bits)
         jobs[f"{card.name} embed"] = lambda m=marker, b=bits: m.embed(image, bits=b)
         jobs[f"{card.name} extract"] = lambda m=marker, y=marked: m.extract(y)
     if "imwatermark:dwtDct" in peers.available():
@@ -105,7 +105,7 @@ def rivagan_once(image: np.ndarray) -> dict:
 
 def video_fps(source: Path, work: Path, repeats: int) -> dict:
     marker = load(None, device="cpu", medium="video")
-    codeword = marker.codeword(bits="".join(map(str, random_bits(marker.bits))))
+    codeword = marker.codeword(codeword="".join(map(str, random_bits(marker.bits))))
     settings = {"codec": "h264", "crf": 18, "preset": "medium", "batch": 16}
     frames = CLIP["rate"] * CLIP["seconds"]
     times = interleaved({

@@ -3,7 +3,7 @@
     python benchmarks/thresholds.py -m dwtcnn-32 [--val ../shared/data/val] [--strength S]
 
 For each validation photo (2-4 MP, never trained on): a random raw codeword of the model's bit
-count goes in with `wmark embed --bits` (PNG out), the saved file is attacked with Pillow alone
+count goes in with `wmark embed --codeword` (PNG out), the saved file is attacked with Pillow alone
 (JPEG 75 and 50 with 4:2:0, a 0.5x resize and back, Gaussian blur sigma 1.5, brightness x1.3, a perspective
 warp that moves each corner by up to 5 % of the side in x and y, as StegaStamp defines it),
 numpy alone (Gaussian noise sigma 0.02) or PyAV alone (one frame through libx264 at CRF 28), and `wmark extract --json` reads the bits back.
@@ -153,7 +153,7 @@ def main() -> None:
             codeword = "".join(map(str, rng.integers(0, 2, bits)))
             marked = Path(work) / f"{photo.stem}.png"
             options = ["--strength", str(args.strength)] if args.strength else []
-            _wmark("embed", str(photo), str(marked), "-m", args.model, "--bits", codeword, *options)
+            _wmark("embed", str(photo), str(marked), "-m", args.model, "--codeword", codeword, *options)
             original, stored = Image.open(photo).convert("RGB"), Image.open(marked).convert("RGB")
             row = {"photo": photo.name, "megapixels": round(original.width * original.height / 1e6, 2),
                    "psnr": round(_psnr(stored, original), 3),
@@ -162,7 +162,7 @@ def main() -> None:
             for name, attack in ATTACKS.items():
                 attacked = Path(work) / f"{photo.stem}-{name}.png"
                 attack(stored).save(attacked)
-                found = _wmark("extract", str(attacked), "-m", args.model)["bits"]
+                found = _wmark("extract", str(attacked), "-m", args.model)["codeword"]
                 row[name] = sum(a == b for a, b in zip(found, codeword)) / bits
             rows.append(row)
             print(row, file=sys.stderr)

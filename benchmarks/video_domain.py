@@ -68,7 +68,7 @@ def measure(marker: wmark.Watermarker, clip: Path, work: Path) -> dict:
     reencode(marked, attacked, 28)
     indices, logits = marker.video_logits(attacked)
     found = marker.extract_frames(indices, logits)
-    return {"psnr_y": report.psnr_y, "flip_ratio": round(flip_ratio(marker, clip, codeword), 4),
+    return {"psnr_y": report.psnr, "flip_ratio": round(flip_ratio(marker, clip, codeword), 4),
             "message": found.message == MESSAGE,
             "bit_acc": round(float(bit_accuracy(combine_frames(logits) > 0, codeword)), 4),
             "bit_acc_mean": round(float(bit_accuracy(logits.mean(0) > 0, codeword)), 4)}

@@ -51,9 +51,9 @@ def test_detection_confidence_tells_another_message_from_no_mark(marker, photo, 
 
 def test_raw_bits_round_trip(marker, photo, tmp_path):
     bits = "".join(str(b) for b in torch.randint(0, 2, (marker.bits,), generator=torch.Generator().manual_seed(3)).tolist())
-    report = marker.embed_file(photo, tmp_path / "raw.png", bits=bits)
-    assert report.bits == bits
-    read = marker.extract(tmp_path / "raw.png").bits
+    report = marker.embed_file(photo, tmp_path / "raw.png", codeword=bits)
+    assert report.codeword == bits
+    read = marker.extract(tmp_path / "raw.png").codeword
     # Raw bits carry no ECC, and the default's mark is faint by design (a median FLIP half a JPEG 75 re-save's):
     # on this 512 px photo a bit or two of 192 may flip, which the Reed-Solomon code of a message corrects.
     assert sum(a == b for a, b in zip(read, bits)) >= 0.99 * marker.bits
@@ -76,9 +76,9 @@ def test_tensor_batch(marker, photo):
 
 @pytest.mark.parametrize("kwargs,match", [
     ({}, "exactly one"),
-    ({"message": "a", "bits": "0"}, "exactly one"),
+    ({"message": "a", "codeword": "0"}, "exactly one"),
     ({"message": "far too long for this model"}, "at most"),
-    ({"bits": "0101"}, "bits"),
+    ({"codeword": "0101"}, "bits"),
     ({"hex": "zz"}, "hex"),
 ])
 def test_payload_errors(marker, kwargs, match):
@@ -103,7 +103,7 @@ def test_alpha_survives_embedding_bit_exact(tiny, tmp_path):
     generator = torch.Generator().manual_seed(5)
     rgba = (torch.rand(96, 128, 4, generator=generator) * 255).to(torch.uint8).numpy()
     Image.fromarray(rgba, "RGBA").save(tmp_path / "in.png")
-    tiny.embed_file(tmp_path / "in.png", tmp_path / "out.png", bits="1" * tiny.bits,
+    tiny.embed_file(tmp_path / "in.png", tmp_path / "out.png", codeword="1" * tiny.bits,
                     force=True, verify=False)  # untrained: loud, and it reads nothing back
     out = Image.open(tmp_path / "out.png")
     assert out.mode == "RGBA"
@@ -113,21 +113,21 @@ def test_alpha_survives_embedding_bit_exact(tiny, tmp_path):
 def test_sixteen_bit_grey_keeps_its_depth(tiny, tmp_path):
     ramp = np.linspace(0, 65535, 96 * 128).reshape(96, 128).astype(np.uint16)
     Image.fromarray(ramp).save(tmp_path / "in16.png")
-    tiny.embed_file(tmp_path / "in16.png", tmp_path / "out16.png", bits="0" * tiny.bits, strength=0.01, verify=False)
+    tiny.embed_file(tmp_path / "in16.png", tmp_path / "out16.png", codeword="0" * tiny.bits, strength=0.01, verify=False)
     out = np.asarray(Image.open(tmp_path / "out16.png"))
     assert out.dtype == np.uint16 and len(np.unique(out)) > 5000
 
 
 def test_pil_rgba_keeps_alpha(tiny):
     image = Image.new("RGBA", (100, 80), (10, 200, 30, 77))
-    marked = tiny.embed(image, bits="1" * tiny.bits)
+    marked = tiny.embed(image, codeword="1" * tiny.bits)
     assert marked.mode == "RGBA" and set(np.asarray(marked)[..., 3].ravel()) == {77}
 
 
 @pytest.mark.parametrize("strength", [0.0, -1.0, float("nan"), float("inf")])
 def test_bad_strength(tiny, strength):
     with pytest.raises(wmark.WmarkError, match="strength"):
-        tiny.embed(torch.rand(1, 3, 64, 64), bits="1" * tiny.bits, strength=strength)
+        tiny.embed(torch.rand(1, 3, 64, 64), codeword="1" * tiny.bits, strength=strength)
 
 
 @pytest.mark.parametrize("fpr", [0.0, 1.5, -1e-6])

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import ast
 import io
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -150,18 +148,6 @@ def test_catalogue_drops_codecs_this_build_lacks(tmp_path):
     (tmp_path / "c.json").write_text(json.dumps({"attacks": changed}))
     names = [e["name"] for e in catalogue.available(tmp_path / "c.json")]
     assert "h264" not in names and "jpeg" in names
-
-
-def test_package_does_not_import_wmark():
-    for path in Path(attacks.__file__).parent.glob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Import):
-                mods = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom):
-                mods = [node.module or ""]
-            else:
-                continue
-            assert not any(m.split(".")[0] == "wmark" for m in mods), path
 
 
 # -- spec parsing -------------------------------------------------------------

@@ -49,10 +49,10 @@ def test_models_json():
 def test_embed_extract_detect_json(photo, tmp_path):
     out = tmp_path / "marked.png"
     embedded = json.loads(run("embed", photo, out, "--message", "hi!", "--json").stdout)
-    assert {"output", "model", "psnr", "ssim", "bits"} <= set(embedded) and embedded["psnr"] >= 38
+    assert {"path", "input", "model", "psnr", "ssim", "codeword"} <= set(embedded) and embedded["psnr"] >= 38
     extracted = json.loads(run("extract", out, "--json").stdout)
     assert extracted["detected"] is True and extracted["message"] == "hi!"
-    assert set(extracted["bits"]) <= {"0", "1"} and extracted["p_value"] <= 1e-6
+    assert set(extracted["codeword"]) <= {"0", "1"} and extracted["p_value"] <= 1e-6
     assert run("detect", out).exit_code == 0
     assert run("detect", photo).exit_code == 1
     assert run("detect", out, "--expect", "hi!", "--json").exit_code == 0
@@ -62,8 +62,8 @@ def test_raw_bits_are_returned_unchanged(photo, tmp_path):
     listing = json.loads(run("models", "--json").stdout)
     bits_count = next(m["bits"] for m in listing["models"] if m["name"] == listing["default"])
     bits = ("0110" * bits_count)[:bits_count]
-    run("embed", photo, tmp_path / "raw.png", "--bits", bits)
-    assert json.loads(run("extract", tmp_path / "raw.png", "--json").stdout)["bits"] == bits
+    run("embed", photo, tmp_path / "raw.png", "--codeword", bits)
+    assert json.loads(run("extract", tmp_path / "raw.png", "--json").stdout)["codeword"] == bits
 
 
 def test_batch_reports_bad_items_and_goes_on(photo, tmp_path):
@@ -146,12 +146,13 @@ def test_demo(tmp_path):
     result = run("demo", "--out", tmp_path / "demo", "--json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    assert report["extracted"] == report["message"] and report["detected_on_original"] is False
+    marked, jpeg75, original = report["results"]
+    assert marked["message"] == report["message"] and original["detected"] is False
     files = dict(report["files"])
     assert Image.open(files.pop("flat_crop")).size == (3 * 256, 256)  # original | marked | difference, 1:1
     for path in files.values():
         assert Image.open(path).size == (1280, 853)
-    assert report["flip"] > 0 and report["flip_vs_jpeg75"] > 0
+    assert report["flip"] > 0 and report["flip_ratio"] > 0
 
 
 def test_installed_console_script(photo, tmp_path):

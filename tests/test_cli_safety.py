@@ -25,7 +25,7 @@ def one_error_line(result) -> str:
 
 def test_embed_verifies_its_written_output(photo, tmp_path):
     report = json.loads(run("embed", photo, tmp_path / "m.png", "--message", "hi", "--json").stdout)
-    assert report["verified"] is True and report["readback_bit_accuracy"] == 1.0
+    assert report["verified"] is True and report["bit_accuracy"] == 1.0
 
 
 def test_an_output_that_does_not_read_back_exits_1_and_is_kept(photo, tmp_path):
@@ -94,7 +94,7 @@ def test_a_keyed_mark_read_without_the_key_is_present_but_not_decoded(photo, tmp
     assert "wrong or missing --key" in run("extract", marked).stderr
     summary = json.loads(run("scan", marked, photo, "-m", "mbrs-64-tiled", "--workers", "0", "--json").stderr
                          .strip().splitlines()[-1])
-    assert (summary["detected"], summary["present"], summary["clean"]) == (0, 1, 1)
+    assert (summary["files_detected"], summary["files_present"], summary["files_clean"]) == (0, 1, 1)
 
 
 def test_a_missing_output_folder_is_named(photo, tmp_path):
@@ -122,7 +122,7 @@ def test_scan_json_keeps_stdout_to_rows(photo, tmp_path):
     assert result.exit_code == 0
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(rows) == 1 and rows[0]["path"].endswith("photo.jpg")
-    assert "scanned" in json.loads(result.stderr.strip().splitlines()[-1])
+    assert "files_scanned" in json.loads(result.stderr.strip().splitlines()[-1])
 
 
 COMMANDS = ["embed", "extract", "detect", "models", "attacks", "demo", "train", "bench", "scan"]

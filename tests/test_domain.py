@@ -1,6 +1,7 @@
 """Embedding domains: tile grids, codeword classes, luma and JND shaping (wmark.domain)."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -9,6 +10,7 @@ import wmark
 from wmark import pipeline, zoo
 from wmark.domain import Band, Domain
 from wmark.domain.grid import TileGrid, transform
+from wmark.domain.rotation import undo
 from wmark.io.image import read_image
 from wmark.perception.jnd import luma
 from wmark.stats import psnr
@@ -177,6 +179,16 @@ def test_tile_transforms_are_the_eight_symmetries_of_the_square_and_invert():
     moved = transform(tiles, variants)
     assert len({tuple(t.flatten().tolist()) for t in moved}) == 8
     assert torch.equal(transform(moved, variants, inverse=True), tiles)
+
+
+def test_undoing_a_rotation_restores_the_frame():
+    x = torch.rand(1, 1, 60, 90)
+    x = torch.nn.functional.interpolate(x, size=(120, 180), mode="bilinear")  # smooth, so resampling is near exact
+    turned = torch.from_numpy(np.array(Image.fromarray((x[0, 0].numpy() * 255).astype(np.uint8)).rotate(
+        3, resample=Image.BICUBIC))).float()[None, None] / 255
+    back = undo(turned, 3.0, 120, 180)
+    inner = (slice(None), slice(None), slice(30, 90), slice(40, 140))
+    assert (back - x)[inner].abs().mean() < 0.02 < (turned - x)[inner].abs().mean()
 
 
 def test_patterns_need_one_model_call_per_part_and_sign(photo):

@@ -60,7 +60,7 @@ def test_committed_checkpoint_matches_expected(name, photo):
     """Fixed input → expected raw bits, bit accuracy and PSNR (CompressAI's tests/expected)."""
     expected = json.loads((EXPECTED / f"{name}.json").read_text())
     marker = wmark.load(name, device="cpu")
-    codeword = marker.codeword(bits=expected["codeword"])
+    codeword = marker.codeword(codeword=expected["codeword"])
     x = wmark.io.image.read_image(photo).rgb
     marked = pipeline.quantize(marker.embed_tensor(x, codeword))
     decoded = (marker.logits(marked) > 0).to(torch.uint8)

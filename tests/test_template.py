@@ -1,4 +1,5 @@
-"""The synchronisation template and the crop search it drives (wmark.sync.template, wmark.sync.reframe)."""
+"""The synchronisation template (wmark.domain.template), how it is found (wmark.sync.template) and the crop search it
+drives (wmark.sync.reframe)."""
 from __future__ import annotations
 
 import math
@@ -10,6 +11,7 @@ import torch
 from PIL import Image
 
 import wmark
+from wmark.domain.template import HARMONIC, pattern
 from wmark.sync import reframe, template
 from wmark.sync.search import LEVELS
 
@@ -33,7 +35,7 @@ def _tensor(image: Image.Image) -> torch.Tensor:
 
 @pytest.fixture(scope="module")
 def templated() -> Image.Image:
-    return _picture(_texture(0) + 1.5 * template.pattern(HEIGHT, WIDTH, ROWS, COLS)[0, 0].numpy())
+    return _picture(_texture(0) + 1.5 * pattern(HEIGHT, WIDTH, ROWS, COLS)[0, 0].numpy())
 
 
 def _circular(a: float, b: float) -> float:
@@ -62,7 +64,7 @@ def test_template_gives_the_angle_of_a_turned_picture(templated):
 def test_grain_in_half_the_picture_does_not_hide_a_faint_template(monkeypatch):
     """Each pixel is divided by the RMS around it before the spectrum, so the grainy half, whose noise would
     swamp the gratings' peaks, counts no more than the smooth half, where they stand clear."""
-    levels = _texture(2) + 0.25 * template.pattern(HEIGHT, WIDTH, ROWS, COLS)[0, 0].numpy()
+    levels = _texture(2) + 0.25 * pattern(HEIGHT, WIDTH, ROWS, COLS)[0, 0].numpy()
     levels[: HEIGHT // 2] += np.random.default_rng(0).normal(0, 40, (HEIGHT // 2, WIDTH))
     x = _tensor(_picture(levels))
     pitch = (WIDTH / COLS, HEIGHT / ROWS)
@@ -88,7 +90,7 @@ def test_ripples_along_one_axis_do_not_hide_the_template():
     the first, axial template); the diagonal gratings lie away from them."""
     rng = np.random.default_rng(3)
     ripples = sum(_waves(0.0, rows, 6.0) for rows in rng.uniform(6, 20, 60))
-    received = _picture(_texture(4) + ripples + 1.5 * template.pattern(HEIGHT, WIDTH, ROWS, COLS)[0, 0].numpy())
+    received = _picture(_texture(4) + ripples + 1.5 * pattern(HEIGHT, WIDTH, ROWS, COLS)[0, 0].numpy())
     fits = template.find(_tensor(received))
     assert fits and fits[0].pitch() == pytest.approx((WIDTH / COLS, HEIGHT / ROWS), rel=2e-3)
 
@@ -96,13 +98,13 @@ def test_ripples_along_one_axis_do_not_hide_the_template():
 def test_a_lattice_chained_to_the_gratings_leaves_their_grid_among_the_fits():
     """A picture's own peaks 11/10 above the upper gratings on both diagonals make a stronger pair with them (as
     grid-l.jpg's lattice does): the gratings' own grid is the second fit."""
-    harmonic = template.HARMONIC + 1
-    chained = (harmonic * harmonic / template.HARMONIC,) * 2
+    harmonic = HARMONIC + 1
+    chained = (harmonic * harmonic / HARMONIC,) * 2
     lattice = _waves(*chained, 4.0) + _waves(chained[0], -chained[1], 4.0)
-    received = _picture(_texture(5) + lattice + 1.5 * template.pattern(HEIGHT, WIDTH, ROWS, COLS)[0, 0].numpy())
+    received = _picture(_texture(5) + lattice + 1.5 * pattern(HEIGHT, WIDTH, ROWS, COLS)[0, 0].numpy())
     fits = template.find(_tensor(received))
     truth = (WIDTH / COLS, HEIGHT / ROWS)
-    assert fits[0].pitch() == pytest.approx(tuple(p * template.HARMONIC / harmonic for p in truth), rel=5e-3)
+    assert fits[0].pitch() == pytest.approx(tuple(p * HARMONIC / harmonic for p in truth), rel=5e-3)
     assert any(fit.pitch() == pytest.approx(truth, rel=2e-3) for fit in fits)
 
 

@@ -124,13 +124,13 @@ def test_default_rule_gates_on_visibility_before_robustness():
             self.name, self.strength, self.data = name, 1.0, {"bits": 192, "capacity_bytes": 13}
 
     cards = [FakeCard("visible"), FakeCard("invisible")]
-    rows = [{"model": name, "strength": 1.0, "attack": "identity", "word_ok": ok, "bit_acc": ok}
+    rows = [{"model": name, "strength": 1.0, "attack": "identity", "word_ok": ok, "bit_accuracy": ok}
             for name, ok in (("visible", 1.0), ("invisible", 0.8))]
     report = {"photos": {"results": rows}, "video": {"results": rows}}
     visibility = {"visible": {"median_flip_ratio": 1.9, "median_psnr": 40.1},
                   "invisible": {"median_flip_ratio": 0.5, "median_psnr": 48.0}}
     small = {name: {"160": {"jpeg75": 0.6}, "320": {"jpeg75": 0.95}} for name in ("visible", "invisible")}
-    rows.append({"model": "visible", "strength": 1.0, "attack": "h264:crf=28", "word_ok": 1.0, "bit_acc": 1.0})
+    rows.append({"model": "visible", "strength": 1.0, "attack": "h264:crf=28", "word_ok": 1.0, "bit_accuracy": 1.0})
     small["visible"]["160"] = {"jpeg75": 0.97, "h264_crf23": 0.96}
     choice = script.choose(report, cards, visibility, small)
     assert choice["default"] == "invisible" and "FLIP 1.9" in choice["excluded"]["visible"]

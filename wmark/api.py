@@ -13,8 +13,9 @@ from wmark import zoo
 from wmark.device import resolve_device
 from wmark.domain import Domain
 from wmark.errors import WmarkError
+from wmark.interface.defaults import DEFAULT_FPR, FRAME_BATCH
 from wmark.payload import PayloadCode
-from wmark.stats import DEFAULT_FPR, combine_frames
+from wmark.stats import combine_frames
 from wmark.sync import DEFAULT_SEARCH
 from wmark.sync.search import Level, Pose
 from wmark.sync.search import level as search_level
@@ -72,31 +73,31 @@ class Watermarker:
         """The Reed-Solomon payload code of this model's card, under ``key``."""
         return self.decision.code(key)
 
-    def codeword(self, message: str | None = None, *, bits: str | None = None, hex: str | None = None,
+    def codeword(self, message: str | None = None, *, codeword: str | None = None, hex: str | None = None,
                  key: str | None = None) -> torch.Tensor:
-        """The (L,) 0/1 codeword: raw ``bits`` as given, or ``message``/``hex`` coded with ECC and key."""
-        return self.decision.codeword(message, bits=bits, hex=hex, key=key)
+        """The (L,) 0/1 codeword: a raw ``codeword`` string as given, or ``message``/``hex`` coded with ECC and key."""
+        return self.decision.codeword(message, codeword=codeword, hex=hex, key=key)
 
     def embed_tensor(self, x: torch.Tensor, codeword: torch.Tensor, strength: float | None = None,
                      psnr: float | None = None, video: bool = False) -> torch.Tensor:
         """Mark a float batch (B, 3, H, W); returns it clamped, not rounded (:meth:`Embedder.embed`)."""
         return self.embedder.embed(x, codeword, strength, psnr, video)[0]
 
-    def embed(self, image, message: str | None = None, *, bits: str | None = None, hex: str | None = None,
+    def embed(self, image, message: str | None = None, *, codeword: str | None = None, hex: str | None = None,
               key: str | None = None, strength: float | None = None, psnr: float | None = None):
         """Mark a tensor, PIL image or uint8 array; returns the same kind (uint8 kinds are rounded)."""
         x, kind = to_tensor(image)
-        codeword = self.codeword(message, bits=bits, hex=hex, key=key)
-        return from_tensor(self.embed_tensor(x, codeword, strength, psnr), kind)
+        return from_tensor(self.embed_tensor(x, self.codeword(message, codeword=codeword, hex=hex, key=key),
+                                             strength, psnr), kind)
 
     def embed_file(self, source: str | Path, output: str | Path, message: str | None = None, *,
-                   bits: str | None = None, hex: str | None = None, key: str | None = None,
+                   codeword: str | None = None, hex: str | None = None, key: str | None = None,
                    strength: float | None = None, quality: int | None = None, force: bool = False,
                    psnr_target: float | None = None, flip: bool = False, verify: bool = True,
                    **video_options) -> EmbedReport | VideoEmbedReport:
         """Mark an image or video file into ``output`` atomically, checked (:class:`FileMarker`)."""
-        codeword = self.codeword(message, bits=bits, hex=hex, key=key)
-        return self.files.embed(Path(source), Path(output), codeword, key=key, raw=bits is not None,
+        word = self.codeword(message, codeword=codeword, hex=hex, key=key)
+        return self.files.embed(Path(source), Path(output), word, key=key, raw=codeword is not None,
                                 strength=strength, quality=quality, force=force, psnr_target=psnr_target,
                                 flip=flip, verify=verify, **video_options)
 
@@ -113,7 +114,7 @@ class Watermarker:
         """Decoder logits (B, L) for decoded 4:2:0 video frames, ``pose`` undone first."""
         return self.reader.yuv(frames, pose)
 
-    def video_logits(self, path: str | Path, frames: int | None = None, batch: int = 16,
+    def video_logits(self, path: str | Path, frames: int | None = None, batch: int = FRAME_BATCH,
                      pose: Pose = Pose()) -> tuple[list[int], torch.Tensor]:
         """(frame indices, logits (N, L)) for all frames of a video, or ``frames`` of them spread evenly."""
         indices, [logits] = video.read([self.reader], path, [pose], frames, batch)
@@ -156,7 +157,7 @@ class Watermarker:
         return self._searched(image, search, lambda logits, n: self.decision.extract(logits, key, fpr, n))
 
     def extract_video(self, path: str | Path, key: str | None = None, fpr: float = DEFAULT_FPR,
-                      frames: int | None = None, batch: int = 16, per_frame: bool = False,
+                      frames: int | None = None, batch: int = FRAME_BATCH, per_frame: bool = False,
                       search: str = DEFAULT_SEARCH) -> VideoExtraction:
         """One message from a video's combined frame logits, plus a timeline; the pose is found on a few frames."""
         pose = self.video_pose(path, search, key, fpr)

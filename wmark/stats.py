@@ -7,9 +7,7 @@ import kornia
 import torch
 
 from wmark.errors import WmarkError
-
-DEFAULT_FPR = 1e-6
-"""Default false-positive rate for detection: one unmarked image in a million flagged."""
+from wmark.interface.defaults import DEFAULT_FPR
 
 
 def check_fpr(fpr: float) -> None:

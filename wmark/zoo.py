@@ -113,8 +113,9 @@ class Card:
 
     def summary(self) -> dict:
         """The card's headline fields, as `wmark models --json` lists them."""
-        keys = ("family", "bits", "data_bits", "capacity_bytes", "size", "strength", "metrics")
-        return {"name": self.name, **{k: self.data.get(k) for k in keys}, "path": str(self.path)}
+        keys = ("family", "bits", "data_bits", "capacity_bytes", "strength", "metrics")
+        return {"name": self.name, **{k: self.data.get(k) for k in keys}, "native_size": self.data.get("size"),
+                "path": str(self.path)}
 
 
 def checkpoint_roots() -> list[Path]:

@@ -42,7 +42,7 @@ def test_rows_cover_model_attack_input_frame(result, models):
     mbrs = [r for r in result.rows if r["model"] == "mbrs-64"]
     assert all(r["strength"] == models[0].card.strength and 35 < r["psnr"] < 50 and 0 < r["ssim"] <= 1 for r in mbrs)
     clean = [r for r in mbrs if r["attack"] == "identity"]
-    assert all(r["bit_acc"] == 1 and r["word_ok"] and r["p_value"] < 1e-15 for r in clean)
+    assert all(r["bit_accuracy"] == 1 and r["word_ok"] and r["p_value"] < 1e-15 for r in clean)
 
 
 def test_attack_params_drawn_once_and_replayed_on_every_model(models, photo, monkeypatch):
@@ -97,7 +97,7 @@ def test_default_grid_names_real_attacks():
 def test_summary_means_and_outputs(result, tmp_path):
     summary = bench.summarize(result)
     group = next(g for g in summary["results"] if g["model"] == "mbrs-64" and g["attack"] == "identity")
-    assert group["rows"] == 4 and group["bit_acc"] == 1.0 and group["word_ok"] == 1.0
+    assert group["rows"] == 4 and group["bit_accuracy"] == 1.0 and group["word_ok"] == 1.0
     assert set(summary["speed"]["models"]) == {"mbrs-64", "tiny"} and summary["settings"]["device"] == "cpu"
     bench_report.write_outputs(result, summary, tmp_path)
     with open(tmp_path / "frames.csv") as f:
@@ -134,7 +134,7 @@ def test_cli_passing_thresholds_exit_0_with_json(photo, tmp_path):
                               "--fail-under", "identity=0.99"])
     assert got.exit_code == 0, got.output
     summary = json.loads(got.stdout)
-    assert summary["thresholds"][0]["passed"] and summary["results"][0]["bit_acc"] == 1.0
+    assert summary["thresholds"][0]["passed"] and summary["results"][0]["bit_accuracy"] == 1.0
 
 
 @pytest.mark.parametrize("threshold, match", [("jpeg:quality=50=2", "bad --fail-under"),
@@ -160,7 +160,7 @@ def test_peer_round_trip_through_the_bench(photo):
     peer = peers.Peer("imwatermark:dwtDctSvd")
     rows = bench.run([photo], [peer], ["identity", "resize:scale=0.5"], device="cpu")
     clean = next(r for r in rows.rows if r["attack"] == "identity")
-    assert clean["bit_acc"] == 1.0 and clean["strength"] is None and 30 < clean["psnr"] < 50
+    assert clean["bit_accuracy"] == 1.0 and clean["strength"] is None and 30 < clean["psnr"] < 50
     assert rows.errors[0]["attack"] == "resize:scale=0.5" and "65536" in rows.errors[0]["error"]
     codeword = torch.zeros(peer.bits, dtype=torch.long)
     with pytest.raises(WmarkError, match="at least"):
@@ -177,3 +177,65 @@ def test_flip_is_measured_when_asked(photo, tmp_path):
     assert (tmp_path / "curves_flip.png").stat().st_size > 0
     plain = bench.summarize(bench.run([photo], bench.load_models(["mbrs-64"], "cpu"), ["identity"], device="cpu"))
     assert plain["results"][0]["flip"] is None
+
+
+def test_search_reads_a_flip_that_the_raw_read_misses(photo):
+    """--search fast reads the hflip-attacked image as `wmark extract --search fast` does; off reads it as received."""
+    model = bench.load_models(["mbrs-64"], "cpu")
+    off, fast = (bench.run([photo], model, ["hflip"], device="cpu", search=level).rows[0] for level in ("off", "fast"))
+    assert off["search"] == "off" and not off["word_ok"] and off["bit_accuracy"] < 0.8 and off["p_value"] > 1e-3
+    assert fast["search"] == "fast" and fast["word_ok"] and fast["bit_accuracy"] == 1.0
+    assert fast["p_value"] == pytest.approx(16 * 2.0**-64)  # all 64 bits, times extract's factor: 2 x 8 poses
+    assert fast["psnr"] == off["psnr"]  # the very same marked image, read two ways
+
+
+def test_cli_shows_the_search_level_in_table_csv_and_summary(photo, tmp_path):
+    from wmark.bench import peers
+
+    peer = [n for n in peers.available() if n.endswith("dwtDctSvd")]
+    args = ["-m", "mbrs-64", *(a for name in peer for a in ("-m", name))]
+    got = runner.invoke(app, ["bench", str(photo), *args, "-a", "hflip", "--search", "fast", "--out", str(tmp_path)])
+    assert got.exit_code == 0, got.output
+    lines = got.stdout.splitlines()
+    assert any("search" in line and "bit accuracy" in line for line in lines)
+    assert any("mbrs-64" in line and " fast " in line and "1.0000" in line for line in lines)
+    with open(tmp_path / "frames.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert {(r["model"], r["search"]) for r in rows} == {("mbrs-64", "fast"), *((name, "off") for name in peer)}
+    assert rows[0]["bit_accuracy"] == "1.0" and "bit_acc" not in rows[0]
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["settings"]["search"] == "fast"
+    assert {(g["model"], g["search"]) for g in summary["results"]} == {(r["model"], r["search"]) for r in rows}
+    if peer:  # a peer has no search: read as received, and its line says so
+        assert any(peer[0] in line and " off " in line for line in lines)
+
+
+def test_cli_search_refuses_videos_and_unknown_levels(photo, tmp_path):
+    cases = ((["--search", "fast", str(CLIP)], "reads images only"), (["--search", "nosuch"], "unknown search"))
+    for args, match in cases:
+        got = runner.invoke(app, ["bench", str(photo), "-m", "mbrs-64", "-a", "identity", "--out", str(tmp_path),
+                                  *args])
+        assert got.exit_code == 2, got.output
+        lines = got.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error:") and match in lines[0]
+    assert not (tmp_path / "summary.json").exists()
+
+
+def test_video_frames_are_marked_in_their_planes_as_embed_marks_them(monkeypatch):
+    """A video's frames go through the product's path (Embedder.frame_residual added to the decoded planes), not
+    embed_tensor on RGB."""
+    model = bench.load_models(["mbrs-64"], "cpu")[0]
+    calls, residual = [], model.embedder.frame_residual
+
+    def spy(frames, codeword):
+        calls.append(len(frames))
+        return residual(frames, codeword)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("embed_tensor marked a video frame")
+
+    monkeypatch.setattr(model.embedder, "frame_residual", spy)
+    monkeypatch.setattr(model, "embed_tensor", refuse)
+    rows = bench.run([CLIP], [model], ["identity"], frames=3, device="cpu").rows
+    assert calls == [3] and [r["frame"] for r in rows] == [0, 10, 19]
+    assert all(r["bit_accuracy"] == 1.0 and 30 < r["psnr"] < 50 for r in rows)

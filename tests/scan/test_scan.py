@@ -138,7 +138,7 @@ def local_scan(collection, tmp_path_factory, untrained_checkpoint) -> dict:
     out = tmp_path_factory.mktemp("report")
     before = _snapshot(collection)
     result = scan(collection, "-m", TINY_CLIP_MODEL, "-m", untrained_checkpoint, "--workers", "0",
-                  "--out", out / "r.jsonl", "--csv", out / "r.csv", "--json")
+                  "--report", out / "r.jsonl", "--csv", out / "r.csv", "--json")
     assert result.exit_code == 0, result.output
     return {"rows": read_report(out / "r.jsonl"), "csv": out / "r.csv", "summary": json.loads(result.stdout),
             "unchanged": before == _snapshot(collection), "root": collection}
@@ -184,8 +184,8 @@ def test_bad_inputs_give_error_rows(local_scan):
     assert _row(local_scan, "bad/text.jpg")["type"] == "other"
     summary = local_scan["summary"]
     errors = len(expected)
-    assert summary["scanned"] == len(local_scan["rows"]) == 13
-    assert (summary["detected"], summary["clean"], summary["errors"]) == (2, 13 - 2 - errors, errors)
+    assert summary["files_scanned"] == len(local_scan["rows"]) == 13
+    assert (summary["files_detected"], summary["files_clean"], summary["files_failed"]) == (2, 13 - 2 - errors, errors)
 
 
 def test_inputs_are_not_modified_and_csv_is_flat(local_scan):
@@ -201,7 +201,7 @@ def test_dask_local_cluster_gives_the_same_rows(local_scan, untrained_checkpoint
     pytest.importorskip("distributed")
     out = tmp_path / "dask.jsonl"
     result = scan(local_scan["root"], "-m", TINY_CLIP_MODEL, "-m", untrained_checkpoint, "--engine", "dask",
-                  "--workers", "0", "--out", out)
+                  "--workers", "0", "--report", out)
     assert result.exit_code == 0, result.output
 
     def without_timings(row: dict) -> dict:
@@ -229,7 +229,7 @@ def test_timeout_stops_a_long_video_and_the_scan_goes_on(tmp_path):
     Image.fromarray(grey).save(tmp_path / "small.png")
     out = tmp_path / "r.jsonl"
     start = time.monotonic()
-    result = scan(tmp_path, "--workers", "1", "--timeout", "2", "--out", out)
+    result = scan(tmp_path, "--workers", "1", "--timeout", "2", "--report", out)
     assert result.exit_code == 0, result.output
     rows = {Path(p).name: r for p, r in read_report(out).items()}
     assert rows["long.mp4"]["error"].startswith("timed out") and rows["small.png"]["error"] is None
@@ -252,7 +252,7 @@ def test_resume_after_sigkill_reports_every_file_once(tmp_path):
     for i in range(30):
         Image.fromarray(generator.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(photos / f"{i:03}.png")
     out = tmp_path / "r.jsonl"
-    command = [sys.executable, "-m", "wmark", "scan", str(photos), "--workers", "0", "--out", str(out)]
+    command = [sys.executable, "-m", "wmark", "scan", str(photos), "--workers", "0", "--report", str(out)]
     killed = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ONE_THREAD)
     deadline = time.monotonic() + 60
     while (not out.exists() or out.read_bytes().count(b"\n") < 3) and time.monotonic() < deadline:
@@ -265,21 +265,21 @@ def test_resume_after_sigkill_reports_every_file_once(tmp_path):
     with open(out, "ab") as report:  # as if a power cut had torn a line
         report.write(b'{"path": "/torn')
 
-    resumed = scan(photos, "--workers", "0", "--out", out, "--resume", "--json")
+    resumed = scan(photos, "--workers", "0", "--report", out, "--resume", "--json")
     assert resumed.exit_code == 0, resumed.output
     assert "dropped an incomplete last line" in resumed.stderr
     rows = read_report(out)
     assert sorted(Path(p).name for p in rows) == [f"{i:03}.png" for i in range(30)]
     assert all(r["error"] is None for r in rows.values())
     summary = json.loads(resumed.stdout)
-    assert summary["skipped"] == written.count(b"\n") and summary["scanned"] == 30 - summary["skipped"]
+    assert summary["files_skipped"] == written.count(b"\n") and summary["files_scanned"] == 30 - summary["files_skipped"]
 
 
 @pytest.mark.parametrize("args, message", [
     (["-m", "no-such-model"], "unknown model"),
     (["--fpr", "2"], "false-positive rate"),
     (["--timeout", "0"], "--timeout"),
-    (["--resume"], "--resume needs --out"),
+    (["--resume"], "--resume needs --report"),
     (["--engine", "ray"], "unknown engine"),
     (["--address", "tcp://127.0.0.1:1"], "--address is for --engine dask"),
     (["--workers", "-1"], "--workers"),
@@ -292,11 +292,11 @@ def test_bad_usage_exits_2(photo, args, message):
 def test_an_existing_report_is_not_overwritten(photo, tmp_path):
     out = tmp_path / "r.jsonl"
     out.write_text("keep me\n")
-    result = scan(photo, "--workers", "0", "--out", out)
+    result = scan(photo, "--workers", "0", "--report", out)
     assert result.exit_code == 2 and "--resume" in result.stderr and out.read_text() == "keep me\n"
-    result = scan(photo, "--workers", "0", "--out", out, "--resume")
+    result = scan(photo, "--workers", "0", "--report", out, "--resume")
     assert result.exit_code == 2 and "not a wmark scan report" in result.stderr
-    assert scan(photo, "--workers", "0", "--out", out, "--force").exit_code == 0
+    assert scan(photo, "--workers", "0", "--report", out, "--force").exit_code == 0
     assert list(read_report(out)) == [str(photo)]
 
 

@@ -1,8 +1,8 @@
 """What a benchmark run writes: frames.csv, summary.json, curves.png, timeline.png, and CI thresholds.
 
 A threshold ``SPEC=ACC`` (split on the last ``=``, e.g. ``jpeg:quality=50=0.95``) holds when every
-model's mean bit accuracy under attack SPEC, at every strength run, is at least ACC. Each threshold
-is one testcase of ``junit.xml``.
+model's mean bit accuracy under attack SPEC, at every strength run, is at least ACC (read at the run's search level,
+by default ``off``: as received). Each threshold is one testcase of ``junit.xml``.
 """
 from __future__ import annotations
 
@@ -53,7 +53,8 @@ def parse_thresholds(texts: list[str], attacks: list[str] | None) -> list[Thresh
 
 
 def _group(group: dict) -> str:
-    return group["model"] + ("" if group["strength"] is None else f" at strength {group['strength']:g}")
+    return (group["model"] + ("" if group["strength"] is None else f" at strength {group['strength']:g}")
+            + f", search {group['search']}")
 
 
 def check_thresholds(summary: dict, thresholds: list[Threshold]) -> list[dict]:
@@ -61,8 +62,8 @@ def check_thresholds(summary: dict, thresholds: list[Threshold]) -> list[dict]:
     outcomes = []
     for threshold in thresholds:
         groups = [g for g in summary["results"] if g["attack"] == threshold.attack]
-        failures = [f"{_group(g)}: mean bit accuracy {g['bit_acc']:.4f} < {threshold.minimum:g}"
-                    for g in groups if g["bit_acc"] < threshold.minimum]
+        failures = [f"{_group(g)}: mean bit accuracy {g['bit_accuracy']:.4f} < {threshold.minimum:g}"
+                    for g in groups if g["bit_accuracy"] < threshold.minimum]
         if not groups:
             failures = [f"no results for {threshold.attack} (H.264 attacks run on videos only)"]
         outcomes.append({"threshold": threshold.label, "attack": threshold.attack, "minimum": threshold.minimum,
@@ -129,20 +130,29 @@ def _save(fig, path: Path) -> None:
         fig.savefig(tmp, dpi=110, bbox_inches="tight")
 
 
+def _search(entry: dict) -> str:
+    """The search level a summary group or row was read at (``off`` in summaries written before it was recorded)."""
+    return entry.get("search", "off")
+
+
 def plot_curves(summary: dict, path: Path, x: str = "psnr") -> None:
     """Bit accuracy against PSNR (``x`` "psnr") or FLIP relative to JPEG 75 (``x`` "flip_ratio"): one panel per
-    attack, one line per model, a point per strength."""
+    attack, one line per model (and search level), a point per strength. Each panel's title gives the run's search
+    level; a model read at another (a peer, which has none) says so in the legend."""
     results = [g for g in summary["results"] if g[x] is not None]
     attacks = list(dict.fromkeys(g["attack"] for g in results))
-    models = list(dict.fromkeys(g["model"] for g in results))
+    lines = list(dict.fromkeys((g["model"], _search(g)) for g in results))
+    search = _search(summary.get("settings", {}))
     fig, axes = _figure(len(attacks), 4, (4, 3.2))
     for ax, attack in zip(axes, attacks):
         mine = [g for g in results if g["attack"] == attack]
-        for model in models:
-            points = sorted((g["strength"] or 0, g[x], g["bit_acc"]) for g in mine if g["model"] == model)
+        for model, level in lines:
+            points = sorted((g["strength"] or 0, g[x], g["bit_accuracy"]) for g in mine
+                            if g["model"] == model and _search(g) == level)
             if points:
-                ax.plot([p[1] for p in points], [p[2] for p in points], marker="o", label=model)
-        _accuracy_axis(ax, attack, AXIS_LABELS[x], min(g["bit_acc"] for g in mine))
+                label = model if level == search else f"{model} (search {level})"
+                ax.plot([p[1] for p in points], [p[2] for p in points], marker="o", label=label)
+        _accuracy_axis(ax, f"{attack} (search {search})", AXIS_LABELS[x], min(g["bit_accuracy"] for g in mine))
     axes[0].legend(fontsize=7)
     _save(fig, path)
 
@@ -165,9 +175,10 @@ def plot_timeline(result: Result, path: Path) -> None:
         rows = [r for r in result.rows if r["input"] == video and r["model"] == model and r["strength"] == strength]
         for i, attack in enumerate(dict.fromkeys(r["attack"] for r in rows)):
             mine = [r for r in rows if r["attack"] == attack]
-            ax.plot([r["frame"] for r in mine], [r["bit_acc"] for r in mine], linewidth=1, marker=".",
+            ax.plot([r["frame"] for r in mine], [r["bit_accuracy"] for r in mine], linewidth=1, marker=".",
                     color=colours(i % 20), label=attack)
-        _accuracy_axis(ax, f"{video} - {model}", "frame", min(r["bit_acc"] for r in rows))
+        _accuracy_axis(ax, f"{video} - {model} (search {_search(rows[0])})", "frame",
+                       min(r["bit_accuracy"] for r in rows))
         ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1))
     _save(fig, path)
 
@@ -177,9 +188,11 @@ def table_rows(summary: dict) -> list[list[str]]:
     def number(value, digits):
         return "-" if value is None else f"{value:.{digits}f}"
 
-    return [[g["model"], number(g["strength"], 3), g["attack"], str(g["rows"]), number(g["psnr"], 2),
-             number(g["ssim"], 4), number(g["flip_ratio"], 3), number(g["bit_acc"], 4), number(g["word_ok"], 3), f"{g['p_value_median']:.2g}"]
+    return [[g["model"], number(g["strength"], 3), g["attack"], _search(g), str(g["rows"]), number(g["psnr"], 2),
+             number(g["ssim"], 4), number(g["flip_ratio"], 3), number(g["bit_accuracy"], 4), number(g["word_ok"], 3),
+             f"{g['p_value_median']:.2g}"]
             for g in summary["results"]]
 
 
-TABLE_HEADER = ["model", "strength", "attack", "rows", "PSNR", "SSIM", "FLIP/JPEG75", "bit acc", "word ok", "p median"]
+TABLE_HEADER = ["model", "strength", "attack", "search", "rows", "PSNR", "SSIM", "FLIP/JPEG75", "bit accuracy",
+                "word ok", "p median"]

@@ -18,7 +18,8 @@ the eye before it is added to the frame.
   mirrorings); the decoder undoes the variant before reading the tile. Measured to read as well as
   content-aware residuals once the JND shapes them (benchmarks/results/domain_levers.json).
 - **Template** (``template``, 8-bit levels at strength 1): faint gratings locked to the finest grid
-  (:mod:`wmark.sync.template`) that let an extractor find the grid again in a crop, rotation or rescale.
+  (:mod:`wmark.domain.template`) that let an extractor find the grid again in a crop, rotation or rescale
+  (:mod:`wmark.sync.template`).
 - **Combining.** With ``jnd``, the decoder weighs each tile's logits by the tile's mean JND (the
   amplitude it was marked with), a matched filter: flat tiles, marked weakly, count less.
 """
@@ -29,10 +30,10 @@ from typing import Callable
 
 import torch
 
+from wmark.domain import template as sync_template
 from wmark.domain.grid import TileGrid, transform
 from wmark.errors import WmarkError
 from wmark.perception.jnd import jnd_map, luma
-from wmark.sync import template as sync_template
 
 NEUTRAL = 0.5
 """The grey the model sees when it makes content-independent patterns."""

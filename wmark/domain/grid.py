@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from wmark.sync import rotation
+from wmark.domain import rotation
 
 SCRAMBLE_SEED = 0x5EED
 MAX_ENLARGEMENT = 1.5
@@ -67,7 +67,7 @@ class TileGrid:
 
     def cut(self, fitted: torch.Tensor, turned: float = 0.0, frame: tuple[int, int] | None = None) -> torch.Tensor:
         """A frame :meth:`fit` onto the grid -> tiles (B * count, C, size, size); with ``turned`` degrees, the
-        ``frame`` (height, width) it was fit from is first turned back (:func:`wmark.sync.rotation.undo`)."""
+        ``frame`` (height, width) it was fit from is first turned back (:func:`wmark.domain.rotation.undo`)."""
         if turned:
             fitted = rotation.undo(fitted, turned, *frame)
         batch, channels = fitted.shape[:2]

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
+from attacks.colour import BT601_LUMA
 from wmark.errors import WmarkError
 from wmark.io.atomic import atomic_output, check_folder
 
@@ -66,7 +67,7 @@ _MODES8 = {"1", "L", "LA", "P", "PA", "RGB", "RGBA", "CMYK"}
 # EXIF worth carrying over from a TIFF, whose IFD0 otherwise mixes in layout tags (strips, ...).
 # Description, make, model, orientation, software, date/time, artist, copyright:
 _TIFF_EXIF_TAGS = (270, 271, 272, 274, 305, 306, 315, 33432)
-_BT601 = torch.tensor([0.299, 0.587, 0.114])
+_BT601 = torch.tensor(BT601_LUMA)
 
 
 @dataclass

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from wmark.errors import WmarkError
+from wmark.interface.defaults import FRAME_BATCH, VIDEO_CODEC, VIDEO_CRF, VIDEO_PRESET
 from wmark.io.atomic import atomic_output, check_folder
 from wmark.io.yuv import YuvFrames
 
@@ -120,14 +121,14 @@ def spread_frames(path: str | os.PathLike, frames: int | None) -> Callable[[int]
     return set(np.linspace(0, total - 1, min(frames, total)).round().astype(int).tolist()).__contains__
 
 
-def read_frames(path: str | os.PathLike, batch: int = 16, select: Callable[[int], bool] | None = None
+def read_frames(path: str | os.PathLike, batch: int = FRAME_BATCH, select: Callable[[int], bool] | None = None
                 ) -> Iterator[tuple[list[int], torch.Tensor]]:
     """Stream (frame indices, (B, 3, H, W) float RGB in [0, 1]) batches; ``select`` picks frames."""
     for indices, frames in read_yuv(path, batch, select):
         yield indices, frames.rgb()
 
 
-def read_yuv(path: str | os.PathLike, batch: int = 16, select: Callable[[int], bool] | None = None
+def read_yuv(path: str | os.PathLike, batch: int = FRAME_BATCH, select: Callable[[int], bool] | None = None
              ) -> Iterator[tuple[list[int], YuvFrames]]:
     """Stream (frame indices, 4:2:0 planes) batches; ``select`` picks frames."""
     _check_batch(batch)
@@ -170,7 +171,7 @@ def _check_batch(batch: int) -> None:
         raise WmarkError(f"batch must be at least 1, got {batch}")
 
 
-def check_options(codec: str = "h264", crf: int = 18, preset: str = "medium", batch: int = 16, every: int = 1,
+def check_options(codec: str = VIDEO_CODEC, crf: int = VIDEO_CRF, preset: str = VIDEO_PRESET, batch: int = FRAME_BATCH, every: int = 1,
                   frames: int | None = None) -> None:
     """Check video options before any work (a folder may hold videos after its images)."""
     encoder_options(codec, crf, preset)
@@ -204,8 +205,8 @@ def encoder_options(codec: str, crf: int, preset: str) -> dict:
 
 
 def transcode(source: str | os.PathLike, output: str | os.PathLike,
-              process: Callable[[YuvFrames], YuvFrames], *, codec: str = "h264", crf: int = 18,
-              preset: str = "medium", batch: int = 16,
+              process: Callable[[YuvFrames], YuvFrames], *, codec: str = VIDEO_CODEC, crf: int = VIDEO_CRF,
+              preset: str = VIDEO_PRESET, batch: int = FRAME_BATCH,
               progress: Callable[[int], None] | None = None) -> VideoInfo:
     """Decode ``source``, map its frames through ``process`` in order, encode them into ``output``.
 

@@ -89,6 +89,10 @@ class YuvFrames:
         changes (what :meth:`add_rgb` gives for such a residual, without the chroma work)."""
         return replace(self, y=_added(self.y, residual.float()[:, 0], self._scales()[1]))
 
+    def add(self, residual: torch.Tensor) -> "YuvFrames":
+        """These frames plus a residual of one channel (:meth:`add_luma`) or three (:meth:`add_rgb`)."""
+        return self.add_luma(residual) if residual.shape[1] == 1 else self.add_rgb(residual)
+
     def luma_psnr(self, other: "YuvFrames") -> torch.Tensor:
         """PSNR of the luma planes, per frame, in dB (the usual video PSNR-Y)."""
         mse = (self.y.to(torch.int16) - other.y).float().square_().flatten(1).mean(1)

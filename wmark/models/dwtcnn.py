@@ -5,12 +5,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from attacks.colour import BT601_LUMA
 from wmark.models.base import WatermarkModel
 from wmark.models.blocks import ConvBNReLU, downsampling, halvings, resize_to, upsampling
 from wmark.models.dwt import SUBBANDS, DWT2d
 from wmark.zoo import register_family
-
-_LUMA = (0.299, 0.587, 0.114)  # BT.601, as JPEG uses
 
 
 @register_family("dwtcnn")
@@ -38,7 +37,7 @@ class DWTCNN(WatermarkModel):
         self.band, self.luma, self.plane, self.channels = SUBBANDS.index(subband), luma, plane, channels
         planes = 1 if luma else 3
         self.dwt = DWT2d(wavelet)
-        self.register_buffer("luma_weights", torch.tensor(_LUMA).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("luma_weights", torch.tensor(BT601_LUMA).view(1, 3, 1, 1), persistent=False)
         self.message_in = nn.Linear(message_bits, channels * plane * plane)
         self.message_net = nn.Sequential(*upsampling(channels, steps))
         self.embedder = nn.Sequential(

@@ -12,7 +12,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import TextIO
 
 from wmark.scan.engines import engine as make_engine
@@ -102,7 +102,11 @@ class Summary:
             self.clean += 1
 
     def to_dict(self) -> dict:
-        return asdict(self) | {"files_per_s": self.files_per_s}
+        """The summary in :mod:`wmark.interface.vocabulary`'s names: counts of files are ``files_*``."""
+        counts = {"scanned": self.scanned, "detected": self.detected, "present": self.present, "clean": self.clean,
+                  "failed": self.errors, "skipped": self.skipped}
+        return {**{f"files_{k}": v for k, v in counts.items()}, "files_per_s": self.files_per_s,
+                "startup_s": self.startup_s, "seconds": self.seconds}
 
 
 def scan(paths: Iterable[str], engine, write: Callable[[dict], None], done: set[bytes] = frozenset(),

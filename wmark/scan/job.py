@@ -22,9 +22,10 @@ from wmark import zoo
 from wmark.api import Extraction, Watermarker, load, posed
 from wmark.device import resolve_device
 from wmark.errors import WmarkError
+from wmark.interface.defaults import DEFAULT_FPR, FRAME_BATCH
 from wmark.io.image import read_image
 from wmark.io.media import media_kind
-from wmark.stats import DEFAULT_FPR, check_fpr
+from wmark.stats import check_fpr
 from wmark.sync import DEFAULT_SEARCH
 from wmark.sync.search import level as search_level
 from wmark.watermarker import video
@@ -44,7 +45,7 @@ class ScanConfig:
     fpr: float = DEFAULT_FPR
     device: str = "auto"
     timeout: float | None = None
-    batch: int = 16
+    batch: int = FRAME_BATCH
     search: str = DEFAULT_SEARCH
 
     def checked(self) -> ScanConfig:
@@ -108,7 +109,7 @@ def warm(config: ScanConfig) -> None:
 def _result(marker: Watermarker, found: Extraction, ms: float) -> dict:
     row = {"model": marker.name, **{k: getattr(found, k) for k in _BEST_FIELDS}}
     row.update({k: getattr(found, k) for k in VIDEO_FIELDS if hasattr(found, k)})
-    return row | {"ms": round(ms, 2)}
+    return row | {"ms": {"detect": round(ms, 2)}}
 
 
 def detect_image(models: Iterable[Watermarker], x: torch.Tensor, key: str | None = None,

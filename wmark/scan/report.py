@@ -131,7 +131,7 @@ def open_report(out: str | None, csv_path: str | None, resume: bool, force: bool
     report = Report()
     target = None if out is None else Path(out)
     if resume and target is None:
-        raise WmarkError("--resume needs --out REPORT, the report to continue")
+        raise WmarkError("--resume needs --report FILE, the report to continue")
     if resume and force:
         raise WmarkError("give --resume (continue the report) or --force (start it over), not both")
     if target is not None:

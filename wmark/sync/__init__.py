@@ -3,7 +3,8 @@ each undone before decoding, with the p-value corrected for the number tried (th
 
 - :mod:`~wmark.sync.dihedral`: flips and quarter turns, undone exactly (``--search fast``).
 - :mod:`~wmark.sync.rotation`: small rotations, found by a scan of angles.
-- :mod:`~wmark.sync.template`: faint gratings embedded with the mark, whose spectral peaks give a crop's grid.
+- :mod:`~wmark.sync.template`: the template's gratings (:mod:`wmark.domain.template`, embedded with the mark) found
+  by their spectral peaks, which give a crop's grid.
 - :mod:`~wmark.sync.reframe`: which tiles of the marked frame a crop holds, scored on the tiles' own marks.
 - :mod:`~wmark.sync.search`: the search levels, which combine them, and the p-value's correction.
 """

@@ -82,7 +82,7 @@ class Reframe:
         right, bottom = (corners.max(0).values / torch.tensor([self.cols, self.rows])).tolist()
         pitch = self.pitch()
         return {"box": [round(v, 4) for v in (left, top, right, bottom)],
-                "frame": [round(self.cols * pitch[0], 1), round(self.rows * pitch[1], 1)]}
+                "frame_size": [round(self.cols * pitch[0], 1), round(self.rows * pitch[1], 1)]}
 
 
 def _sample(x: torch.Tensor, reframe: Reframe, cells: torch.Tensor, size: int) -> torch.Tensor:

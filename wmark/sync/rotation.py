@@ -1,4 +1,5 @@
-"""Small rotations (a tilted or straightened photo), undone by resampling about the frame's centre.
+"""Small rotations (a tilted or straightened photo): finding the angle; :func:`wmark.domain.rotation.undo` turns
+the frame back by it.
 
 The decoder reads a tile only when it lies within about a native pixel of where it was marked (measured on
 Storm.jpg, 1920x1280, marked by the default: a 4 px shift leaves the fine band 0.76 of its bits, 8 px the
@@ -11,11 +12,7 @@ p-value's Bonferroni factor.
 """
 from __future__ import annotations
 
-import math
 from typing import Callable
-
-import torch
-import torch.nn.functional as F
 
 LIMIT = 10.0
 STEP = 1.0
@@ -27,22 +24,6 @@ ANGLES = 2 * round((LIMIT + SPAN + FINE[1]) / FINE[1]) + 1
 """Angles a search can end on: the multiples of ``FINE[1]`` within ``LIMIT + SPAN + FINE[1]`` degrees."""
 Scores = Callable[[list[float]], list[float]]
 """Scores of a list of angles, computed together (one batch of decodes)."""
-
-
-def undo(x: torch.Tensor, degrees: float, height: int, width: int) -> torch.Tensor:
-    """``x`` (B, C, h, w), a ``height x width`` frame or a resize of it, turned back by ``degrees`` (the frame was
-    turned ``degrees`` anticlockwise about its centre, as Pillow's ``rotate`` does); what the turn brought in
-    from outside the frame is black."""
-    if not degrees:
-        return x
-    theta = math.radians(degrees)
-    cos, sin = math.cos(theta), math.sin(theta)
-    # Output pixel p (from the centre, y down) samples the received frame at the turned position; in
-    # normalised coordinates the frame's aspect scales the off-diagonal terms.
-    affine = torch.tensor([[cos, sin * height / width, 0.0], [-sin * width / height, cos, 0.0]],
-                          dtype=x.dtype, device=x.device).expand(len(x), 2, 3)
-    grid = F.affine_grid(affine, list(x.shape), align_corners=False)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
 def scan(coarse: Scores) -> tuple[float, float]:

@@ -12,8 +12,9 @@ from dataclasses import replace
 import torch
 
 from wmark.errors import WmarkError
+from wmark.interface.defaults import DEFAULT_FPR
 from wmark.payload import PayloadCode, parse_bits
-from wmark.stats import DEFAULT_FPR, bit_confidence, check_fpr, logit_magnitude, match_p_value
+from wmark.stats import bit_confidence, check_fpr, logit_magnitude, match_p_value
 from wmark.sync.search import Level, Pose
 from wmark.watermarker.reports import Detection, Extraction
 
@@ -54,14 +55,15 @@ class Decision:
         """The payload code under ``key``."""
         return self.layout.keyed(key)
 
-    def codeword(self, message: str | None = None, *, bits: str | None = None, hex: str | None = None,
+    def codeword(self, message: str | None = None, *, codeword: str | None = None, hex: str | None = None,
                  key: str | None = None) -> torch.Tensor:
-        """The (L,) 0/1 codeword: raw ``bits`` as given, or ``message``/``hex`` coded with ECC and key."""
-        given = [v for v in (message, bits, hex) if v is not None]
+        """The (L,) 0/1 codeword: a raw ``codeword`` string as given, or ``message``/``hex`` coded with ECC and
+        key."""
+        given = [v for v in (message, codeword, hex) if v is not None]
         if len(given) != 1:
-            raise WmarkError("give exactly one of a message, raw bits or hex")
-        if bits is not None:
-            return parse_bits(bits, self.bits)
+            raise WmarkError("give exactly one of a message, a raw codeword or hex")
+        if codeword is not None:
+            return parse_bits(codeword, self.bits)
         code = self.code(key)
         return code.encode_text(message) if message is not None else code.encode_hex(hex)
 
@@ -82,7 +84,7 @@ class Decision:
             detected=detected,
             message=result.text if detected else None,
             hex=result.hex if detected else None,
-            bits=result.bits,
+            codeword=result.bits,
             p_value=p_value,
             bit_confidence=round(float(bit_confidence(logits.detach())), 4),
             corrected_symbols=result.corrected_symbols,

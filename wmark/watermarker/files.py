@@ -50,12 +50,12 @@ class FileMarker:
             report = embed_video(self.embedder, self.name, source, output, codeword, strength,
                                  floor=None if force else MIN_PSNR, **video_options)
         else:
-            report, stored = self._embed_image(picture, output, codeword, strength, psnr_target, quality, flip, force)
+            report, stored = self._embed_image(picture, source, output, codeword, strength, psnr_target, quality, flip, force)
         if verify:
             self._verify(report, output, codeword, key, raw, stored)
         return report
 
-    def _embed_image(self, picture: Picture, output: Path, codeword: torch.Tensor, strength: float | None,
+    def _embed_image(self, picture: Picture, source: Path, output: Path, codeword: torch.Tensor, strength: float | None,
                      psnr_target: float | None, quality: int | None, flip: bool,
                      force: bool) -> tuple[EmbedReport, torch.Tensor]:
         """The report on the file written, and its pixels as read back."""
@@ -68,11 +68,12 @@ class FileMarker:
         stored = read_image(output).rgb
         visibility = flip_vs_jpeg(to_uint8(picture.rgb[0]), to_uint8(stored[0])) if flip else {}
         report = EmbedReport(
-            output=str(output),
+            path=str(output),
+            input=str(source),
             model=self.name,
             psnr=round(float(psnr(stored, picture.rgb)), 3),
             ssim=round(float(ssim(stored, picture.rgb)), 5),
-            bits="".join(map(str, codeword.tolist())),
+            codeword="".join(map(str, codeword.tolist())),
             strength=round(float(used[0]), 5),
             flip=visibility.get("flip"),
             flip_ratio=visibility.get("flip_ratio"),
@@ -100,10 +101,10 @@ class FileMarker:
         """Decode the written file (an image's ``stored`` pixels, as read back) and record whether it gives the
         payload back; :class:`NotVerified` when it does not."""
         logits = self._logits(output, stored)
-        report.readback_bit_accuracy = round(float(((logits > 0).to(torch.uint8) == codeword).float().mean()), 4)
+        report.bit_accuracy = round(float(((logits > 0).to(torch.uint8) == codeword).float().mean()), 4)
         report.verified = self.decision.verified(logits, codeword, key, raw)
         if not report.verified:
             advice = ("it is too small for this model's tile grid: try -m mbrs-64 (3 bytes of text at most)"
                       if report.warning else "raise --strength or try another model (-m)")
-            raise NotVerified(f"{output} was written but does not read back the payload ({report.readback_bit_accuracy:.0%} "
+            raise NotVerified(f"{output} was written but does not read back the payload ({report.bit_accuracy:.0%} "
                               f"of bits); {advice}, or --no-verify to skip", report)

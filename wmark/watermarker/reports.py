@@ -17,7 +17,7 @@ class Report:
 
 @dataclass
 class Extraction(Report):
-    """What a blind extraction found. ``bits`` is the raw decoded codeword, before ECC. ``transform``,
+    """What a blind extraction found. ``codeword`` is the raw decoded codeword, before ECC. ``transform``,
     ``rotation`` and ``reframe``: the pose it was read under (see :mod:`wmark.sync.search`; ``reframe`` says where a
     crop lay in the marked frame, :meth:`wmark.sync.reframe.Reframe.to_dict`). ``hypotheses``: the Bonferroni factor
     the p-value is already multiplied by (:func:`wmark.watermarker.decision.factor`: 2 for the image as received when
@@ -26,7 +26,7 @@ class Extraction(Report):
     detected: bool
     message: str | None
     hex: str | None
-    bits: str
+    codeword: str
     p_value: float
     bit_confidence: float
     corrected_symbols: int
@@ -76,42 +76,46 @@ class VideoExtraction(Extraction):
 
 @dataclass
 class EmbedReport(Report):
-    """``strength``: the one used (set per image by a PSNR target); ``flip``/``flip_ratio``: mean FLIP of the
-    stored file and its ratio to a JPEG 75 re-save's, when asked for (see :mod:`wmark.perception.flip`).
-    ``verified``: whether the file as written decodes to the embedded payload (None when not checked);
-    ``readback_bit_accuracy``: the share of its codeword bits that read back. ``warning``: why the mark may be
-    weaker than usual (an image too small for the domain's full grid), or None."""
+    """``path``: the file written, ``input``: the file marked. ``strength``: the one used (set per image by a PSNR
+    target); ``flip``/``flip_ratio``: mean FLIP of the stored file and its ratio to a JPEG 75 re-save's, when asked
+    for (see :mod:`wmark.perception.flip`). ``verified``: whether the file as written decodes to the embedded
+    payload (None when not checked); ``bit_accuracy``: the share of its codeword bits that read back. ``warning``:
+    why the mark may be weaker than usual (an image too small for the domain's full grid), or None. The names are
+    :mod:`wmark.interface.vocabulary`'s."""
 
-    output: str
+    path: str
+    input: str
     model: str
     psnr: float
     ssim: float
-    bits: str
+    codeword: str
     strength: float
     flip: float | None = None
     flip_ratio: float | None = None
     verified: bool | None = None
-    readback_bit_accuracy: float | None = None
+    bit_accuracy: float | None = None
     warning: str | None = None
 
 
 @dataclass
 class VideoEmbedReport(Report):
-    """``psnr_y``: mean luma PSNR of the marked frames against the decoded input, before the encoder's own loss;
-    ``warning``: why the mark may be weaker than usual (frames too small for the domain's full grid), or None."""
+    """``psnr``/``psnr_min``: mean and lowest luma PSNR of the marked frames against the decoded input, before the
+    encoder's own loss; ``warning``: why the mark may be weaker than usual (frames too small for the domain's full
+    grid), or None. The other fields are :class:`EmbedReport`'s."""
 
-    output: str
+    path: str
+    input: str
     model: str
     frames: int
-    psnr_y: float | None
-    psnr_y_min: float | None
-    bits: str
+    psnr: float | None
+    psnr_min: float | None
+    codeword: str
     strength: float
     codec: str
     crf: int
     every: int
     verified: bool | None = None
-    readback_bit_accuracy: float | None = None
+    bit_accuracy: float | None = None
     warning: str | None = None
 
 

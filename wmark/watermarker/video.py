@@ -16,9 +16,10 @@ import torch
 
 from wmark import pipeline
 from wmark.errors import WmarkError
+from wmark.interface.defaults import DEFAULT_FPR, FRAME_BATCH, VIDEO_CODEC, VIDEO_CRF, VIDEO_PRESET
 from wmark.io.video import VIDEO_SUFFIXES, check_options, read_yuv, spread_frames, transcode
 from wmark.io.yuv import YuvFrames
-from wmark.stats import DEFAULT_FPR, bit_confidence, combine_frames, match_p_value
+from wmark.stats import bit_confidence, combine_frames, match_p_value
 from wmark.sync.search import Level, Pose
 from wmark.watermarker.decision import Decision, video_factor
 from wmark.watermarker.embedder import Embedder
@@ -56,7 +57,7 @@ def find_pose(reader: Reader, path: str | Path, level: Level, template: bool,
 
 
 def read(readers: Sequence[Reader], path: str | Path, poses: Sequence[Pose], frames: int | None = None,
-         batch: int = 16, timed: Callable | None = None) -> tuple[list[int], list[torch.Tensor]]:
+         batch: int = FRAME_BATCH, timed: Callable | None = None) -> tuple[list[int], list[torch.Tensor]]:
     """(frame indices, logits (N, L) for each reader): the video's frames (all, or ``frames`` of them spread evenly)
     decoded once, each reader reading each batch under its pose. ``timed(reader_index)``, where given, is a context
     manager around each reader's work (the scan's clock)."""
@@ -116,8 +117,8 @@ def timeline(decision: Decision, indices: list[int], logits: torch.Tensor, key: 
 
 
 def embed_video(embedder: Embedder, name: str, source: str | Path, output: str | Path, codeword: torch.Tensor,
-                strength: float | None = None, *, codec: str = "h264", crf: int = 18, preset: str = "medium",
-                batch: int = 16, every: int = 1, progress=None, floor: float | None = None) -> VideoEmbedReport:
+                strength: float | None = None, *, codec: str = VIDEO_CODEC, crf: int = VIDEO_CRF, preset: str = VIDEO_PRESET,
+                batch: int = FRAME_BATCH, every: int = 1, progress=None, floor: float | None = None) -> VideoEmbedReport:
     """Mark every frame of a video and encode it; audio and subtitles are copied untouched.
 
     With ``every`` = K > 1 the residual is computed on every K-th frame and reused for the frames up to the next
@@ -145,7 +146,7 @@ def embed_video(embedder: Embedder, name: str, source: str | Path, output: str |
                 state["residual"] = fresh[keys.index(i)]
             chosen.append(state["residual"])
         residual = s * torch.stack(chosen)
-        marked = frames.add_luma(residual) if residual.shape[1] == 1 else frames.add_rgb(residual)
+        marked = frames.add(residual)
         psnrs.extend(marked.luma_psnr(frames).tolist())
         if floor is not None and min(psnrs) < floor:
             raise WmarkError(f"a marked frame would have a luma PSNR of {min(psnrs):.1f} dB, under the {floor:g} dB "
@@ -155,8 +156,8 @@ def embed_video(embedder: Embedder, name: str, source: str | Path, output: str |
 
     info = transcode(source, output, mark, codec=codec, crf=crf, preset=preset, batch=batch, progress=progress)
     return VideoEmbedReport(
-        output=str(output), model=name, frames=info.frames,
-        psnr_y=finite_round(np.mean(psnrs)), psnr_y_min=finite_round(np.min(psnrs)),
-        bits="".join(map(str, codeword.tolist())), strength=s, codec=codec, crf=crf, every=every,
+        path=str(output), input=str(source), model=name, frames=info.frames,
+        psnr=finite_round(np.mean(psnrs)), psnr_min=finite_round(np.min(psnrs)),
+        codeword="".join(map(str, codeword.tolist())), strength=s, codec=codec, crf=crf, every=every,
         warning=embedder.size_warning(name, info.height, info.width, "video"),
     )
