@@ -43,7 +43,7 @@ def test_models_json():
     listing = json.loads(result.stdout)
     assert listing["default"] in [m["name"] for m in listing["models"]]
     for entry in listing["models"]:
-        assert {"name", "family", "bits", "data_bits", "size", "strength"} <= set(entry)
+        assert {"name", "family", "bits", "data_bits", "native_size", "strength"} <= set(entry)
 
 
 def test_embed_extract_detect_json(photo, tmp_path):
