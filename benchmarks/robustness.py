@@ -42,11 +42,11 @@ STRENGTHS = [0.5, 1.0, 1.5, None]
 CLIP = {"photo": "FallenLeaf.jpg", "size": (1280, 720), "rate": 25, "seconds": 3, "crf": 18, "zoom": 1.15}
 
 
-def render_pan(photo: Path, output: Path) -> None:
-    """A slow left-to-right pan with a slight zoom-in over ``photo``, encoded as H.264 (CRF 18)."""
+def render_pan(photo: Path, output: Path, seconds: float = CLIP["seconds"]) -> None:
+    """A slow left-to-right pan with a slight zoom-in over ``photo``, ``seconds`` long, encoded as H.264 (CRF 18)."""
     image = Image.open(photo).convert("RGB")
     width, height = CLIP["size"]
-    frames = CLIP["rate"] * CLIP["seconds"]
+    frames = round(CLIP["rate"] * seconds)
     with av.open(str(output), "w") as container:
         stream = container.add_stream("libx264", rate=CLIP["rate"])
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"

@@ -10,6 +10,7 @@ import torch
 import wmark
 from wmark import pipeline, zoo
 from wmark.domain import Domain
+from wmark.models.inference import fold_batch_norms
 from wmark.stats import psnr
 
 EXPECTED = Path(__file__).parent / "expected"
@@ -68,6 +69,22 @@ def test_committed_checkpoint_matches_expected(name, photo):
     assert "".join(map(str, decoded.tolist())) == expected["decoded"]
     assert accuracy >= expected["bit_accuracy"]
     assert float(psnr(marked, x)) == pytest.approx(expected["psnr"], abs=0.05)
+
+
+@pytest.mark.parametrize("card", zoo.list_cards(), ids=lambda card: card.name)
+def test_folding_batch_norms_keeps_every_checkpoints_outputs(card):
+    plain, folded = zoo.load_model(card).eval(), fold_batch_norms(zoo.load_model(card))
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) and isinstance(prev, torch.nn.Conv2d)
+                   for seq in folded.modules() if isinstance(seq, torch.nn.Sequential)
+                   for prev, m in zip(list(seq), list(seq)[1:]))
+    generator = torch.Generator().manual_seed(0)
+    x = torch.rand(4, 3, plain.size, plain.size, generator=generator)
+    message = torch.randint(0, 2, (4, plain.message_bits), generator=generator).float() * 2 - 1
+    with torch.no_grad():
+        assert (plain.decode(x) - folded.decode(x)).abs().max() < 1e-4
+        assert (plain.residual(x, message) - folded.residual(x, message)).abs().max() < 1e-5
+        if hasattr(plain, "residuals_on"):
+            assert (plain.residuals_on(x[:1], message) - folded.residuals_on(x[:1], message)).abs().max() < 1e-5
 
 
 @pytest.mark.parametrize("card", zoo.list_cards(), ids=lambda c: c.name)

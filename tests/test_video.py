@@ -121,6 +121,25 @@ def test_a_luma_residual_changes_the_y_plane_as_its_rgb_equivalent_does(clip):
     assert (luma - rgb_luma(frames.rgb())).abs().median() < 1 / 255
 
 
+def test_grouped_frames_are_the_means_of_consecutive_runs(clip):
+    _, frames = next(read_yuv(clip, batch=7))
+    runs, counts = frames.grouped(3)
+    assert counts.tolist() == [3, 3, 1] and len(runs) == 3
+    assert torch.allclose(runs.y[0], frames.y[:3].float().mean(0)) and torch.equal(runs.u[2], frames.u[6].float())
+    assert (runs.rgb() - torch.stack([frames.take(slice(0, 3)).rgb().mean(0), frames.take(slice(3, 6)).rgb().mean(0),
+                                      frames.take([6]).rgb()[0]])).abs().max() < 1e-5  # the conversion is linear
+
+
+def test_a_whole_video_is_read_in_runs_unless_each_frame_is_asked_for(marker, clip, tmp_path):
+    marked = tmp_path / "marked.mp4"
+    marker.embed_video(clip, marked, marker.codeword("run"), crf=12)
+    runs = marker.extract_video(marked)
+    assert runs.message == "run" and runs.frames == 20 and runs.frames_per_read == 8
+    assert runs.segments == [[0, 19]]
+    each = marker.extract_video(marked, per_frame=True)
+    assert each.message == "run" and each.frames_per_read == 1 and len(each.per_frame) == 20
+
+
 def test_embed_extract_video_cli(clip, tmp_path):
     before = hashlib.sha256(clip.read_bytes()).hexdigest()
     out = tmp_path / "marked.mp4"

@@ -13,7 +13,8 @@ from wmark import zoo
 from wmark.device import resolve_device
 from wmark.domain import Domain
 from wmark.errors import WmarkError
-from wmark.interface.defaults import DEFAULT_FPR, FRAME_BATCH
+from wmark.interface.defaults import DEFAULT_FPR, FRAME_BATCH, FRAME_GROUP
+from wmark.models.inference import fold_batch_norms
 from wmark.payload import PayloadCode
 from wmark.stats import combine_frames
 from wmark.sync import DEFAULT_SEARCH
@@ -39,7 +40,7 @@ class Watermarker:
     def __init__(self, card: zoo.Card, device: str | torch.device = "auto") -> None:
         self.card = card
         self.device = resolve_device(device)
-        self.model = zoo.load_model(card).to(self.device)
+        self.model = fold_batch_norms(zoo.load_model(card)).to(self.device)
         self.domain = Domain.from_dict(card.domain)
         self.video_domain = self._video_domain(card.video_domain)
         layout = PayloadCode.from_layout(card.payload)
@@ -115,9 +116,10 @@ class Watermarker:
         return self.reader.yuv(frames, pose)
 
     def video_logits(self, path: str | Path, frames: int | None = None, batch: int = FRAME_BATCH,
-                     pose: Pose = Pose()) -> tuple[list[int], torch.Tensor]:
-        """(frame indices, logits (N, L)) for all frames of a video, or ``frames`` of them spread evenly."""
-        indices, [logits] = video.read([self.reader], path, [pose], frames, batch)
+                     pose: Pose = Pose(), group: int = 1) -> tuple[list[int], torch.Tensor]:
+        """(frame indices, logits (N, L)) for all frames of a video, or ``frames`` of them spread evenly; with
+        ``group`` > 1 each run of that many frames is read as its mean, and its frames share its logits."""
+        indices, [logits] = video.read([self.reader], path, [pose], frames, batch, group=group)
         return indices, logits
 
     def logits(self, image) -> torch.Tensor:
@@ -159,17 +161,21 @@ class Watermarker:
     def extract_video(self, path: str | Path, key: str | None = None, fpr: float = DEFAULT_FPR,
                       frames: int | None = None, batch: int = FRAME_BATCH, per_frame: bool = False,
                       search: str = DEFAULT_SEARCH) -> VideoExtraction:
-        """One message from a video's combined frame logits, plus a timeline; the pose is found on a few frames."""
+        """One message from a video's combined frame logits, plus a timeline; the pose is found on a few frames.
+        Runs of :data:`~wmark.interface.defaults.FRAME_GROUP` consecutive frames are read as their mean, unless
+        ``per_frame`` (every frame read alone) or ``frames`` (frames spread apart) is given."""
         pose = self.video_pose(path, search, key, fpr)
-        indices, logits = self.video_logits(path, frames, batch, pose)
+        group = 1 if per_frame or frames is not None else FRAME_GROUP
+        indices, logits = self.video_logits(path, frames, batch, pose, group)
         found = self.extract_frames(indices, logits, key=key, fpr=fpr, per_frame=per_frame,
-                                    hypotheses=self.video_factor(search_level(search), pose))
+                                    hypotheses=self.video_factor(search_level(search), pose), frames_per_read=group)
         return posed(found, pose)
 
     def extract_frames(self, indices: list[int], logits: torch.Tensor, key: str | None = None,
-                       fpr: float = DEFAULT_FPR, per_frame: bool = False, hypotheses: int = 1) -> VideoExtraction:
+                       fpr: float = DEFAULT_FPR, per_frame: bool = False, hypotheses: int = 1,
+                       frames_per_read: int = 1) -> VideoExtraction:
         """A video's extraction from its frames' logits (N, L) (:func:`wmark.watermarker.video.timeline`)."""
-        return video.timeline(self.decision, indices, logits, key, fpr, per_frame, hypotheses)
+        return video.timeline(self.decision, indices, logits, key, fpr, per_frame, hypotheses, frames_per_read)
 
     def extract_logits(self, logits: torch.Tensor, key: str | None = None, fpr: float = DEFAULT_FPR,
                        hypotheses: int = 1) -> Extraction:

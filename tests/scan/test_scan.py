@@ -160,10 +160,16 @@ def test_marked_and_clean_files_with_two_models(local_scan):
 
     half = _row(local_scan, "video/half.mp4")
     assert half["type"] == "video" and half["detected"] and half["message"] == "hi"
-    assert half["frames"] == 10 and half["detected_share"] == 0.5 and half["segments"] == [[5, 9]]
-    assert {"frames", "detected_share", "segments"} <= set(half["results"][1])
+    # Frames 5-9 of 10 are marked. The scan reads runs of 8 frames as their means, as extract does: the first run
+    # holds 3 marked frames and reads marked, so the timeline covers every frame; extract --per-frame finds the
+    # splice frame by frame.
+    assert half["frames"] == 10 and half["frames_per_read"] == 8
+    assert half["detected_share"] == 1.0 and half["segments"] == [[0, 9]]
+    assert {"frames", "frames_per_read", "detected_share", "segments"} <= set(half["results"][1])
     marker = wmark.load(TINY_CLIP_MODEL)  # the scan decides as extract does
     assert half["p_value"] == marker.extract_video(local_scan["root"] / "video/half.mp4").p_value
+    each = marker.extract_video(local_scan["root"] / "video/half.mp4", per_frame=True)
+    assert each.frames_per_read == 1 and each.detected_share == 0.5 and each.segments == [[5, 9]]
     assert marked["p_value"] == marker.extract(local_scan["root"] / "marked.png").p_value
     assert _row(local_scan, "video/clean.mp4")["detected"] is False
 
@@ -193,7 +199,8 @@ def test_inputs_are_not_modified_and_csv_is_flat(local_scan):
     with open(local_scan["csv"], newline="") as handle:
         records = {Path(r["path"]).name: r for r in csv.DictReader(handle)}
     assert len(records) == 13
-    assert records["half.mp4"]["segments"] == "5-9" and records["half.mp4"]["detected_by"] == "mbrs-64"
+    assert records["half.mp4"]["segments"] == "0-9" and records["half.mp4"]["frames_per_read"] == "8"
+    assert records["half.mp4"]["detected_by"] == "mbrs-64"
     assert records["clean.jpg"]["detected"] == "False" and records["text.jpg"]["error"]
 
 

@@ -66,6 +66,7 @@ FIELDS: dict[str, tuple[tuple[str, ...], str]] = {
     "box": ((LIST,), "left, top, right, bottom of the picture, as shares of the marked frame"),
     "frame_size": ((LIST,), "width and height of the marked frame, in received pixels"),
     # video
+    "frames_per_read": ((NUMBER,), "consecutive video frames averaged into one read; each takes its run's decision"),
     "detected_share": ((NUMBER,), "share of the frames read whose own decision was positive"),
     "segments": ((LIST,), "inclusive [first, last] ranges of those frames"),
     "per_frame": ((LIST,), "one report a frame, when asked for"),

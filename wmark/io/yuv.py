@@ -22,7 +22,8 @@ _FULL_RANGE = 2  # FFmpeg's AVCOL_RANGE_JPEG
 
 @dataclass
 class YuvFrames:
-    """A batch of 4:2:0 frames: ``y`` uint8 (B, H, W), ``u`` and ``v`` uint8 (B, H/2, W/2)."""
+    """A batch of 4:2:0 frames: ``y`` uint8 (B, H, W), ``u`` and ``v`` uint8 (B, H/2, W/2); float planes for
+    frames that are means of others (:meth:`grouped`), which are read, not encoded."""
 
     y: torch.Tensor
     u: torch.Tensor
@@ -43,6 +44,13 @@ class YuvFrames:
     def take(self, index) -> "YuvFrames":
         """The frames at ``index`` (a list of positions or a slice)."""
         return replace(self, y=self.y[index], u=self.u[index], v=self.v[index])
+
+    def grouped(self, size: int) -> tuple["YuvFrames", torch.Tensor]:
+        """(frames, counts): the mean of each run of ``size`` consecutive frames (the last run may be shorter), in
+        float planes, and how many frames each mean holds."""
+        counts = torch.tensor([min(size, len(self) - start) for start in range(0, len(self), size)])
+        mean = lambda plane: torch.stack([run.float().mean(0) for run in plane.split(size)])  # noqa: E731
+        return replace(self, y=mean(self.y), u=mean(self.u), v=mean(self.v)), counts
 
     def to(self, device: torch.device | str) -> "YuvFrames":
         return replace(self, y=self.y.to(device), u=self.u.to(device), v=self.v.to(device))

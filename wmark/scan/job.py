@@ -22,7 +22,7 @@ from wmark import zoo
 from wmark.api import Extraction, Watermarker, load, posed
 from wmark.device import resolve_device
 from wmark.errors import WmarkError
-from wmark.interface.defaults import DEFAULT_FPR, FRAME_BATCH
+from wmark.interface.defaults import DEFAULT_FPR, FRAME_BATCH, FRAME_GROUP
 from wmark.io.image import read_image
 from wmark.io.media import media_kind
 from wmark.stats import check_fpr
@@ -30,7 +30,7 @@ from wmark.sync import DEFAULT_SEARCH
 from wmark.sync.search import level as search_level
 from wmark.watermarker import video
 
-VIDEO_FIELDS = ("frames", "detected_share", "segments")
+VIDEO_FIELDS = ("frames", "frames_per_read", "detected_share", "segments")
 _BEST_FIELDS = ("detected", "message", "hex", "p_value", "bit_confidence", "transform", "rotation", "reframe",
                "mark_present")
 _CHUNK = 1 << 20
@@ -141,14 +141,14 @@ def _detect_video(models: tuple[Watermarker, ...], path: str, config: ScanConfig
 
     begin = time.perf_counter()
     indices, logits = video.read([marker.reader for marker in models], path, poses, batch=config.batch,
-                                 timed=reading)
+                                 timed=reading, group=FRAME_GROUP)
     clock.ms["decode"] = round(clock.ms.get("decode", 0.0) + 1000 * (time.perf_counter() - begin - sum(spent)), 2)
     results = []
     with clock.timed("detect"):
         for i, marker in enumerate(models):
             begin = time.perf_counter()
             found = marker.extract_frames(indices, logits[i], key=config.key, fpr=config.fpr,
-                                          hypotheses=marker.video_factor(level, poses[i]))
+                                          hypotheses=marker.video_factor(level, poses[i]), frames_per_read=FRAME_GROUP)
             results.append(_result(marker, posed(found, poses[i]), 1000 * (spent[i] + time.perf_counter() - begin)))
     return results
 

@@ -23,8 +23,8 @@ from wmark.errors import WmarkError
 from wmark.io.atomic import atomic_output
 
 CSV_COLUMNS = ("path", "size", "sha256", "type", "detected", "mark_present", "transform", "rotation", "best_model",
-               "message", "hex", "p_value", "bit_confidence", "frames", "detected_share", "segments", "detected_by", "error",
-               "ms")
+               "message", "hex", "p_value", "bit_confidence", "frames", "frames_per_read", "detected_share", "segments",
+               "detected_by", "error", "ms")
 
 
 def path_key(path: str) -> bytes:

@@ -64,11 +64,14 @@ class VideoExtraction(Extraction):
     """A video-level extraction from the per-frame logits combined (:func:`~wmark.stats.combine_frames`), with a
     per-frame timeline.
 
-    ``detected_share``: share of read frames whose own decision was positive; ``segments``: inclusive
-    [first, last] frame ranges of those frames; ``per_frame``: one entry a frame when asked for.
+    ``frames_per_read``: consecutive frames averaged into each read (:data:`~wmark.interface.defaults.FRAME_GROUP`; 1
+    with ``per_frame``): each frame takes its run's decision. ``detected_share``: share of read frames whose decision
+    was positive; ``segments``: inclusive [first, last] frame ranges of those frames; ``per_frame``: one entry a frame
+    when asked for.
     """
 
     frames: int = 0
+    frames_per_read: int = 1
     detected_share: float = 0.0
     segments: list = field(default_factory=list)
     per_frame: list | None = None

@@ -19,6 +19,10 @@ from wmark.watermarker.decision import factor
 from wmark.watermarker.reader import Reader
 from wmark.watermarker.reports import Detection, Extraction, posed
 
+ALIGNED = 2.0
+"""How many times the identity's alignment (:func:`alignment`) a flip or quarter turn needs to be read first, before
+any placement of a crop: a flipped photo then costs one decode, not the placements' search (7.6 s against 0.5 s a
+read at 768x512, benchmarks/results/small_photos.json). The order changes what a search costs, never what it counts."""
 READ_POSES = 1
 """With rotations, how many of the best-aligned poses a search decodes in full after its scans (besides the
 identity, read first): each more costs a full decode on an unmarked image."""
@@ -51,27 +55,41 @@ def plan(reader: Reader, x: torch.Tensor, level: Level) -> tuple[int, Iterator[P
 
 def poses(reader: Reader, x: torch.Tensor, level: Level,
           fits: dict[str, list[template.Fit]] | None = None) -> Iterator[Pose]:
-    """The poses of ``level`` to read frames ``x`` (B, 3, H, W) under once the identity has failed, in order: for
-    each flip whose template ``fits`` holds, the placements :func:`wmark.sync.reframe.search` scores best; then each
-    flip or quarter turn; with rotations, each of those is scanned for its best angle by the coarsest band and only
+    """The poses of ``level`` to read frames ``x`` (B, 3, H, W) under once the identity has failed, in order: a flip
+    or quarter turn whose :func:`alignment` stands :data:`ALIGNED` times above the identity's; for each flip whose
+    template ``fits`` holds, the best aligned first, the placements :func:`wmark.sync.reframe.search` scores best;
+    then each flip or quarter turn; with rotations, each of those is scanned for its best angle by the coarsest band and only
     the :data:`READ_POSES` best-aligned are read, their angle refined on the finest band
     (:func:`wmark.sync.rotation.refine`). Several frames (a video's) are scanned as their mean."""
     domain, model = reader.domain, reader.model
     x = x.mean(0, keepdim=True)  # a video's frames carry one mark: their mean keeps it and blurs what moves
-    for name, seen in (fits or {}).items():
+    aligned = alignment(reader, x, level.transforms)
+    tried = {Pose()}
+    best = max(aligned, key=aligned.__getitem__)
+    if best != "identity" and aligned[best] >= ALIGNED * aligned["identity"]:
+        tried.add(Pose(best))
+        yield Pose(best)
+    for name, seen in sorted((fits or {}).items(), key=lambda item: -aligned[item[0]]):
         for fit in seen:
             for _, placed in reframe.search(domain, model, dihedral.UNDO[name](x), fit):
                 yield Pose(name, round(placed.degrees(), 3), placed)
     if not level.rotations:
-        yield from (Pose(name) for name in level.transforms if name != "identity")
+        yield from (Pose(name) for name in sorted(level.transforms, key=lambda name: -aligned[name])
+                    if Pose(name) not in tried)
         return
     scanned = sorted(((*rotation.scan(domain.aligner(model, dihedral.UNDO[name](x))), name)
                       for name in level.transforms), key=lambda found: -found[1])
     for angle, _, name in scanned[:READ_POSES]:
         fine = domain.aligner(model, dihedral.UNDO[name](x), finest=True)
         pose = Pose(name, rotation.refine(angle, fine))
-        if pose != Pose():
+        if pose not in tried:
             yield pose
+
+
+def alignment(reader: Reader, x: torch.Tensor, transforms: tuple[str, ...]) -> dict[str, float]:
+    """How well frame ``x`` (1, 3, H, W), each of ``transforms`` undone, lines up with the marked grids as it stands
+    (:meth:`~wmark.domain.Domain.aligner` at no turn): a few tiles of the coarsest band decoded per transform."""
+    return {name: reader.domain.aligner(reader.model, dihedral.UNDO[name](x))([0.0])[0] for name in transforms}
 
 
 def image_candidates(reader: Reader, x: torch.Tensor, level: Level) -> Iterator[tuple[Pose, int]]:

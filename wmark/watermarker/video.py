@@ -1,12 +1,12 @@
 """Videos: marking a file's frames, and the one recipe that reads one, for ``extract``, ``scan`` and ``bench``.
 
 Reading: the pose is found on :data:`SAMPLE_FRAMES` frames spread over the video (:func:`find_pose`), then the
-frames are decoded once, in batches of 4:2:0 planes, and every reader decodes every batch under its own pose
-(:func:`read`); the frames' logits are combined for the video's decision and give its timeline (:func:`timeline`).
+frames are decoded once, in batches of 4:2:0 planes, averaged in runs of consecutive frames, and every reader
+decodes every run under its own pose (:func:`read`); the frames' logits are combined for the video's decision and give its timeline (:func:`timeline`).
 """
 from __future__ import annotations
 
-from contextlib import closing
+from contextlib import closing, nullcontext
 from itertools import chain
 from pathlib import Path
 from typing import Callable, Sequence
@@ -57,21 +57,23 @@ def find_pose(reader: Reader, path: str | Path, level: Level, template: bool,
 
 
 def read(readers: Sequence[Reader], path: str | Path, poses: Sequence[Pose], frames: int | None = None,
-         batch: int = FRAME_BATCH, timed: Callable | None = None) -> tuple[list[int], list[torch.Tensor]]:
+         batch: int = FRAME_BATCH, timed: Callable | None = None,
+         group: int = 1) -> tuple[list[int], list[torch.Tensor]]:
     """(frame indices, logits (N, L) for each reader): the video's frames (all, or ``frames`` of them spread evenly)
-    decoded once, each reader reading each batch under its pose. ``timed(reader_index)``, where given, is a context
-    manager around each reader's work (the scan's clock)."""
+    decoded once, each reader reading each batch under its pose. With ``group`` > 1 each run of that many
+    consecutive frames of a batch is read as its mean (:meth:`~wmark.io.yuv.YuvFrames.grouped`,
+    :data:`~wmark.interface.defaults.FRAME_GROUP`) and its frames share its logits. ``timed(reader_index)``, where
+    given, is a context manager around each reader's work (the scan's clock)."""
     indices: list[int] = []
     logits: list[list[torch.Tensor]] = [[] for _ in readers]
     with closing(read_yuv(path, batch=batch, select=spread_frames(path, frames))) as batches:
         for batch_indices, planes in batches:
             indices += batch_indices
+            planes, counts = planes.grouped(group) if group > 1 else (planes, None)
             for i, (reader, pose) in enumerate(zip(readers, poses)):
-                if timed is None:
-                    logits[i].append(reader.yuv(planes, pose))
-                else:
-                    with timed(i):
-                        logits[i].append(reader.yuv(planes, pose))
+                with timed(i) if timed is not None else nullcontext():
+                    read_logits = reader.yuv(planes, pose)
+                logits[i].append(read_logits if counts is None else read_logits.repeat_interleave(counts, 0))
     if not indices:
         raise WmarkError(f"{path}: no frame could be decoded")
     return indices, [torch.cat(each) for each in logits]
@@ -91,8 +93,10 @@ def segments(indices: list[int], flags: list[bool]) -> list[list[int]]:
 
 
 def timeline(decision: Decision, indices: list[int], logits: torch.Tensor, key: str | None = None,
-             fpr: float = DEFAULT_FPR, per_frame: bool = False, hypotheses: int = 1) -> VideoExtraction:
-    """A video's extraction from its frames' logits (N, L): their combination decides, each frame gives the timeline.
+             fpr: float = DEFAULT_FPR, per_frame: bool = False, hypotheses: int = 1,
+             frames_per_read: int = 1) -> VideoExtraction:
+    """A video's extraction from its frames' logits (N, L): their combination decides, each frame gives the timeline
+    (frames read as runs of ``frames_per_read`` share their run's logits, see :func:`read`).
 
     When the video's message is found, a frame counts as marked when its bits match that codeword (binomial test at
     ``fpr``): cheap, and it shows where this message is. Otherwise each frame is decoded on its own (several
@@ -112,7 +116,8 @@ def timeline(decision: Decision, indices: list[int], logits: torch.Tensor, key: 
     if per_frame:
         frames = [{"frame": i, "detected": e.detected, "p_value": e.p_value,
                    "bit_confidence": e.bit_confidence, "message": e.message} for i, e in zip(indices, each)]
-    return VideoExtraction(**found.to_dict(), frames=len(indices), detected_share=round(sum(flags) / len(flags), 4),
+    return VideoExtraction(**found.to_dict(), frames=len(indices), frames_per_read=frames_per_read,
+                           detected_share=round(sum(flags) / len(flags), 4),
                            segments=segments(indices, flags), per_frame=frames)
 
 
