@@ -241,6 +241,15 @@ def small_photos_markdown(result: dict) -> str:
     lines.append("| false detections, unmarked photos | " + " | ".join(
         f"{summary[size]['false_detections']} of {summary[size]['photos']}" if m == settings["model"] else "–"
         for size in summary for m in methods) + " |")
+    default = {size: summary[size]["methods"][settings["model"]]["edits"] for size in summary}
+    if all("read_ratio" in cell for edits in default.values() for cell in edits.values()):
+        lines += ["", f"Read time of `{settings['model']}` per edit (the whole `extract` call at the default search, "
+                      "median seconds), and the median over photos of its ratio to dwtDctSvd's read of the same file:",
+                  "", "| edit | " + " | ".join(f"{label[size]} s | {label[size]} ÷ dwtDctSvd" for size in default) + " |",
+                  "|---" * (1 + 2 * len(default)) + "|"]
+        lines += [f"| {edit} | " + " | ".join(f"{default[size][edit]['median_seconds']:.2f} | "
+                                             f"{default[size][edit]['read_ratio']:.1f}×" for size in default) + " |"
+                  for edit in settings["edits"]]
     return "\n".join(lines) + "\n"
 
 
