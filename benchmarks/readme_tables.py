@@ -161,6 +161,11 @@ def speed_markdown(result: dict) -> str:
         target = targets["embed_1080p_ratio_target"]
         lines.append(f"| `{targets['model']}` 1080p embed time ÷ dwtDct's | {ratio} | ≤ {target} "
                      f"| {'yes' if ratio <= target else '**no**'} |")
+    ratio = targets.get("extract_1080p_ratio_vs_dwtDctSvd")
+    if isinstance(ratio, (int, float)):
+        target = targets["extract_1080p_ratio_target"]
+        lines.append(f"| `{targets['model']}` 1080p extract time (marked photo) ÷ dwtDctSvd's | {ratio} | ≤ {target} "
+                     f"| {'yes' if ratio <= target else '**no**'} |")
     return "\n".join(lines) + "\n"
 
 

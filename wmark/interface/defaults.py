@@ -20,6 +20,6 @@ FRAME_BATCH = 16
 FRAME_GROUP = 8
 """Consecutive video frames averaged into one read when a whole video is read (:meth:`YuvFrames.grouped`): the mark
 stands still while the picture moves, so their mean keeps the mark and blurs the rest. ``wmark extract`` of a 5 s
-720p pan marked by the default and re-encoded at CRF 28 took 13.3 s in runs of 8 against 62.6 s frame by frame,
-and read all 192 codeword bits against 0.984 of them (benchmarks/results/video_read.json). The timeline then comes
+720p pan marked by the default and re-encoded at CRF 28 took 11.0 s in runs of 8 against 51.0 s frame by frame,
+and read all 192 codeword bits against 0.990 of them (benchmarks/results/video_read.json). The timeline then comes
 in runs of 8 frames, a third of a second at 25 fps; ``--per-frame`` reads every frame alone."""
