@@ -148,7 +148,8 @@ def _detect_video(models: tuple[Watermarker, ...], path: str, config: ScanConfig
         for i, marker in enumerate(models):
             begin = time.perf_counter()
             found = marker.extract_frames(indices, logits[i], key=config.key, fpr=config.fpr,
-                                          hypotheses=marker.video_factor(level, poses[i]), frames_per_read=FRAME_GROUP)
+                                          hypotheses=marker.video_factor(level, poses[i]),
+                                          frames_per_read=FRAME_GROUP)
             results.append(_result(marker, posed(found, poses[i]), 1000 * (spent[i] + time.perf_counter() - begin)))
     return results
 

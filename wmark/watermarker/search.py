@@ -58,8 +58,8 @@ def poses(reader: Reader, x: torch.Tensor, level: Level,
     """The poses of ``level`` to read frames ``x`` (B, 3, H, W) under once the identity has failed, in order: a flip
     or quarter turn whose :func:`alignment` stands :data:`ALIGNED` times above the identity's; for each flip whose
     template ``fits`` holds, the best aligned first, the placements :func:`wmark.sync.reframe.search` scores best;
-    then each flip or quarter turn; with rotations, each of those is scanned for its best angle by the coarsest band and only
-    the :data:`READ_POSES` best-aligned are read, their angle refined on the finest band
+    then each flip or quarter turn; with rotations, each of those is scanned for its best angle by the coarsest band
+    and only the :data:`READ_POSES` best-aligned are read, their angle refined on the finest band
     (:func:`wmark.sync.rotation.refine`). Several frames (a video's) are scanned as their mean."""
     domain, model = reader.domain, reader.model
     x = x.mean(0, keepdim=True)  # a video's frames carry one mark: their mean keeps it and blurs what moves

@@ -2,7 +2,8 @@
 
 Reading: the pose is found on :data:`SAMPLE_FRAMES` frames spread over the video (:func:`find_pose`), then the
 frames are decoded once, in batches of 4:2:0 planes, averaged in runs of consecutive frames, and every reader
-decodes every run under its own pose (:func:`read`); the frames' logits are combined for the video's decision and give its timeline (:func:`timeline`).
+decodes every run under its own pose (:func:`read`); the frames' logits are combined for the video's decision and
+give its timeline (:func:`timeline`).
 """
 from __future__ import annotations
 
