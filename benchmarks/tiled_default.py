@@ -51,7 +51,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     base = zoo.find_card(args.base)
-    marker = Watermarker(zoo.Card(args.name, base.path, base.with_domain(DOMAIN).data), device="cpu")
+    derived = zoo.Card(args.name, base.path, base.with_domain(DOMAIN).data)
+    marker = Watermarker(derived, device="cpu")
     photos = sorted(args.val.glob("*.jpg"))
     images = [from_uint8(np.asarray(Image.open(p).convert("RGB")))[None] for p in photos]
     generator = torch.Generator().manual_seed(0)
@@ -60,8 +61,9 @@ def main() -> None:
     strength = calibrate(photos, images, residuals, args.flip)
     torch.set_num_threads(args.threads)
     tuning = TileTuning(frames=args.tune_frames, steps=args.tune_steps)
-    tiles, targets = tile_set(marker.model, marker.domain, strength, list_images(args.train), tuning)
-    tuned = tune_decoder(marker.model, tiles, targets, tuning)
+    model = zoo.load_model(derived)  # the Watermarker's model has its batch norms folded: train and save the plain one
+    tiles, targets = tile_set(model, marker.domain, strength, list_images(args.train), tuning)
+    tuned = tune_decoder(model, tiles, targets, tuning)
     code = marker.code()
     card = {
         "name": args.name, "family": base.family, "kwargs": base.kwargs, "bits": marker.bits,
@@ -82,7 +84,7 @@ def main() -> None:
                   "training photos (wmark.train.tiles). Measured in benchmarks/results/domain_levers.json, "
                   "visibility.json and invisible_default.json."),
     }
-    zoo.save_checkpoint(ROOT / "checkpoints" / args.name, marker.model, card)
+    zoo.save_checkpoint(ROOT / "checkpoints" / args.name, model, card)
     print(json.dumps({k: card[k] for k in ("name", "bits", "capacity_bytes", "strength", "strength_rule")}))
 
 

@@ -20,7 +20,7 @@ from wmark.watermarker.reader import Reader
 from wmark.watermarker.reports import Detection, Extraction, posed
 
 ALIGNED = 2.0
-"""How many times the identity's alignment (:func:`alignment`) a flip or quarter turn needs to be read first, before
+"""How many times the identity's alignment (see :func:`poses`) a flip or quarter turn needs to be read first, before
 any placement of a crop: a flipped photo then costs one decode, not the placements' search (7.6 s against 0.5 s a
 read at 768x512, benchmarks/results/small_photos.json). The order changes what a search costs, never what it counts."""
 READ_POSES = 1
@@ -56,14 +56,15 @@ def plan(reader: Reader, x: torch.Tensor, level: Level) -> tuple[int, Iterator[P
 def poses(reader: Reader, x: torch.Tensor, level: Level,
           fits: dict[str, list[template.Fit]] | None = None) -> Iterator[Pose]:
     """The poses of ``level`` to read frames ``x`` (B, 3, H, W) under once the identity has failed, in order: a flip
-    or quarter turn whose :func:`alignment` stands :data:`ALIGNED` times above the identity's; for each flip whose
-    template ``fits`` holds, the best aligned first, the placements :func:`wmark.sync.reframe.search` scores best;
-    then each flip or quarter turn; with rotations, each of those is scanned for its best angle by the coarsest band
+    or quarter turn whose alignment (the coarsest band's :meth:`~wmark.domain.Domain.aligner` at no turn, a few tiles
+    decoded) stands :data:`ALIGNED` times above the identity's; for each flip whose template ``fits`` holds, the best
+    aligned first, the placements :func:`wmark.sync.reframe.search` scores best; then each flip or quarter turn; with rotations, each of those is scanned for its best angle by the coarsest band
     and only the :data:`READ_POSES` best-aligned are read, their angle refined on the finest band
     (:func:`wmark.sync.rotation.refine`). Several frames (a video's) are scanned as their mean."""
     domain, model = reader.domain, reader.model
     x = x.mean(0, keepdim=True)  # a video's frames carry one mark: their mean keeps it and blurs what moves
-    aligned = alignment(reader, x, level.transforms)
+    aligners = {name: domain.aligner(model, dihedral.UNDO[name](x)) for name in level.transforms}
+    aligned = {name: scores([0.0])[0] for name, scores in aligners.items()}
     tried = {Pose()}
     best = max(aligned, key=aligned.__getitem__)
     if best != "identity" and aligned[best] >= ALIGNED * aligned["identity"]:
@@ -77,19 +78,12 @@ def poses(reader: Reader, x: torch.Tensor, level: Level,
         yield from (Pose(name) for name in sorted(level.transforms, key=lambda name: -aligned[name])
                     if Pose(name) not in tried)
         return
-    scanned = sorted(((*rotation.scan(domain.aligner(model, dihedral.UNDO[name](x))), name)
-                      for name in level.transforms), key=lambda found: -found[1])
+    scanned = sorted(((*rotation.scan(aligners[name]), name) for name in level.transforms), key=lambda found: -found[1])
     for angle, _, name in scanned[:READ_POSES]:
         fine = domain.aligner(model, dihedral.UNDO[name](x), finest=True)
         pose = Pose(name, rotation.refine(angle, fine))
         if pose not in tried:
             yield pose
-
-
-def alignment(reader: Reader, x: torch.Tensor, transforms: tuple[str, ...]) -> dict[str, float]:
-    """How well frame ``x`` (1, 3, H, W), each of ``transforms`` undone, lines up with the marked grids as it stands
-    (:meth:`~wmark.domain.Domain.aligner` at no turn): a few tiles of the coarsest band decoded per transform."""
-    return {name: reader.domain.aligner(reader.model, dihedral.UNDO[name](x))([0.0])[0] for name in transforms}
 
 
 def image_candidates(reader: Reader, x: torch.Tensor, level: Level) -> Iterator[tuple[Pose, int]]:
