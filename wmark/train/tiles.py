@@ -24,7 +24,6 @@ from PIL import Image
 from attacks.spec import create
 from wmark.domain import Domain
 from wmark.io.image import from_uint8, to_uint8
-from wmark.perception.flip import jpeg_resave
 from wmark.pipeline import quantize
 
 
@@ -43,31 +42,47 @@ class TileTuning:
     seed: int = 0
 
 
-def _jpeg(image: Image.Image, quality: int) -> Image.Image:
-    return Image.fromarray(jpeg_resave(np.asarray(image), quality))
+def _smaller(image: Image.Image, rng: random.Random) -> Image.Image:
+    scale = rng.uniform(0.4, 0.9)
+    return image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),
+                        rng.choice([Image.LANCZOS, Image.BICUBIC, Image.BILINEAR]))
+
+
+def _through(image: Image.Image, name: str, **options) -> Image.Image:
+    """``image`` through the attack library's ``name`` (real codecs for jpeg, webp and h264)."""
+    return _image(create(name, **options)(from_uint8(np.asarray(image))[None]))
 
 
 def attack(image: Image.Image, rng: random.Random) -> Image.Image:
-    """One of the issue's attacks at a random setting: none, JPEG 50-90, a 0.5x resize and back, blur,
-    brightness, one H.264 frame at CRF 23-30, or a thumbnail (long side 280-1100 px, then JPEG 60-90)."""
-    kind = rng.choice(["none", "jpeg", "jpeg", "resize", "blur", "brightness", "h264", "thumb", "thumb", "thumb"])
-    if kind == "jpeg":
-        return _jpeg(image, rng.randint(50, 90))
+    """One of the edits photos meet on the way, at a random setting: none; JPEG or WebP at quality 40-90 (libjpeg and
+    libwebp through Pillow); a resize to 0.4-0.9 kept small, as is or then JPEG 60-90 (a shared copy, a screenshot's
+    resample); a 0.5x resize and back; a 3x3 median; blur; brightness; Gaussian noise of sigma 2-10 (of 255); one
+    H.264 frame at CRF 23-30; or a thumbnail (long side 280-1100 px, then JPEG 60-90)."""
+    kind = rng.choice(["none", "jpeg", "jpeg", "webp", "webp", "smaller", "smaller+jpeg", "smaller+jpeg", "resize",
+                       "median", "blur", "brightness", "noise", "h264", "thumb", "thumb"])
+    if kind in ("jpeg", "webp"):
+        return _through(image, kind, quality=rng.randint(40, 90))
+    if kind == "smaller":
+        return _smaller(image, rng)
+    if kind == "smaller+jpeg":
+        return _through(_smaller(image, rng), "jpeg", quality=rng.randint(60, 90))
     if kind == "resize":
         small = image.resize((image.width // 2, image.height // 2), Image.BICUBIC)
         return small.resize(image.size, Image.BICUBIC)
+    if kind == "median":
+        return _through(image, "median", size=3)
     if kind == "blur":
-        x = from_uint8(np.asarray(image))[None]
-        return _image(create("blur", sigma=rng.uniform(0.5, 1.5))(x))
+        return _through(image, "blur", sigma=rng.uniform(0.5, 1.5))
     if kind == "brightness":
         return Image.fromarray(np.clip(np.asarray(image) * rng.uniform(0.8, 1.3), 0, 255).round().astype(np.uint8))
+    if kind == "noise":
+        return _through(image, "noise", std=rng.uniform(2, 10) / 255)
     if kind == "h264":
-        x = from_uint8(np.asarray(image))[None]
-        return _image(create("h264", crf=rng.randint(23, 30))(x))
+        return _through(image, "h264", crf=rng.randint(23, 30))
     if kind == "thumb":
-        scale = rng.uniform(280, 1100) / max(image.size)
+        scale = min(1.0, rng.uniform(280, 1100) / max(image.size))
         small = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.LANCZOS)
-        return _jpeg(small, rng.randint(60, 90))
+        return _through(small, "jpeg", quality=rng.randint(60, 90))
     return image
 
 
