@@ -63,7 +63,7 @@ def main() -> None:
     data = {key: value for key, value in card.data.items() if key not in ("sha256", "presence")}
     data["training"] = {**data["training"], "tile_retuning": {
         "data": os.path.relpath(args.train, ROOT), "device": "cpu", "threads": args.threads,
-        "template": domain.template, "attacks": "wmark.train.tiles.attack", **tuned}}
+        "attacks": "wmark.train.tiles.attack", **tuned}}
     saved = zoo.save_checkpoint(card.path, model, data)
     print(json.dumps({"checkpoint": str(saved.path), "tiles": len(tiles),
                       "final_tile_bit_accuracy": tuned["final_tile_bit_accuracy"]}))

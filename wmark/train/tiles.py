@@ -42,10 +42,12 @@ class TileTuning:
     seed: int = 0
 
 
+def _scaled(image: Image.Image, scale: float, resample=Image.LANCZOS) -> Image.Image:
+    return image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))), resample)
+
+
 def _smaller(image: Image.Image, rng: random.Random) -> Image.Image:
-    scale = rng.uniform(0.4, 0.9)
-    return image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),
-                        rng.choice([Image.LANCZOS, Image.BICUBIC, Image.BILINEAR]))
+    return _scaled(image, rng.uniform(0.4, 0.9), rng.choice([Image.LANCZOS, Image.BICUBIC, Image.BILINEAR]))
 
 
 def _through(image: Image.Image, name: str, **options) -> Image.Image:
@@ -80,8 +82,7 @@ def attack(image: Image.Image, rng: random.Random) -> Image.Image:
     if kind == "h264":
         return _through(image, "h264", crf=rng.randint(23, 30))
     if kind == "thumb":
-        scale = min(1.0, rng.uniform(280, 1100) / max(image.size))
-        small = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.LANCZOS)
+        small = _scaled(image, min(1.0, rng.uniform(280, 1100) / max(image.size)))
         return _through(small, "jpeg", quality=rng.randint(60, 90))
     return image
 

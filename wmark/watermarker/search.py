@@ -58,12 +58,14 @@ def poses(reader: Reader, x: torch.Tensor, level: Level,
     """The poses of ``level`` to read frames ``x`` (B, 3, H, W) under once the identity has failed, in order: a flip
     or quarter turn whose alignment (the coarsest band's :meth:`~wmark.domain.Domain.aligner` at no turn, a few tiles
     decoded) stands :data:`ALIGNED` times above the identity's; for each flip whose template ``fits`` holds, the best
-    aligned first, the placements :func:`wmark.sync.reframe.search` scores best; then each flip or quarter turn; with rotations, each of those is scanned for its best angle by the coarsest band
-    and only the :data:`READ_POSES` best-aligned are read, their angle refined on the finest band
-    (:func:`wmark.sync.rotation.refine`). Several frames (a video's) are scanned as their mean."""
+    aligned first, the placements :func:`wmark.sync.reframe.search` scores best; then each flip or quarter turn; with
+    rotations, each of those is scanned for its best angle by the coarsest band and only the :data:`READ_POSES`
+    best-aligned are read, their angle refined on the finest band (:func:`wmark.sync.rotation.refine`). Several
+    frames (a video's) are scanned as their mean."""
     domain, model = reader.domain, reader.model
     x = x.mean(0, keepdim=True)  # a video's frames carry one mark: their mean keeps it and blurs what moves
-    aligners = {name: domain.aligner(model, dihedral.UNDO[name](x)) for name in level.transforms}
+    undone = {name: dihedral.UNDO[name](x) for name in level.transforms}
+    aligners = {name: domain.aligner(model, frame) for name, frame in undone.items()}
     aligned = {name: scores([0.0])[0] for name, scores in aligners.items()}
     tried = {Pose()}
     best = max(aligned, key=aligned.__getitem__)
@@ -72,7 +74,7 @@ def poses(reader: Reader, x: torch.Tensor, level: Level,
         yield Pose(best)
     for name, seen in sorted((fits or {}).items(), key=lambda item: -aligned[item[0]]):
         for fit in seen:
-            for _, placed in reframe.search(domain, model, dihedral.UNDO[name](x), fit):
+            for _, placed in reframe.search(domain, model, undone[name], fit):
                 yield Pose(name, round(placed.degrees(), 3), placed)
     if not level.rotations:
         yield from (Pose(name) for name in sorted(level.transforms, key=lambda name: -aligned[name])
@@ -80,7 +82,7 @@ def poses(reader: Reader, x: torch.Tensor, level: Level,
         return
     scanned = sorted(((*rotation.scan(aligners[name]), name) for name in level.transforms), key=lambda found: -found[1])
     for angle, _, name in scanned[:READ_POSES]:
-        fine = domain.aligner(model, dihedral.UNDO[name](x), finest=True)
+        fine = domain.aligner(model, undone[name], finest=True)
         pose = Pose(name, rotation.refine(angle, fine))
         if pose not in tried:
             yield pose
