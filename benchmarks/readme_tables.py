@@ -258,6 +258,29 @@ def small_photos_markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def size_bands_markdown(result: dict) -> str:
+    """size_bands.json: per variant of the default's bands and photo size, the share of photos read exactly after
+    each edit, and the median PSNR and FLIP ratio."""
+    settings, summary = result["settings"], result["summary"]
+    label = {"768x512": "768×512", "1mp": "~1 MP"}
+    count = len(settings["photos"])
+    columns = [(variant, size) for variant in summary for size in settings["sizes"]]
+    name = {"none": "fine + coarse (before)"} | {v: f"+ {v.replace('@', ' tiles at ')}" for v in summary if v != "none"}
+    lines = [f"{count} validation photos, `{settings['model']}` at its card's strength, message "
+             f"{settings['message']!r}, the default search. Each cell: share of photos read exactly.", "",
+             "| edit | " + " | ".join(f"{name[v]}, {label[s]}" for v, s in columns) + " |",
+             "|---" * (1 + len(columns)) + "|"]
+    for edit in settings["edits"]:
+        lines.append(f"| {edit} | " + " | ".join(f"{summary[v][s]['exact'][edit]:.0%}" for v, s in columns) + " |")
+    lines.append("| median PSNR (dB) | " + " | ".join(f"{summary[v][s]['median_psnr']:.1f}" for v, s in columns) + " |")
+    lines.append("| median FLIP ÷ JPEG 75's | "
+                 + " | ".join(f"{summary[v][s]['median_flip_ratio']:.2f}" for v, s in columns) + " |")
+    for edit in summary[columns[0][0]][columns[0][1]]["median_band_bits"]:
+        lines.append(f"| bits right by band alone after {edit} (fine / coarse / middle, median) | " + " | ".join(
+            " / ".join(f"{b:.2f}" for b in summary[v][s]["median_band_bits"][edit]) for v, s in columns) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def json_fields_markdown() -> str:
     """The JSON reports' field names, types and meanings, from wmark/interface/vocabulary.py."""
     from wmark.interface.vocabulary import FIELDS
@@ -283,6 +306,7 @@ TABLES = {
     "search": ("search.json", search_markdown),
     "video-domain": ("video_domain.json", video_domain_markdown),
     "small-photos": ("small_photos.json", small_photos_markdown),
+    "size-bands": ("size_bands.json", size_bands_markdown),
 }
 
 

@@ -28,14 +28,17 @@ import numpy as np
 import torch
 from PIL import Image
 
+import size_bands  # a sibling script
 from visibility import ROOT, calibrate
 from wmark import Watermarker, pipeline, zoo
 from wmark.io.image import from_uint8, list_images
 from wmark.train.tiles import TileTuning, tile_set, tune_decoder
 from wmark.watermarker.embedder import message
 
-DOMAIN = {"bands": [{"tiles": 16, "weight": 0.6}, {"tiles": 3, "weight": 1.0}], "classes": 3,
-          "luma": True, "jnd": True, "patterns": True}
+DOMAIN = {"bands": size_bands.bands(size_bands.CHOSEN), "classes": 3, "luma": True, "jnd": True, "patterns": True,
+          "template": 0.35}
+"""The card's domain: the fine and coarse bands, the middle band of small photos (:mod:`size_bands`), 3 codeword
+parts, and the sync template at 0.35 of an 8-bit level (:mod:`wmark.domain.template`)."""
 
 
 def main() -> None:

@@ -75,6 +75,25 @@ def test_card_round_trip_and_codeword_length():
         Domain(bands=(Band(0),))
 
 
+@pytest.mark.parametrize("bands", [(Band(8, 0.0),), (Band(8, 1.0, up_to=500),), (Band(8, -1.0), Band(2)),
+                                   (Band(8), Band(4, up_to=0))])
+def test_a_domain_needs_a_band_embedded_at_every_size(bands):
+    with pytest.raises(wmark.WmarkError, match="at least one band"):
+        Domain(bands=bands)
+
+
+def test_a_size_aware_band_is_embedded_only_up_to_its_size_and_read_at_every_size(model):
+    sized = Domain.from_dict({**PATTERNS, "bands": [*PATTERNS["bands"], {"tiles": 4, "weight": 1.0, "up_to": 160}]})
+    plain = Domain.from_dict(PATTERNS)
+    assert Domain.from_dict(sized.to_dict()) == sized and "up_to" not in plain.to_dict()["bands"][0]
+    message = torch.ones(1, sized.codeword_bits(model.message_bits))
+    small, large = (torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(6)) for h, w in ((96, 160), (120, 200)))
+    assert not torch.allclose(sized.planes(model, small, message), plain.planes(model, small, message))
+    assert torch.equal(sized.planes(model, large, message), plain.planes(model, large, message))
+    assert len(sized.tiles(large, model.size, model.message_bits)) == 3  # read whatever the size
+    assert sized.reweighted([1.0, 0.5, 0.0]).bands[2] == Band(4, 0.0, up_to=160)
+
+
 def test_luma_projection_changes_r_g_b_alike(model):
     x = torch.rand(1, 3, 128, 128, generator=torch.Generator().manual_seed(4))
     r = pipeline.residual(model, x, torch.ones(1, 32), Domain.from_dict({**TILED, "jnd": False}))

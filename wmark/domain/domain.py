@@ -6,6 +6,10 @@ the eye before it is added to the frame.
   pipeline (the whole frame squashed to the native size); 16 tiles of 64 px put the residual's
   native pixel at about 2 pixels of a 2 MP photo, a fine grid the eye hardly sees; a coarse band
   (4 tiles) survives thumbnails. The decoder reads every tile and soft-combines their logits.
+- **Size-aware bands.** A band with ``up_to`` is embedded only in frames whose long side is at most that many
+  pixels, and read in all. On a 768x512 photo the fine band's tiles are 48 px, and JPEG 50, WebP 50 or a halving
+  leave little of them, while the coarse band has only 6 tiles; a middle band of 8 tiles (96 px) carries the
+  message there, and a 2 MP photo is marked as before (benchmarks/size_bands.py).
 - **Capacity.** With ``classes`` = C the codeword has C times the model's bits: tile t carries part
   ``class(t)``, so a 64-bit model carries 256 bits at C = 4.
 - **Shaping.** ``luma``: the residual is projected on luma (equal change of R, G and B), since
@@ -60,8 +64,18 @@ def decode_tiles(model, tiles: torch.Tensor) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class Band:
+    """``tiles`` tiles along the frame's long side at a relative ``weight``. With ``up_to``, the band is embedded only
+    in frames whose long side is at most ``up_to`` pixels (size-aware embedding); a band of weight 0 is never
+    embedded. Every band is read in every frame, whatever its size, since a photo may have been resized since it
+    was marked: :meth:`Domain.decode` weighs each band by the gain it measures, so an empty band counts little."""
+
     tiles: int
     weight: float = 1.0
+    up_to: int | None = None
+
+    def embeds(self, height: int, width: int) -> bool:
+        """Whether the band is embedded in a ``height x width`` frame."""
+        return self.weight > 0 and (self.up_to is None or max(height, width) <= self.up_to)
 
 
 @dataclass(frozen=True)
@@ -74,8 +88,10 @@ class Domain:
     template: float = 0.0
 
     def __post_init__(self) -> None:
-        if not self.bands or any(b.tiles < 1 or b.weight <= 0 for b in self.bands):
-            raise WmarkError(f"a domain needs bands of at least 1 tile and a positive weight, got {self.bands}")
+        if (not self.bands or any(b.tiles < 1 or b.weight < 0 or (b.up_to is not None and b.up_to < 1) for b in self.bands)
+                or not any(b.weight > 0 and b.up_to is None for b in self.bands)):
+            raise WmarkError(f"a domain needs bands of at least 1 tile, weights of at least 0 and at least one band "
+                             f"of positive weight embedded at every size, got {self.bands}")
         if self.classes < 1:
             raise WmarkError(f"a domain needs at least one codeword class, got {self.classes}")
         if self.template < 0:
@@ -91,7 +107,8 @@ class Domain:
                       bool(data.get("patterns", False)), float(data.get("template", 0.0)))
 
     def to_dict(self) -> dict:
-        return {"bands": [asdict(b) for b in self.bands], "classes": self.classes, "luma": self.luma, "jnd": self.jnd,
+        bands = [{key: value for key, value in asdict(b).items() if value is not None} for b in self.bands]
+        return {"bands": bands, "classes": self.classes, "luma": self.luma, "jnd": self.jnd,
                 "patterns": self.patterns, "template": self.template}
 
     def reweighted(self, weights: list[float] | tuple[float, ...]) -> "Domain":
@@ -100,7 +117,7 @@ class Domain:
         if len(weights) != len(self.bands):
             raise WmarkError(f"a domain of {len(self.bands)} bands takes {len(self.bands)} weights, "
                              f"got {list(weights)}")
-        return replace(self, bands=tuple(Band(band.tiles, float(w)) for band, w in zip(self.bands, weights)))
+        return replace(self, bands=tuple(replace(band, weight=float(w)) for band, w in zip(self.bands, weights)))
 
     @property
     def is_whole_frame(self) -> bool:
@@ -159,6 +176,8 @@ class Domain:
         patterns = self._patterns(model, parts) if self.patterns else None
         total = x.new_zeros(count, 1 if self.luma else 3, height, width)  # luma commutes with resizing: 1 plane
         for band, grid, salt in self._grids(height, width, model.size):
+            if not band.embeds(height, width):
+                continue
             classes = grid.tile_classes().to(x.device)
             if patterns is None:
                 tile_messages = parts[:, classes] * self._tile_signs(grid, bits, salt, x.device)  # (B, count, bits)
@@ -227,13 +246,32 @@ class Domain:
         return scores
 
     def decode(self, model, x: torch.Tensor, turned: float = 0.0, coverage: torch.Tensor | None = None) -> torch.Tensor:
-        """Logits (B, classes * bits) of frames ``x`` turned back by ``turned`` degrees: each tile's logits
-        descrambled, averaged per class (weighted by the tiles' mean JND with ``jnd``), and the bands' averages
-        summed, each weighted by its gain over its variance. With ``coverage`` (B, 1, H, W; 1 where ``x`` holds the
-        received picture, see :mod:`wmark.sync.reframe`) only tiles it covers in full are read."""
+        """Logits (B, classes * bits) of frames ``x`` turned back by ``turned`` degrees: the bands' part means
+        (:meth:`band_means`) summed, each weighted by its gain over its variance. With ``coverage`` (B, 1, H, W; 1
+        where ``x`` holds the received picture, see :mod:`wmark.sync.reframe`) only tiles it covers in full are
+        read."""
+        part_means, gains = zip(*self.band_means(model, x, turned, coverage))
+        gains = torch.stack(gains)  # (bands, B)
+        # A band without a measured weight gets the mean of the others' when it was read whole (a whole-frame
+        # band). On a canvas its tiles may be part-covered, their logits noise whose spread nobody measured: with
+        # another band measured it is left out (a 70 % crop of Aqua.jpg read 0.943 of its bits with it, 1.0 without).
+        known = ~gains.isnan()
+        mean_known = torch.where(known, gains, torch.zeros_like(gains)).sum(0) / known.sum(0).clamp(min=1)
+        unmeasured = torch.where(known.any(0), mean_known if coverage is None else torch.zeros_like(mean_known),
+                                 torch.ones_like(mean_known))
+        total = torch.zeros_like(part_means[0])
+        for means, gain, measured in zip(part_means, gains, known):
+            total += means * torch.where(measured, gain, unmeasured).view(-1, 1, 1)
+        return total.flatten(1)
+
+    def band_means(self, model, x: torch.Tensor, turned: float = 0.0,
+                   coverage: torch.Tensor | None = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Per band of frames ``x`` (turned back by ``turned`` degrees; with ``coverage``, only tiles it covers in
+        full, see :meth:`decode`): its part means (B, classes, bits), each tile's logits descrambled and averaged
+        per class (weighted by the tiles' mean JND with ``jnd``), and its gain over variance (B,), NaN where the
+        band read no part twice."""
         batch, bits = x.shape[0], model.message_bits
-        total = x.new_zeros(batch, self.classes, bits)
-        part_means, gains = [], []
+        bands = []
         jnd = jnd_map(x) if self.jnd else None
         for grid, tiles, signs in self.tiles(x, model.size, bits, turned):
             logits = decode_tiles(model, tiles).float().view(batch, grid.count, bits) * signs
@@ -242,7 +280,7 @@ class Domain:
             if coverage is not None:
                 weights = weights * (grid.split(coverage).flatten(1).mean(1).view(batch, grid.count, 1) >= FULL_COVERAGE)
             classes = grid.tile_classes().to(x.device)
-            means = torch.zeros_like(total)
+            means = x.new_zeros(batch, self.classes, bits)
             spread, counts = x.new_zeros(batch), x.new_zeros(batch)
             tiles_read, parts_read = (weights[..., 0] > 0).sum(1).float(), x.new_zeros(batch)
             for part in range(self.classes):
@@ -256,20 +294,10 @@ class Domain:
             # Each band's part means estimate gain x message + noise; the best weight is gain / variance. The
             # gain is the mean |part mean|; the variance of a part mean is the tiles' spread around it divided
             # by how many tiles it averages. It takes a part of two tiles read to measure a spread: a band read
-            # with one tile a part has none (NaN here, weighed in below).
+            # with one tile a part has none (NaN here, weighed in by :meth:`decode`).
             variance = spread / counts.clamp(min=1e-9) / (tiles_read / parts_read.clamp(min=1)).clamp(min=1)
             gain = means.abs().flatten(1).mean(1)
             measured = tiles_read - parts_read >= 1
-            part_means.append(means)
-            gains.append(torch.where(measured, gain / variance.clamp(min=1e-9), torch.full_like(gain, float("nan"))))
-        # A band without a measured weight gets the mean of the others' when it was read whole (a whole-frame
-        # band). On a canvas its tiles may be part-covered, their logits noise whose spread nobody measured: with
-        # another band measured it is left out (a 70 % crop of Aqua.jpg read 0.943 of its bits with it, 1.0 without).
-        gains = torch.stack(gains)  # (bands, B)
-        known = ~gains.isnan()
-        mean_known = torch.where(known, gains, torch.zeros_like(gains)).sum(0) / known.sum(0).clamp(min=1)
-        unmeasured = torch.where(known.any(0), mean_known if coverage is None else torch.zeros_like(mean_known),
-                                 torch.ones_like(mean_known))
-        for means, gain, measured in zip(part_means, gains, known):
-            total += means * torch.where(measured, gain, unmeasured).view(-1, 1, 1)
-        return total.flatten(1)
+            unknown = torch.full_like(gain, float("nan"))
+            bands.append((means, torch.where(measured, gain / variance.clamp(min=1e-9), unknown)))
+        return bands
