@@ -6,8 +6,8 @@
 
 On a 768x512 photo the default's fine band has tiles of 48 px, which JPEG 50, WebP 50 or a halving leave little
 of, and its coarse band has 6 tiles. Each variant adds one band of ``TILES@WEIGHT`` to the card's two
-(:data:`CORE`), embedded only in photos whose long side is at most :data:`UP_TO` px (:class:`wmark.domain.Band`).
-For each variant and size, the validation photos are built as :mod:`small_photos` builds them, marked through the
+(:data:`CORE`), embedded and read only in photos whose long side is at most :data:`UP_TO` px
+(:class:`wmark.domain.Band`). For each variant and size, the validation photos are built as :mod:`small_photos` builds them, marked through the
 public API at the card's strength, edited by each of :data:`EDITS` (:func:`small_photos.edit_file`) and read with
 the default search; a read is exact when it detects the mark and gives the message. Median PSNR and FLIP ratio (to
 a JPEG 75 re-save) compare each marked file with the built photo.
@@ -38,9 +38,10 @@ RESULT = ROOT / "benchmarks" / "results" / "size_bands.json"
 DEFAULT = "mbrs-64-tiled"
 CORE = [{"tiles": 16, "weight": 0.6}, {"tiles": 3, "weight": 1.0}]
 """The default's bands before this study: a fine band of 16 tiles along the long side and a coarse one of 3."""
-UP_TO = 1300
-"""Long side (px) up to which the middle band is embedded: photos of about 1 MP at 3:2 or 4:3 (1225 and 1155 px)
-and smaller; a 2 MP photo (1732 px at 3:2), where the fine band's tiles are 108 px, is marked as before."""
+UP_TO = 1400
+"""Long side (px) up to which the middle band is embedded (and read): photos of about 1 MP at 16:9, 3:2 or 4:3 (1333,
+1225 and 1155 px) and smaller; a 2 MP photo (1732 px at 3:2), where the fine band's tiles are 108 px, is marked and
+read as before. Video frames never carry it (:data:`VIDEO_WEIGHTS`)."""
 VIDEO_WEIGHTS = [0.6, 2.0, 0.0]
 """The card's video band weights with the middle band left out of video frames."""
 EDITS = ("none", "jpeg50", "webp50", "half", "long720+jpeg80", "median3", "crop50")

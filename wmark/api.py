@@ -48,7 +48,7 @@ class Watermarker:
             raise WmarkError(f"model card {card.path / zoo.CARD}: its payload block has {layout.n_bits} bits, its "
                              f"model and domain {self.domain.codeword_bits(self.model.message_bits)}")
         self.decision = Decision(layout, card.presence_threshold)
-        self.reader = Reader(self.model, self.domain, self.device)
+        self.reader = Reader(self.model, self.domain, self.device, self.video_domain)
         self.embedder = Embedder(self.model, self.domain, self.video_domain, card.strength, card.psnr_floor,
                                  self.device)
         self.files = FileMarker(self.name, self.embedder, self.reader, self.decision)
@@ -107,9 +107,10 @@ class Watermarker:
         """Mark every frame of a video and encode it (:func:`wmark.watermarker.video.embed_video`)."""
         return video.embed_video(self.embedder, self.name, source, output, codeword, strength, **options)
 
-    def frame_logits(self, x: torch.Tensor, pose: Pose = Pose()) -> torch.Tensor:
-        """Decoder logits (B, L) for a float batch (B, 3, H, W) at any resolution, ``pose`` undone first."""
-        return self.reader.frames(x, pose)
+    def frame_logits(self, x: torch.Tensor, pose: Pose = Pose(), video: bool = False) -> torch.Tensor:
+        """Decoder logits (B, L) for a float batch (B, 3, H, W) at any resolution, ``pose`` undone first; ``video``
+        frames are read in the video domain."""
+        return self.reader.frames(x, pose, video)
 
     def yuv_logits(self, frames, pose: Pose = Pose()) -> torch.Tensor:
         """Decoder logits (B, L) for decoded 4:2:0 video frames, ``pose`` undone first."""

@@ -289,12 +289,13 @@ class _Bench:
                                lambda pose: model.reader.image(x, pose), decide)
         return next(logits for report, logits in reads if report is found), found.hypotheses
 
-    def _logits(self, model, spec: str, attacked: torch.Tensor) -> tuple[tuple[torch.Tensor, list[int]], float]:
-        """((logits (B, L), each frame's p-value factor), ms) for an attacked batch, read as received or, with a
-        search, image by image."""
+    def _logits(self, model, spec: str, attacked: torch.Tensor,
+                clip: bool) -> tuple[tuple[torch.Tensor, list[int]], float]:
+        """((logits (B, L), each frame's p-value factor), ms) for an attacked batch (a video's frames with ``clip``),
+        read as received or, with a search, image by image."""
         def read() -> tuple[torch.Tensor, list[int]]:
             if self.searches[model.name] == "off":
-                return model.frame_logits(attacked), [1] * len(attacked)
+                return model.frame_logits(attacked, video=clip), [1] * len(attacked)
             logits, factors = zip(*(self._searched(model, frame[None]) for frame in attacked))
             return torch.stack(logits), list(factors)
 
@@ -317,7 +318,8 @@ class _Bench:
                 params = attack.sample((1, *x.shape) if clip else x.shape, self._generator(spec, label))
                 for entry in filter(None, marked):
                     model = entry["model"]
-                    (logits, factors), ms = self._logits(model, spec, _attack(attack, entry["marked"], x, params, clip))
+                    attacked = _attack(attack, entry["marked"], x, params, clip)
+                    (logits, factors), ms = self._logits(model, spec, attacked, clip)
                     self._rows(entry, spec, indices, (logits > 0).to(torch.uint8), factors, ms / len(x))
 
     def _rows(self, entry: dict, spec: str, indices: list[int], decoded: torch.Tensor, factors: list[int],

@@ -69,7 +69,7 @@ class Peer:
         marked = [self._encoder.encode(bgr, self.method)[..., ::-1] for bgr in self._bgr(x)]
         return from_uint8(np.stack(marked))
 
-    def frame_logits(self, x: torch.Tensor) -> torch.Tensor:
-        """±1 logits (B, L) from the decoded hard bits."""
+    def frame_logits(self, x: torch.Tensor, video: bool = False) -> torch.Tensor:
+        """±1 logits (B, L) from the decoded hard bits. Video frames are read as images."""
         bits = [np.asarray(self._decoder.decode(bgr, self.method), dtype=np.float32) for bgr in self._bgr(x)]
         return torch.from_numpy(np.stack(bits)) * 2 - 1

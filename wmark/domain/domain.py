@@ -6,10 +6,10 @@ the eye before it is added to the frame.
   pipeline (the whole frame squashed to the native size); 16 tiles of 64 px put the residual's
   native pixel at about 2 pixels of a 2 MP photo, a fine grid the eye hardly sees; a coarse band
   (4 tiles) survives thumbnails. The decoder reads every tile and soft-combines their logits.
-- **Size-aware bands.** A band with ``up_to`` is embedded only in frames whose long side is at most that many
-  pixels, and read in all. On a 768x512 photo the fine band's tiles are 48 px, and JPEG 50, WebP 50 or a halving
+- **Size-aware bands.** A band with ``up_to`` is embedded, and read, only in frames whose long side is at most that
+  many pixels. On a 768x512 photo the fine band's tiles are 48 px, and JPEG 50, WebP 50 or a halving
   leave little of them, while the coarse band has only 6 tiles; a middle band of 8 tiles (96 px) carries the
-  message there, and a 2 MP photo is marked as before (benchmarks/size_bands.py).
+  message there, and a 2 MP photo is marked and read as before (benchmarks/size_bands.py).
 - **Capacity.** With ``classes`` = C the codeword has C times the model's bits: tile t carries part
   ``class(t)``, so a 64-bit model carries 256 bits at C = 4.
 - **Shaping.** ``luma``: the residual is projected on luma (equal change of R, G and B), since
@@ -66,8 +66,9 @@ def decode_tiles(model, tiles: torch.Tensor) -> torch.Tensor:
 class Band:
     """``tiles`` tiles along the frame's long side at a relative ``weight``. With ``up_to``, the band is embedded only
     in frames whose long side is at most ``up_to`` pixels (size-aware embedding); a band of weight 0 is never
-    embedded. Every band is read in every frame, whatever its size, since a photo may have been resized since it
-    was marked: :meth:`Domain.decode` weighs each band by the gain it measures, so an empty band counts little."""
+    embedded. A band is read only in frames it could be embedded in: a photo marked small and shrunk further still
+    carries it, while a large one never did (reading it there would cost time and add noise). A small photo
+    enlarged past ``up_to`` after marking is read from its other bands."""
 
     tiles: int
     weight: float = 1.0
@@ -207,12 +208,12 @@ class Domain:
 
     def tiles(self, x: torch.Tensor, size: int, bits: int,
               turned: float = 0.0) -> list[tuple[TileGrid, torch.Tensor, torch.Tensor]]:
-        """For each band of frames ``x`` (B, 3, H, W), turned back by ``turned`` degrees first (see
-        :meth:`TileGrid.cut`): its grid, its tiles as the decoder reads them (B * count, 3, size, size; each
+        """For each band embedded in frames ``x`` (B, 3, H, W) of their size (:meth:`Band.embeds`), turned back by
+        ``turned`` degrees first (see :meth:`TileGrid.cut`): its grid, its tiles as the decoder reads them (B * count, 3, size, size; each
         tile's variant undone with ``patterns``), and the ±1 signs that turn the tiles' logits into their
         codeword part's, shape (1, count, 1) or (1, count, bits)."""
         return [(grid, *self._oriented(grid, salt, grid.split(x, turned), len(x), bits))
-                for _, grid, salt in self._grids(*x.shape[-2:], size)]
+                for band, grid, salt in self._grids(*x.shape[-2:], size) if band.embeds(*x.shape[-2:])]
 
     def _oriented(self, grid: TileGrid, salt: int, tiles: torch.Tensor, batch: int,
                   bits: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -11,18 +11,21 @@ from wmark.sync.search import Pose
 
 
 class Reader:
-    """A model and the domain it reads."""
+    """A model and the domains it reads: images in ``domain``, video frames in ``video_domain`` (default: the same
+    one; the two share their grids and differ in band weights, so a band video frames never carry is not read)."""
 
-    def __init__(self, model, domain: Domain, device: torch.device) -> None:
+    def __init__(self, model, domain: Domain, device: torch.device, video_domain: Domain | None = None) -> None:
         self.model, self.domain, self.device = model, domain, device
+        self.video_domain = domain if video_domain is None else video_domain
 
-    def frames(self, x: torch.Tensor, pose: Pose = Pose()) -> torch.Tensor:
-        """Logits (B, L) for a float batch (B, 3, H, W) at any resolution, ``pose`` undone first."""
-        x = dihedral.UNDO[pose.transform](x.to(self.device))
+    def frames(self, x: torch.Tensor, pose: Pose = Pose(), video: bool = False) -> torch.Tensor:
+        """Logits (B, L) for a float batch (B, 3, H, W) at any resolution, ``pose`` undone first; ``video`` frames
+        are read in the video domain."""
+        x, domain = dihedral.UNDO[pose.transform](x.to(self.device)), self.video_domain if video else self.domain
         if pose.reframe is not None:
             frames, coverage = reframe.canvas(x, pose.reframe, self.model.size)
-            return pipeline.decode(self.model, frames, self.domain, coverage=coverage).float().cpu()
-        return pipeline.decode(self.model, x, self.domain, pose.rotation).float().cpu()
+            return pipeline.decode(self.model, frames, domain, coverage=coverage).float().cpu()
+        return pipeline.decode(self.model, x, domain, pose.rotation).float().cpu()
 
     def image(self, x: torch.Tensor, pose: Pose = Pose()) -> torch.Tensor:
         """Logits (L,) for one image (1, 3, H, W)."""
@@ -34,8 +37,8 @@ class Reader:
         pipeline.check_size(frames.y.unsqueeze(1))
         frames, undo = frames.to(self.device), dihedral.UNDO[pose.transform]
         if pose.reframe is not None:
-            return self.frames(frames.rgb(), pose)
-        if not self.domain.is_whole_frame or pose.rotation:
-            return pipeline.decode(self.model, undo(frames.rgb()), self.domain, pose.rotation).float().cpu()
+            return self.frames(frames.rgb(), pose, video=True)
+        if not self.video_domain.is_whole_frame or pose.rotation:
+            return pipeline.decode(self.model, undo(frames.rgb()), self.video_domain, pose.rotation).float().cpu()
         with torch.no_grad():  # a flip or quarter turn commutes with squashing the frame to the square native size
             return self.model.decode(undo(frames.rgb(self.model.size))).float().cpu()
