@@ -7,7 +7,7 @@ Thumbnails and low-resolution video keep little of a mark: the 64 px residual is
 side of 160, 320, 480 and 640 px, marked with a random codeword at the card's strength and rounded to
 8 bits, then (a) saved by Pillow as JPEG 75 with 4:2:0 chroma and (b) with 4:4:4 (the `jpeg` attack),
 and (c) encoded with libx264 CRF 23 (yuv420p, through PyAV: the `h264` attack) as an 8-frame still
-clip, of which the middle frame is read (marked in the card's `video_domain`, as videos are). Writes
+clip, of which the middle frame is read (marked and read in the card's `video_domain`, as videos are). Writes
 benchmarks/results/small_inputs.json: mean bit accuracy per checkpoint, long side and codec.
 """
 from __future__ import annotations
@@ -70,7 +70,8 @@ def measure(name: str, photos: list[Path]) -> dict:
             marked = {video: pipeline.quantize(marker.embed_tensor(x[None], codeword, video=video))[0]
                       for video in (False, True)}
             for codec, attack in CODECS.items():
-                bits = (marker.logits(attack(marked[codec in VIDEO_CODECS])) > 0).to(torch.uint8)
+                video = codec in VIDEO_CODECS  # marked, and read, as a video's frame
+                bits = (marker.frame_logits(attack(marked[video])[None], video=video)[0] > 0).to(torch.uint8)
                 scores[codec].append(float((bits == codeword).float().mean()))
         table[str(side)] = {codec: round(float(np.mean(values)), 4) for codec, values in scores.items()}
         print(name, side, table[str(side)], flush=True)
