@@ -12,8 +12,8 @@ function at the default threshold (FPR 1e-6) and search level (``--search``, the
 search other than ``off`` each variant is also turned by a random angle within 10 degrees, black corners).
 ``--false-positives-only`` counts them alone, into false_positives_<model>.json (``off``) or
 false_positives_<model>_search-<level>.json; with ``--seconds`` a count stops early and ``--resume`` goes on with
-it (each item has its own seed, and the file records the weights' sha256 and that of the search's code), so a
-count can span sessions; ``--workers N`` counts in N processes, in item order, saving the count every few minutes.
+it (each item has its own seed, and the file records the weights' sha256 and that of the search's and domain's code
+and the card's domain), so a count can span sessions; ``--workers N`` counts in N processes, in item order, saving the count every few minutes.
 """
 from __future__ import annotations
 
@@ -77,12 +77,12 @@ def _variant(photo: torch.Tensor, generator: torch.Generator, turn: bool = False
     return quantize(variant)
 
 
-def search_code() -> str:
-    """sha256 of the search's code (wmark/sync/*.py, and the template and rotation it shares with the domain), so
-    that a count resumes only under the code that began it."""
-    digest = hashlib.sha256()
-    shared = Path(wmark.domain.__file__).parent
-    for path in [*sorted(Path(wmark.sync.__file__).parent.glob("*.py")), shared / "template.py", shared / "rotation.py"]:
+def search_code(domain: dict) -> str:
+    """sha256 of the search's and the domain's code (wmark/sync/*.py, wmark/domain/*.py) and of the card's ``domain``,
+    so that a count resumes only under the reading that began it."""
+    digest = hashlib.sha256(json.dumps(domain, sort_keys=True).encode())
+    for path in [*sorted(Path(wmark.sync.__file__).parent.glob("*.py")),
+                 *sorted(Path(wmark.domain.__file__).parent.glob("*.py"))]:
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
 
@@ -122,7 +122,7 @@ def false_positives(photos: list[Path], items: int, seed: int, seconds: float | 
     the count so far goes to ``save``."""
     _load(photos, seed, search)
     models = _WORKER[0]
-    sha256, code = models[0].card.data["sha256"], search_code()
+    sha256, code = models[0].card.data["sha256"], search_code(models[0].card.domain)
     if done is not None and ((done.get("sha256"), done.get("seed"), done.get("search", "off"), done.get("search_code"))
                              != (sha256, seed, search, code)):
         raise SystemExit("the count to resume is of other weights, seed, search or search code; start it again "
