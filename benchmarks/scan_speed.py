@@ -11,9 +11,10 @@ of 256-2048 px and rounded to 8 bits, generated in memory and passed to the scan
 function at the default threshold (FPR 1e-6) and search level (``--search``, the default one unless told; with a
 search other than ``off`` each variant is also turned by a random angle within 10 degrees, black corners).
 ``--false-positives-only`` counts them alone, into false_positives_<model>.json (``off``) or
-false_positives_<model>_search-<level>.json; with ``--seconds`` a count stops early and ``--resume`` goes on with
-it (each item has its own seed, and the file records the weights' sha256 and that of the search's and domain's code
-and the card's domain), so a count can span sessions; ``--workers N`` counts in N processes, in item order, saving the count every few minutes.
+false_positives_<model>_search-<level>.json; with ``--seconds`` a count stops early and ``--resume`` goes on with it
+(each item has its own seed, and the file records the weights' sha256 and that of the search's and domain's code and
+the card's domain), so a count can span sessions; ``--workers N`` counts in N processes, in item order, saving the
+count every few minutes.
 """
 from __future__ import annotations
 

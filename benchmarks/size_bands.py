@@ -4,13 +4,14 @@
     python benchmarks/size_bands.py [--val ../shared/data/val] [--sizes 768x512,1mp] [--variants none,8@0.6]
         [--out benchmarks/results/size_bands.json] [--write-card 8@0.6]
 
-On a 768x512 photo the default's fine band has tiles of 48 px, which JPEG 50, WebP 50 or a halving leave little
-of, and its coarse band has 6 tiles. Each variant adds one band of ``TILES@WEIGHT`` to the card's two
-(:data:`CORE`), embedded and read only in photos whose long side is at most :data:`UP_TO` px
-(:class:`wmark.domain.Band`). For each variant and size, the validation photos are built as :mod:`small_photos` builds them, marked through the
-public API at the card's strength, edited by each of :data:`EDITS` (:func:`small_photos.edit_file`) and read with
-the default search; a read is exact when it detects the mark and gives the message. Median PSNR and FLIP ratio (to
-a JPEG 75 re-save) compare each marked file with the built photo.
+On a 768x512 photo the default's fine band has tiles of 48 px, which JPEG 50, WebP 50 or a halving leave little of,
+and its coarse band has 6 tiles. Each variant adds one band of ``TILES@WEIGHT`` to the card's two (:data:`CORE`),
+embedded and read only in photos whose long side is at most :data:`UP_TO` px (:class:`wmark.domain.Band`). For each
+variant and size, the validation photos are built as :mod:`small_photos` builds them, marked through the public API
+at the card's strength, edited by each of :data:`EDITS` (:func:`small_photos.edit_file`) and read with the default
+search; a read is exact when it detects the mark and gives the message. Median PSNR and FLIP ratio (to a JPEG 75
+re-save) compare each marked file with the built photo. After :data:`BAND_EDITS`, each band's own share of right
+bits is recorded as well (:meth:`wmark.domain.Domain.band_means`).
 
 Writes ``--out`` with the settings, the per-photo reads and the summary, and prints the summary. ``--write-card
 VARIANT`` stores that variant's bands in the default card's domain, its video weight 0 (video frames are marked as

@@ -87,7 +87,8 @@ def test_a_size_aware_band_is_embedded_and_read_only_up_to_its_size(model):
     plain = Domain.from_dict(PATTERNS)
     assert Domain.from_dict(sized.to_dict()) == sized and "up_to" not in plain.to_dict()["bands"][0]
     message = torch.ones(1, sized.codeword_bits(model.message_bits))
-    small, large = (torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(6)) for h, w in ((96, 160), (120, 200)))
+    small, large = (torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(6))
+                    for h, w in ((96, 160), (120, 200)))
     assert not torch.allclose(sized.planes(model, small, message), plain.planes(model, small, message))
     assert torch.equal(sized.planes(model, large, message), plain.planes(model, large, message))
     assert len(sized.tiles(small, model.size, model.message_bits)) == 3

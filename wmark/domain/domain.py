@@ -89,8 +89,8 @@ class Domain:
     template: float = 0.0
 
     def __post_init__(self) -> None:
-        if (not self.bands or any(b.tiles < 1 or b.weight < 0 or (b.up_to is not None and b.up_to < 1) for b in self.bands)
-                or not any(b.weight > 0 and b.up_to is None for b in self.bands)):
+        malformed = any(b.tiles < 1 or b.weight < 0 or (b.up_to is not None and b.up_to < 1) for b in self.bands)
+        if not self.bands or malformed or not any(b.weight > 0 and b.up_to is None for b in self.bands):
             raise WmarkError(f"a domain needs bands of at least 1 tile, weights of at least 0 and at least one band "
                              f"of positive weight embedded at every size, got {self.bands}")
         if self.classes < 1:
@@ -209,9 +209,9 @@ class Domain:
     def tiles(self, x: torch.Tensor, size: int, bits: int,
               turned: float = 0.0) -> list[tuple[TileGrid, torch.Tensor, torch.Tensor]]:
         """For each band embedded in frames ``x`` (B, 3, H, W) of their size (:meth:`Band.embeds`), turned back by
-        ``turned`` degrees first (see :meth:`TileGrid.cut`): its grid, its tiles as the decoder reads them (B * count, 3, size, size; each
-        tile's variant undone with ``patterns``), and the ±1 signs that turn the tiles' logits into their
-        codeword part's, shape (1, count, 1) or (1, count, bits)."""
+        ``turned`` degrees first (see :meth:`TileGrid.cut`): its grid, its tiles as the decoder reads them (B * count,
+        3, size, size; each tile's variant undone with ``patterns``), and the ±1 signs that turn the tiles' logits
+        into their codeword part's, shape (1, count, 1) or (1, count, bits)."""
         return [(grid, *self._oriented(grid, salt, grid.split(x, turned), len(x), bits))
                 for band, grid, salt in self._grids(*x.shape[-2:], size) if band.embeds(*x.shape[-2:])]
 
