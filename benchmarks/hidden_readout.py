@@ -95,7 +95,8 @@ def main() -> None:
                 results[f"{variant}, {bits} bits"] = curve(family, args.data, bits, args.steps, Path(folder))
                 print(variant, bits, results[f"{variant}, {bits} bits"], file=sys.stderr, flush=True)
     report = {"settings": {"size": SIZE, "model": MODEL, "batch": 16, "steps": args.steps, "attacks": ["identity"],
-                           "curriculum": "message stage only (image weight 1 % of the recipe's)", "data": args.data},
+                           "curriculum": f"message stage only (image weight {held.warmup_image_fraction:g} of the "
+                                         "recipe's)", "data": args.data},
               "results": results}
     args.out.write_text(json.dumps(report, indent=1) + "\n")
     print(json.dumps(results, indent=1))

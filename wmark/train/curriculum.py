@@ -1,7 +1,7 @@
 """The curriculum that keeps training from collapsing.
 
-1. ``message``: the message loss, with the image loss at 1 % of its final weight (enough to keep the
-   residual inside the pixel range), until the running bit accuracy passes a threshold.
+1. ``message``: the message loss, with the image loss at a fraction of its final weight (the recipe's: 1 % by
+   default, as StegaStamp's ramp starts near zero), until the running bit accuracy passes a threshold.
 2. ``image``: the image-loss weight (and a critic's, where the recipe has one) ramps linearly up to its full value.
 3. ``attacks``: attacks join the pool one at a time, easy to hard (as StegaStamp does).
 
@@ -16,7 +16,6 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-MESSAGE_STAGE_IMAGE_FRACTION = 0.01
 DUAL_STEP = 0.002  # change of log(weight) per step and per dB away from the target
 MAX_PSNR_ERROR = 10.0  # dB; bounds how fast the weight can move
 LOG_WEIGHT_RANGE = (-6.0, 12.0)
@@ -30,6 +29,7 @@ class Curriculum:
     attack_steps: int
     image_weight: float
     target_psnr: float
+    warmup_image_fraction: float = 0.01
     log_weight: float | None = None
     stage: str = "message"
     stage_start: int = 0
@@ -66,11 +66,12 @@ class Curriculum:
 
     def ramp(self, step: int) -> float:
         """The fraction of their full weights the ramped losses (image, critic) have at ``step``."""
+        start = self.warmup_image_fraction
         if self.stage == "message":
-            return MESSAGE_STAGE_IMAGE_FRACTION
+            return start
         if self.stage == "image":
             progress = (step - self.stage_start) / max(1, self.ramp_steps)
-            return min(1.0, MESSAGE_STAGE_IMAGE_FRACTION + (1 - MESSAGE_STAGE_IMAGE_FRACTION) * progress)
+            return min(1.0, start + (1 - start) * progress)
         return 1.0
 
     def current_image_weight(self, step: int) -> float:

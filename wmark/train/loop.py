@@ -180,6 +180,7 @@ class Trainer:
         specs = self.specs(stage)
         self.curriculum = Curriculum(
             warmup_accuracy=recipe.warmup_accuracy,
+            warmup_image_fraction=recipe.warmup_image_fraction,
             ramp_steps=int(recipe.ramp_fraction * cfg.steps),
             attack_specs=specs,
             attack_steps=max(1, int(0.4 * cfg.steps / max(1, len(specs)))),
