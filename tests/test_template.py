@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 import wmark
+from wmark.domain.grid import TileGrid
 from wmark.domain.template import HARMONIC, pattern
 from wmark.sync import reframe, template
 from wmark.sync.search import LEVELS
@@ -158,6 +159,31 @@ def test_canvas_puts_the_picture_back_in_place():
     assert frames.shape == (1, 3, 128, 160) and coverage.shape == (1, 1, 128, 160)
     assert torch.allclose(frames[..., 64:128, 32:128], x, atol=1e-5)
     assert coverage[..., 64:128, 32:128].min() > 0.99 and coverage[..., :60, :].max() < 0.01
+
+
+def test_a_canvas_has_the_marked_frames_aspect_so_every_band_keeps_its_grid():
+    """768x512 has 16 x 11 tiles of 48 x 46.5 px: square tiles (1024x704) would give the 8-tile band 6 rows, not 5."""
+    placed = reframe.Reframe(((1 / 48, 0.0), (0.0, 11 / 512)), (0.0, 0.0), 11, 16, 512, 768)
+    assert placed.frame_shape(64) == (683, 1024)
+    for tiles in (16, 8, 3):
+        on_canvas, marked = (TileGrid.over(*shape, tiles, 64, 1) for shape in ((683, 1024), (512, 768)))
+        assert (on_canvas.rows, on_canvas.cols) == (marked.rows, marked.cols)
+    squeezed = reframe.Reframe(((1 / 48, 0.0), (0.0, 1 / 70)), (0.0, 0.0), 11, 16, 512, 768)
+    assert squeezed.frame_shape(64) == (704, 1024)  # that aspect would give the grid 16 rows: square tiles
+
+
+def test_every_band_of_a_small_photo_reads_after_a_crop(marker, photo):
+    """A 3:2 photo of 768x512 carries the 8-tile middle band; after an 80 % crop each band reads on the canvas."""
+    small = marker.embed(Image.open(photo).convert("RGB").resize((768, 512), Image.BICUBIC), "crop me")
+    x = _tensor(small.crop((40, 5, 40 + 687, 5 + 458)))
+    fit = template.find(x, reframe.plausible(marker.domain, marker.model.size, *x.shape[-2:]))[0]
+    _, placed = reframe.search(marker.domain, marker.model, x, fit)[0]
+    frames, coverage = reframe.canvas(x, placed, marker.model.size)
+    truth = torch.tensor([int(bit) for bit in marker.extract(small).codeword]).view(marker.domain.classes, -1)
+    with torch.no_grad():
+        bands = marker.domain.band_means(marker.model, frames, coverage=coverage)
+    accuracies = [float(((means[0] > 0).long() == truth).float().mean()) for means, _ in bands]
+    assert min(accuracies) >= 0.95, accuracies  # on square tiles the middle band read about half its bits
 
 
 def test_sync_search_scans_for_a_turn_where_no_template_shows(marker, large_marked, monkeypatch):

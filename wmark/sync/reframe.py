@@ -69,6 +69,21 @@ class Reframe:
     def degrees(self) -> float:
         return template.degrees(self.matrix)
 
+    def frame_shape(self, size: int) -> tuple[int, int]:
+        """(height, width) of the marked frame at ``size`` pixels a tile along its long side, at the aspect the
+        tiles' pitches show. A frame's grid has whole tiles, so they are seldom square: 768x512 has 16 x 11 of 48 x
+        46.5 px. On a canvas of square tiles (1024x704) the other bands' grids fall on other counts (the 8-tile
+        band's 5 rows become 6), and such a band reads chance (0.47 of its bits on an 80 % crop of Aqua.jpg at
+        768x512, 1.00 at the frame's aspect). Square tiles where that aspect would change this grid's own counts
+        (a picture squeezed after marking)."""
+        across, along = self.pitch()
+        if self.cols >= self.rows:
+            shape = (max(1, round(self.rows * size * along / across)), self.cols * size)
+        else:
+            shape = (self.rows * size, max(1, round(self.cols * size * across / along)))
+        grid = TileGrid.over(*shape, max(self.rows, self.cols), size, 1)
+        return shape if (grid.rows, grid.cols) == (self.rows, self.cols) else (self.rows * size, self.cols * size)
+
     def corners(self) -> torch.Tensor:
         """Tile coordinates (4, 2) of the received picture's corners."""
         return self.tiles_at(torch.tensor([[0.0, 0.0], [self.width, 0.0], [0.0, self.height],
@@ -103,14 +118,18 @@ def _sample(x: torch.Tensor, reframe: Reframe, cells: torch.Tensor, size: int) -
 
 
 def canvas(x: torch.Tensor, reframe: Reframe, size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(frames, coverage): received frames ``x`` (B, 3, H, W) warped onto the marked frame's grid at ``size``
-    pixels a tile, (B, 3, rows * size, cols * size), and where they cover it (B, 1, ...), 1 inside."""
+    """(frames, coverage): received frames ``x`` (B, 3, H, W) warped onto the marked frame at ``size`` pixels a tile
+    along its long side and at its aspect (B, 3, *:meth:`Reframe.frame_shape`), and where they cover it (B, 1, ...),
+    1 inside."""
     columns, rows = torch.meshgrid(torch.arange(reframe.cols), torch.arange(reframe.rows), indexing="xy")
     cells = torch.stack([columns.flatten(), rows.flatten()], 1)
     ones = torch.ones_like(x[:, :1])
     sampled = _sample(torch.cat([x, ones], 1), reframe, cells, size)  # (B * count, 4, size, size)
     grid = TileGrid(reframe.rows, reframe.cols, size, 1)
     joined = grid.join(sampled, reframe.rows * size, reframe.cols * size)
+    shape = reframe.frame_shape(size)
+    if shape != tuple(joined.shape[-2:]):
+        joined = F.interpolate(joined, size=shape, mode="bilinear", align_corners=False)
     return joined[:, :3], joined[:, 3:]
 
 
