@@ -281,6 +281,24 @@ def size_bands_markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def template_pitch_markdown(result: dict) -> str:
+    """template_pitch.json: per variant of the template's band and photo size, photos whose template was found and
+    photos read exactly after each edit, and the median FLIP ratio."""
+    settings, summary = result["settings"], result["summary"]
+    label = {"768x512": "768×512", "1mp": "~1 MP"}
+    columns = list(summary)
+    lines = [f"{len(settings['photos'])} validation photos, `{settings['model']}` at its card's strength, the default "
+             "search. Each cell: photos whose template was found / photos read exactly.", "",
+             "| edit | " + " | ".join(f"{c.split(', ')[0]}, {label[c.split(', ')[1]]}" for c in columns) + " |",
+             "|---" * (1 + len(columns)) + "|"]
+    for edit in settings["edits"]:
+        lines.append(f"| {edit} | " + " | ".join(
+            f"{summary[c][f'{edit} template']} / {summary[c][f'{edit} exact']}" for c in columns) + " |")
+    lines.append("| median FLIP ÷ JPEG 75's | " + " | ".join(f"{summary[c]['median_flip_ratio']:.3f}" for c in columns)
+                 + " |")
+    return "\n".join(lines) + "\n"
+
+
 def json_fields_markdown() -> str:
     """The JSON reports' field names, types and meanings, from wmark/interface/vocabulary.py."""
     from wmark.interface.vocabulary import FIELDS
@@ -307,6 +325,7 @@ TABLES = {
     "video-domain": ("video_domain.json", video_domain_markdown),
     "small-photos": ("small_photos.json", small_photos_markdown),
     "size-bands": ("size_bands.json", size_bands_markdown),
+    "template-pitch": ("template_pitch.json", template_pitch_markdown),
 }
 
 

@@ -98,6 +98,14 @@ def test_a_size_aware_band_is_embedded_and_read_only_up_to_its_size(model):
     assert torch.equal(unembedded.decode(model, small), plain.decode(model, small))
 
 
+def test_a_small_frame_locks_its_template_to_the_size_aware_band():
+    domain = Domain(bands=(Band(16, 0.6), Band(3), Band(8, 0.6, up_to=1400)), template=0.35)
+    assert [salt for salt, _ in domain.sync_bands()] == [0, 2]
+    assert domain.sync(512, 768, 64)[0].tiles == 8 and domain.sync(1080, 1920, 64)[0].tiles == 16
+    assert domain.reweighted([0.6, 2.0, 0.0]).sync(512, 768, 64)[0].tiles == 16  # video frames never carry it
+    assert [salt for salt, _ in Domain(bands=(Band(16), Band(3))).sync_bands()] == [0]
+
+
 def test_luma_projection_changes_r_g_b_alike(model):
     x = torch.rand(1, 3, 128, 128, generator=torch.Generator().manual_seed(4))
     r = pipeline.residual(model, x, torch.ones(1, 32), Domain.from_dict({**TILED, "jnd": False}))

@@ -146,9 +146,8 @@ def test_sync_search_reads_a_mirrored_and_turned_mark(marker, large_marked):
 def test_sync_level_counts_every_hypothesis_it_can_score():
     level = LEVELS["sync"]
     assert level.hypotheses == 2 * 175 + 2 * reframe.hypotheses_bound()
-    places = 16 - 8 + 1  # a 16-tile side keeping at least half: 9 places
-    assert reframe.hypotheses_bound() == template.FITS * template.CANDIDATES * 2 * places * sum(
-        short - math.ceil(short / 2) + 1 for short in range(1, 17))
+    assert reframe.hypotheses_bound() == reframe.SYNC_BANDS * template.FITS * template.CANDIDATES * 2 * sum(
+        16 * short for short in range(1, 17))
 
 
 def test_canvas_puts_the_picture_back_in_place():

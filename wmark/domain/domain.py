@@ -21,8 +21,9 @@ the eye before it is added to the frame.
   takes its part's pattern in one of 16 variants (a sign and one of the square's 8 rotations and
   mirrorings); the decoder undoes the variant before reading the tile. Measured to read as well as
   content-aware residuals once the JND shapes them (benchmarks/results/domain_levers.json).
-- **Template** (``template``, 8-bit levels at strength 1): faint gratings locked to the finest grid
-  (:mod:`wmark.domain.template`) that let an extractor find the grid again in a crop, rotation or rescale
+- **Template** (``template``, 8-bit levels at strength 1): faint gratings locked to the finest grid, or on a
+  frame small enough for a size-aware band to be embedded, to that band's grid (:meth:`Domain.sync`;
+  :mod:`wmark.domain.template`), that let an extractor find the grid again in a crop, rotation or rescale
   (:mod:`wmark.sync.template`).
 - **Combining.** With ``jnd``, the decoder weighs each tile's logits by the tile's mean JND (the
   amplitude it was marked with), a matched filter: flat tiles, marked weakly, count less.
@@ -194,8 +195,30 @@ class Domain:
         """(band, grid, salt) of the band with the most tiles on a ``height x width`` frame."""
         return max(self._grids(height, width, size), key=lambda band: band[1].count)
 
+    def sync_bands(self) -> list[tuple[int, Band]]:
+        """(salt, band) of each band a frame's template can be locked to (:meth:`sync`): the band of the most tiles,
+        then the size-aware band (``up_to``) of the most tiles, if any is ever embedded. A received picture does not
+        tell the size it was marked at, so a reader tries each."""
+        indices = range(len(self.bands))
+        finest = max(indices, key=lambda i: self.bands[i].tiles)
+        limited = [i for i in indices if self.bands[i].up_to is not None and self.bands[i].weight > 0]
+        chosen = [finest] + ([max(limited, key=lambda i: self.bands[i].tiles)] if limited else [])
+        return [(i, self.bands[i]) for i in dict.fromkeys(chosen)]
+
+    def sync(self, height: int, width: int, size: int) -> tuple[Band, TileGrid, int]:
+        """(band, grid, salt) of the grid the template of a ``height x width`` frame is locked to: the size-aware band
+        of :meth:`sync_bands` where it is embedded, else the finest band. On a small frame the finest band's tiles are
+        small and the gratings, at 10 and 11 cycles a tile, fine (a period of 3.4 px at 768x512), and JPEG removes
+        them: after an 80 % crop saved at JPEG 70, 0 of 6 val photos at 768x512 showed them, 5 of 6 on the 8-tile
+        band; at about 1 MP the screenshot chain read 0 of 6 with them, 5 of 6 on the 8-tile band, for 0.01-0.02 more
+        FLIP (benchmarks/results/template_pitch.json)."""
+        candidates = self.sync_bands()
+        salt, band = next(((salt, band) for salt, band in reversed(candidates) if band.embeds(height, width)),
+                          candidates[0])
+        return band, TileGrid.over(height, width, band.tiles, size, self.classes), salt
+
     def _template(self, height: int, width: int, size: int) -> torch.Tensor:
-        _, grid, _ = self.finest(height, width, size)
+        _, grid, _ = self.sync(height, width, size)
         return sync_template.pattern(height, width, grid.rows, grid.cols)
 
     def _patterns(self, model, parts: torch.Tensor) -> torch.Tensor:

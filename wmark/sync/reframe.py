@@ -1,13 +1,14 @@
 """Reading a crop: where a received picture sat in the marked frame, from the template and the tiles' own marks.
 
-The template (:mod:`wmark.sync.template`) gives the finest grid's pitch, angle and offset in the received picture,
-but not which of the marked frame's tiles a cell is, nor how many tiles the frame had on its short side. Each
+The template (:mod:`wmark.sync.template`) gives the pitch, angle and offset of the grid it is locked to in the
+received picture (the finest band's, or on a frame marked small the size-aware band's: :meth:`Domain.sync`; a search
+tries both), but not which of the marked frame's tiles a cell is, nor how many tiles the frame had on its short side. Each
 such hypothesis (the frame's grid and the cell at the picture's corner) fixes every cell's codeword part, sign
 and rotation, so a few cells decoded under all 8 rotations of the square score them all at once: under the right
 one, the cells of each codeword part agree. The best is read in full on a canvas of the marked frame, the picture
 warped into place and only the tiles it covers read (:data:`wmark.domain.domain.FULL_COVERAGE`).
 
-Only frames whose finest band kept its full count of tiles along the long side (at most :data:`MAX_TILES`; frames
+Only frames whose template band kept its full count of tiles along the long side (at most :data:`MAX_TILES`; frames
 of at least ``tiles * size / 1.5`` pixels) are searched, with each side of the picture keeping at least
 :data:`MIN_KEPT` of the frame's. :func:`hypotheses_bound` counts every hypothesis such a search can score.
 """
@@ -20,7 +21,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from wmark.domain.domain import Domain, decode_tiles
+from wmark.domain.domain import Band, Domain, decode_tiles
 from wmark.domain.grid import TileGrid, transform
 from wmark.sync import template
 from wmark.sync.template import CANDIDATES, Fit
@@ -37,14 +38,17 @@ offsets stood out on 8 cells (0.50-0.57); on 24 the likeliest pair by the templa
 MIN_KEPT = 0.5
 """Least share of each side of the marked frame a received picture is searched for."""
 MAX_TILES = 16
-"""Finest bands of more tiles along the long side are not searched (the p-value's bound counts up to this)."""
+"""Template bands of more tiles along the long side are not searched (the p-value's bound counts up to this)."""
+SYNC_BANDS = 2
+"""Bands a template can be locked to (:meth:`~wmark.domain.domain.Domain.sync_bands`), at most."""
 
 
 @dataclass(frozen=True)
 class Reframe:
-    """The marked frame of ``rows x cols`` tiles (its finest band) as a received ``height x width`` picture shows
-    it: the received pixel centre q (x, y from the top-left corner, in pixels) lies at tile coordinates
-    ``matrix @ q + offset``."""
+    """The marked frame of ``rows x cols`` tiles (of the band its template is locked to) as a received ``height x
+    width`` picture shows it: the received pixel centre q (x, y from the top-left corner, in pixels) lies at tile
+    coordinates ``matrix @ q + offset``. ``zoom``: the model sizes a tile takes on the canvas (:func:`canvas`), so that
+    the finest band keeps its resolution there (2 for an 8-tile band where the finest has 16)."""
 
     matrix: tuple[tuple[float, float], tuple[float, float]]
     offset: tuple[float, float]
@@ -52,6 +56,7 @@ class Reframe:
     cols: int
     height: int
     width: int
+    zoom: int = 1
 
     def tiles_at(self, q: torch.Tensor) -> torch.Tensor:
         """Tile coordinates (N, 2) of received points ``q`` (N, 2)."""
@@ -118,9 +123,10 @@ def _sample(x: torch.Tensor, reframe: Reframe, cells: torch.Tensor, size: int) -
 
 
 def canvas(x: torch.Tensor, reframe: Reframe, size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(frames, coverage): received frames ``x`` (B, 3, H, W) warped onto the marked frame at ``size`` pixels a tile
-    along its long side and at its aspect (B, 3, *:meth:`Reframe.frame_shape`), and where they cover it (B, 1, ...),
-    1 inside."""
+    """(frames, coverage): received frames ``x`` (B, 3, H, W) warped onto the marked frame at ``size`` times the
+    reframe's ``zoom`` pixels a tile along its long side and at its aspect (B, 3, *:meth:`Reframe.frame_shape`), and
+    where they cover it (B, 1, ...), 1 inside."""
+    size = size * reframe.zoom
     columns, rows = torch.meshgrid(torch.arange(reframe.cols), torch.arange(reframe.rows), indexing="xy")
     cells = torch.stack([columns.flatten(), rows.flatten()], 1)
     ones = torch.ones_like(x[:, :1])
@@ -135,13 +141,12 @@ def canvas(x: torch.Tensor, reframe: Reframe, size: int) -> tuple[torch.Tensor, 
 
 def hypotheses_bound(tiles: int = MAX_TILES) -> int:
     """Hypotheses :func:`search` can score for the template's fits in one picture at most: for each of the
-    :data:`~wmark.sync.template.FITS` fits, orientation of the frame and count of tiles on its short side, the places
-    the picture (each side at least :data:`MIN_KEPT` of the frame's) can take (the whole cells inside it spanning at
-    least :data:`MIN_KEPT` of the frame's tiles on each axis), times the :data:`~wmark.sync.template.CANDIDATES`
-    offsets a fit leaves."""
-    places = lambda count: count - math.ceil(MIN_KEPT * count) + 1  # noqa: E731
-    per_orientation = sum(places(tiles) * places(short) for short in range(1, tiles + 1))
-    return template.FITS * CANDIDATES * 2 * per_orientation
+    :data:`SYNC_BANDS` bands the template may be locked to, :data:`~wmark.sync.template.FITS` fits, orientation of
+    the frame and count of tiles on its short side, the places the picture's whole cells can take in the frame (as
+    many as the frame's tiles on an axis, for a turned picture whose span holds one whole cell), times the
+    :data:`~wmark.sync.template.CANDIDATES` offsets a fit leaves."""
+    per_orientation = sum(tiles * short for short in range(1, tiles + 1))
+    return SYNC_BANDS * template.FITS * CANDIDATES * 2 * per_orientation
 
 
 SQUEEZE = 2.0
@@ -153,23 +158,23 @@ SPAN_SLACK = 1.25
 
 def plausible(domain: Domain, size: int, height: int, width: int) -> Callable[[tuple], bool]:
     """Whether a grid ``matrix`` (see :class:`~wmark.sync.template.Fit`) could be the marked frame's as a ``height x
-    width`` picture searched for shows it: across the picture, at most :data:`SPAN_SLACK` times the finest band's
-    tiles on both axes, at least :data:`MIN_KEPT` of them on one and a whole tile on the other, and tiles at most
+    width`` picture searched for shows it: across the picture, at most :data:`SPAN_SLACK` times the tiles of a band
+    the template may be locked to on both axes, at least :data:`MIN_KEPT` of them on one and a whole tile on the other, and tiles at most
     :data:`SQUEEZE` times as long as wide or as wide as long. Other grids would leave :func:`search` no placement
     or stand for an aspect change it does not claim; among the picture's own pairs of peaks that keep the
     gratings' ratio, they are the commonest."""
-    tiles = domain.finest(height, width, size)[0].tiles
+    counts = [band.tiles for _, band in domain.sync_bands()]
 
     def check(matrix) -> bool:
         spans = [abs(a) * width + abs(b) * height for a, b in matrix]
         across, along = template.pitch(matrix)
-        return (MIN_KEPT * tiles <= max(spans) <= SPAN_SLACK * tiles and min(spans) >= 1
+        return (any(MIN_KEPT * tiles <= max(spans) <= SPAN_SLACK * tiles for tiles in counts) and min(spans) >= 1
                 and max(across, along) <= SQUEEZE * min(across, along))
     return check
 
 
 def _frames(tiles: int) -> list[tuple[int, int]]:
-    """(rows, cols) of every grid a frame's finest band can have: ``tiles`` along the long side."""
+    """(rows, cols) of every grid a frame can have with ``tiles`` tiles of a band along its long side."""
     shapes = [(short, tiles) for short in range(1, tiles + 1)] + [(tiles, short) for short in range(1, tiles)]
     return shapes
 
@@ -204,16 +209,20 @@ def _score(logits: torch.Tensor, classes: torch.Tensor, count: int) -> float:
 def _placements(fit: Fit, height: int, width: int, tiles: int):
     """For each pair of candidate offsets of ``fit`` on a ``height x width`` picture: (the probe placing its cells,
     its whole cells (N, 2), and every (rows, cols, shift_x, shift_y) placing them in a frame of ``tiles`` tiles along
-    the long side, each side of the picture's cells spanning at least :data:`MIN_KEPT` of the frame's)."""
+    the long side, the picture spanning at least :data:`MIN_KEPT` of the frame's tiles on each axis). The span counts
+    the picture's part tiles: a 50 % crop of a frame of 8 x 5 tiles spans 3.5 rows, often 2 whole ones, which a count
+    of whole cells took for less than half the frame (5 of 6 val photos placed at 768x512 before, 2 of 6 with the
+    template on 8 tiles, benchmarks/results/template_pitch.json)."""
     for offset in fit.offsets:
         probe = Reframe(fit.matrix, offset, 1, 1, height, width)
         inner = _inner_cells(probe)
         if not len(inner):
             continue
         low, high = inner.min(0).values.tolist(), inner.max(0).values.tolist()
+        corners = probe.corners()
+        span_x, span_y = (corners.max(0).values - corners.min(0).values).tolist()
         places = [(rows, cols, shift_x, shift_y) for rows, cols in _frames(tiles)
-                  if high[0] - low[0] + 1 >= math.ceil(MIN_KEPT * cols)
-                  and high[1] - low[1] + 1 >= math.ceil(MIN_KEPT * rows)
+                  if span_x >= MIN_KEPT * cols and span_y >= MIN_KEPT * rows
                   for shift_y in range(-low[1], rows - high[1]) for shift_x in range(-low[0], cols - high[0])]
         yield probe, inner, places
 
@@ -221,17 +230,19 @@ def _placements(fit: Fit, height: int, width: int, tiles: int):
 def hypotheses(domain: Domain, size: int, height: int, width: int, fit: Fit) -> int:
     """How many hypotheses :func:`search` scores for a ``height x width`` picture whose template gave ``fit``, known
     before any decoding (so a p-value can count them); at most :func:`hypotheses_bound`."""
-    band, _, _ = domain.finest(height, width, size)
-    if band.tiles > MAX_TILES:
-        return 0
-    return sum(len(places) for _, inner, places in _placements(fit, height, width, band.tiles)
-               if len(inner) >= domain.classes)
+    return sum(len(places) for _, band in _searched(domain)
+               for _, inner, places in _placements(fit, height, width, band.tiles) if len(inner) >= domain.classes)
+
+
+def _searched(domain: Domain) -> list[tuple[int, Band]]:
+    """(salt, band) of the bands the template may be locked to that a search places (:data:`MAX_TILES`)."""
+    return [(salt, band) for salt, band in domain.sync_bands() if band.tiles <= MAX_TILES]
 
 
 def _best_place(domain: Domain, model, x: torch.Tensor, probe: Reframe, inner: torch.Tensor, places: list,
-                salt: int, cells: int) -> tuple[float, Reframe]:
+                salt: int, cells: int, zoom: int) -> tuple[float, Reframe]:
     """The best-scoring of ``places`` (score, reframe) for the probe's whole cells ``inner``, ``cells`` of them
-    spread over the picture decoded under all 8 rotations of the square."""
+    spread over the picture decoded under all 8 rotations of the square, on the grid of the band of ``salt``."""
     chosen = inner[torch.linspace(0, len(inner) - 1, min(cells, len(inner))).round().long()]
     images = _sample(x, probe, chosen, model.size)
     rotated = torch.cat([transform(images, torch.full((len(images),), d), inverse=True) for d in range(8)])
@@ -248,7 +259,7 @@ def _best_place(domain: Domain, model, x: torch.Tensor, probe: Reframe, inner: t
         score = _score(read, classes[index], domain.classes)
         if best is None or score > best[0]:
             offset = (probe.offset[0] + shift_x, probe.offset[1] + shift_y)
-            best = (score, Reframe(probe.matrix, offset, rows, cols, probe.height, probe.width))
+            best = (score, Reframe(probe.matrix, offset, rows, cols, probe.height, probe.width, zoom))
     return best
 
 
@@ -260,16 +271,18 @@ def search(domain: Domain, model, x: torch.Tensor, fit: Fit) -> list[tuple[float
     make likeliest are scored again on :data:`RESCORE_CELLS`, and the best placement of each is kept: the two are
     often the half-tile twins the diagonals cannot tell apart (:func:`wmark.sync.template.find`), and a twin's cells,
     each straddling four tiles, can outscore the truth (Cascade.jpg cropped to 90 %, resized to 0.75 and saved at
-    JPEG 75: 0.844 against 0.814), so both are read."""
+    JPEG 75: 0.844 against 0.814), so both are read. Each band the template may be locked to is placed so; the
+    hypotheses of all of them are returned together, the best-scoring first."""
     height, width = x.shape[-2:]
-    band, _, salt = domain.finest(height, width, model.size)
-    if band.tiles > MAX_TILES:
-        return []
-    scored = [(*_best_place(domain, model, x, probe, inner, places, salt, SCORE_CELLS), probe, inner, places)
-              for probe, inner, places in _placements(fit, height, width, band.tiles)
-              if len(inner) >= domain.classes and places]
-    if not scored:
-        return []
-    likeliest, best = scored[0], max(scored, key=lambda entry: entry[0])
-    return sorted((_best_place(domain, model, x, *entry[2:], salt, RESCORE_CELLS)
-                   for entry in ([likeliest] if best is likeliest else [likeliest, best])), key=lambda found: -found[0])
+    finest = domain.sync_bands()[0][1].tiles
+    found = []
+    for salt, band in _searched(domain):
+        zoom = max(1, round(finest / band.tiles))
+        scored = [(*_best_place(domain, model, x, probe, inner, places, salt, SCORE_CELLS, zoom), probe, inner, places)
+                  for probe, inner, places in _placements(fit, height, width, band.tiles)
+                  if len(inner) >= domain.classes and places]
+        if scored:
+            likeliest, best = scored[0], max(scored, key=lambda entry: entry[0])
+            found += [_best_place(domain, model, x, *entry[2:], salt, RESCORE_CELLS, zoom)
+                      for entry in ([likeliest] if best is likeliest else [likeliest, best])]
+    return sorted(found, key=lambda entry: -entry[0])
