@@ -215,6 +215,7 @@ def test_only_grids_a_search_could_place_are_plausible(marker):
     plausible = reframe.plausible(marker.domain, marker.model.size, 648, 1152)
     square = lambda pitch: ((1 / pitch, 0.0), (0.0, 1 / pitch))  # noqa: E731
     assert plausible(square(72)) and plausible(square(110))  # the whole frame; a crop keeping 65 % of each side
+    assert plausible(square(200))  # 5.8 tiles across: a crop of a frame whose template is on its 8-tile band
     assert not plausible(square(30))  # 38 tiles across: more than the frame has
-    assert not plausible(square(200))  # under 6 tiles across: less than half the frame
+    assert not plausible(square(300))  # under 4 tiles across: less than half of either band's frame
     assert not plausible(((1 / 72, 0.0), (0.0, 1 / 200)))  # tiles squeezed to a third
