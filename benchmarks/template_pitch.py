@@ -87,7 +87,8 @@ def summarize(records: dict) -> dict:
     for variant, by_size in records.items():
         for size, by_photo in by_size.items():
             rows = list(by_photo.values())
-            entry = {"photos": len(rows), "median_flip_ratio": round(statistics.median(r["flip_ratio"] for r in rows), 4),
+            entry = {"photos": len(rows),
+                     "median_flip_ratio": round(statistics.median(r["flip_ratio"] for r in rows), 4),
                      "median_psnr": round(statistics.median(r["psnr"] for r in rows), 2)}
             for edit in EDITS:
                 entry[f"{edit} template"] = sum(r["edits"][edit]["template"] for r in rows)
@@ -126,10 +127,12 @@ def main() -> None:
                 for key, source in chosen.items():
                     built = work / f"{Path(key).stem}.{size}.jpg"
                     build(Image.open(source).convert("RGB")).save(built, quality=PHOTO_QUALITY)
-                    records.setdefault(variant, {}).setdefault(size, {})[key] = one(marker, built, work, f"{key}/{size}")
-                    print(variant, size, key, records[variant][size][key], flush=True)
+                    record = one(marker, built, work, f"{key}/{size}")
+                    records.setdefault(variant, {}).setdefault(size, {})[key] = record
+                    print(variant, size, key, record, flush=True)
     report = {"settings": {"model": marker.name, "message": MESSAGE, "variants": variants,
-                           "edits": list(EDITS), "photos": list(chosen), "seconds": round(time.perf_counter() - started)},
+                           "edits": list(EDITS), "photos": list(chosen),
+                           "seconds": round(time.perf_counter() - started)},
               "machine": machine(), "summary": summarize(records), "records": records}
     args.out.write_text(json.dumps(report, indent=1) + "\n")
     print(json.dumps(report["summary"], indent=1))

@@ -2,8 +2,8 @@
 
 The template (:mod:`wmark.sync.template`) gives the pitch, angle and offset of the grid it is locked to in the
 received picture (the finest band's, or on a frame marked small the size-aware band's: :meth:`Domain.sync`; a search
-tries both), but not which of the marked frame's tiles a cell is, nor how many tiles the frame had on its short side. Each
-such hypothesis (the frame's grid and the cell at the picture's corner) fixes every cell's codeword part, sign
+tries both), but not which of the marked frame's tiles a cell is, nor how many tiles the frame had on its short side.
+Each such hypothesis (the frame's grid and the cell at the picture's corner) fixes every cell's codeword part, sign
 and rotation, so a few cells decoded under all 8 rotations of the square score them all at once: under the right
 one, the cells of each codeword part agree. The best is read in full on a canvas of the marked frame, the picture
 warped into place and only the tiles it covers read (:data:`wmark.domain.domain.FULL_COVERAGE`).
@@ -14,7 +14,6 @@ of at least ``tiles * size / 1.5`` pixels) are searched, with each side of the p
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -159,8 +158,8 @@ SPAN_SLACK = 1.25
 def plausible(domain: Domain, size: int, height: int, width: int) -> Callable[[tuple], bool]:
     """Whether a grid ``matrix`` (see :class:`~wmark.sync.template.Fit`) could be the marked frame's as a ``height x
     width`` picture searched for shows it: across the picture, at most :data:`SPAN_SLACK` times the tiles of a band
-    the template may be locked to on both axes, at least :data:`MIN_KEPT` of them on one and a whole tile on the other, and tiles at most
-    :data:`SQUEEZE` times as long as wide or as wide as long. Other grids would leave :func:`search` no placement
+    the template may be locked to on both axes, at least :data:`MIN_KEPT` of them on one and a whole tile on the other,
+    and tiles at most :data:`SQUEEZE` times as long as wide or as wide as long. Other grids would leave :func:`search` no placement
     or stand for an aspect change it does not claim; among the picture's own pairs of peaks that keep the
     gratings' ratio, they are the commonest."""
     counts = [band.tiles for _, band in domain.sync_bands()]
