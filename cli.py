@@ -434,6 +434,14 @@ def train(
     codec_workers: int = typer.Option(0, "--codec-workers", metavar="N", help="Threads for real codecs (jpeg, h264) in the loop."),
     model_arg: Optional[List[str]] = typer.Option(
         None, "--model-arg", metavar="KEY=VALUE", help="Constructor argument KEY=VALUE of the family (repeatable), e.g. subband=HH."),
+    domain: Optional[str] = typer.Option(
+        None, "--domain", metavar="NAME|SETTINGS",
+        help="Train through an embedding domain: a checkpoint's (e.g. mbrs-64-tiled) or settings such as "
+             "tiles=16:0.6+3,classes=3,luma,jnd,patterns,template=0.35 (bands TILES[:WEIGHT][@UP_TO])."),
+    frame: int = typer.Option(256, "--frame", metavar="PX", help="With --domain: side of the training frames."),
+    target_flip: Optional[float] = typer.Option(
+        None, "--target-flip", metavar="RATIO",
+        help="Image loss FLIP, steered to RATIO x a JPEG 75 re-save's FLIP (instead of --target-psnr)."),
 ) -> None:
     """Train a model family and write its checkpoint folder."""
     from wmark.train.budget import parse_duration
@@ -448,7 +456,7 @@ def train(
             decoder_only=decoder_only, stage=stage,
             time_budget=parse_duration(time_budget) if time_budget is not None else None,
             cache=str(cache) if cache else None, codec_workers=codec_workers,
-            model_kwargs=_model_args(model_arg or []),
+            model_kwargs=_model_args(model_arg or []), domain=domain, frame=frame, target_flip=target_flip,
         ))
     typer.echo(json.dumps(card.summary()))
 

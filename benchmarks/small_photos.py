@@ -3,6 +3,7 @@
 
     python benchmarks/small_photos.py [--val ../shared/data/val] [--unseen DIR] [--photos N]
         [--sizes 768x512,1mp] [--edits none,jpeg50,...] [--out benchmarks/results/small_photos.json] [--resume]
+        [--model NAME]
 
 Photos. The validation photos (never trained on) and, with ``--unseen``, a folder of photos no checkpoint saw
 (``benchmarks/unseen_photos.py`` makes one). Each is built at two sizes in a temporary folder, saved as JPEG 95 as
@@ -183,10 +184,10 @@ def quality(photo: Path, marked: Path) -> dict:
 
 
 class Default:
-    """wmark's default checkpoint, used as a user would use it."""
+    """wmark's default checkpoint (or ``model``, a candidate), used as a user would use it."""
 
-    def __init__(self) -> None:
-        self.marker = wmark.load()
+    def __init__(self, model: str | None = None) -> None:
+        self.marker = wmark.load(model)
         self.name = self.marker.name
 
     def mark(self, photo: Path, output: Path, seed: str) -> dict:
@@ -321,12 +322,13 @@ def main() -> None:
     parser.add_argument("--edits", default=",".join(EDITS), help=f"a subset of {','.join(EDITS)}")
     parser.add_argument("--out", type=Path, default=RESULT)
     parser.add_argument("--resume", action="store_true", help="keep the photos done in <out>.partial.json")
+    parser.add_argument("--model", default=None, help="a candidate checkpoint in place of the default")
     args = parser.parse_args()
     sizes, edits = args.sizes.split(","), args.edits.split(",")
     unknown = sorted(set(sizes) - set(SIZES)) + sorted(set(edits) - set(EDITS))
     if unknown:
         parser.error(f"unknown size or edit: {', '.join(unknown)}")
-    methods = [Default(), *map(PeerMethod, PEERS)]
+    methods = [Default(args.model), *map(PeerMethod, PEERS)]
     todo = photos(args.val, args.unseen, args.photos)
     settings = {"model": methods[0].name, "message": MESSAGE, "methods": [m.name for m in methods],
                 "sizes": sizes, "edits": edits, "must_read": [e for e in MUST_READ if e in edits]}

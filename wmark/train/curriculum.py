@@ -8,8 +8,9 @@
 A run started with ``--init`` from a checkpoint that reached stage 3 begins there, with the whole pool.
 
 From stage 2 on, the full image-loss weight is a Lagrange multiplier updated by dual ascent towards
-a target PSNR: it grows while the marked images are worse than the target and shrinks once they are
-better, so neither loss can win outright (no vanishing residual, no visible one).
+a target PSNR, or a target FLIP ratio to a JPEG 75 re-save (``target_flip``, measured in PSNR-like dB by
+:func:`wmark.train.visibility.flip_error_db`): it grows while the marked images are worse than the target and
+shrinks once they are better, so neither loss can win outright (no vanishing residual, no visible one).
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ class Curriculum:
     image_weight: float
     target_psnr: float
     warmup_image_fraction: float = 0.01
+    target_flip: float | None = None
     log_weight: float | None = None
     stage: str = "message"
     stage_start: int = 0
@@ -39,12 +41,14 @@ class Curriculum:
         if self.log_weight is None:
             self.log_weight = math.log(self.image_weight)
 
-    def update(self, step: int, bit_accuracy: float, psnr: float) -> str | None:
-        """Advance with this step's bit accuracy and PSNR; return a message when the stage changes."""
+    def update(self, step: int, bit_accuracy: float, psnr: float, flip_error_db: float | None = None) -> str | None:
+        """Advance with this step's bit accuracy and PSNR (or, with ``target_flip``, how far its FLIP ratio is above
+        the target, in dB); return a message when the stage changes."""
         self.running_accuracy = 0.95 * self.running_accuracy + 0.05 * bit_accuracy
         if self.stage != "message":
             low, high = LOG_WEIGHT_RANGE
-            error = min(MAX_PSNR_ERROR, max(-MAX_PSNR_ERROR, self.target_psnr - psnr))
+            error = flip_error_db if self.target_flip is not None else self.target_psnr - psnr
+            error = min(MAX_PSNR_ERROR, max(-MAX_PSNR_ERROR, error))
             self.log_weight = min(high, max(low, self.log_weight + DUAL_STEP * error))
         if self.stage == "message" and self.running_accuracy >= self.warmup_accuracy:
             return self._enter("image", step)

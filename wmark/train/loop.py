@@ -24,10 +24,13 @@ from wmark.train.codec_pool import CodecPool
 from wmark.train.critic import Adversary
 from wmark.train.curriculum import Curriculum
 from wmark.train.data import ImageCache, load_validation
+from wmark.train import in_domain
 from wmark.train.image_loss import IMAGE_LOSSES, floor_penalty
 from wmark.train.recipes import Stage, recipe_for, select_stages
 from wmark.train.report import CsvLog, ProgressBar
-from wmark.train.validate import VALIDATION_ATTACKS, calibrate_strength, validate
+from wmark.train.validate import (DOMAIN_VALIDATION_ATTACKS, VALIDATION_ATTACKS, calibrate_flip_strength,
+                                  calibrate_strength, validate)
+from wmark.train.visibility import flip_error_db, flip_loss, jpeg_flip
 
 STATE = "train_state.pt"
 
@@ -59,6 +62,10 @@ class TrainConfig:
     codec_workers: int = 0  # threads for real codecs inside the loop (< 2: none)
     model_kwargs: dict = field(default_factory=dict)
     psnr_floor: float | None = None  # dB: images under it pay image_loss.floor_penalty
+    domain: str | None = None  # train through this embedding domain (in_domain.domain_for_training)
+    frame: int = 256  # side of the frames marked through the domain
+    target_flip: float | None = None  # image loss FLIP, steered to this ratio to a JPEG 75 re-save's
+    strength: float | None = None  # strength frames are marked at through the domain (None: --init's, else 1)
 
 
 def _model_kwargs(cfg: TrainConfig, init_card: zoo.Card | None) -> dict:
@@ -95,6 +102,10 @@ class Trainer:
                 raise WmarkError(f"{option} must be at least 1, got {value}")
         if cfg.psnr_floor is not None and not 0 < cfg.psnr_floor < 100:
             raise WmarkError(f"--psnr-floor must be between 0 and 100 dB, got {cfg.psnr_floor}")
+        if cfg.target_flip is not None and not cfg.target_flip > 0:
+            raise WmarkError(f"--target-flip must be a positive ratio, got {cfg.target_flip}")
+        if cfg.domain and cfg.pipeline_size:
+            raise WmarkError("--domain trains on whole frames of --frame px: leave out --pipeline-size")
         self.cfg = cfg
         self.recipe = recipe_for(cfg.family)
         self.stages = select_stages(cfg.family, cfg.stage)
@@ -102,6 +113,11 @@ class Trainer:
         init_card = zoo.find_card(cfg.init) if cfg.init else None
         self.init_training = init_card.data.get("training", {}) if init_card is not None else {}
         self.kwargs = _model_kwargs(cfg, init_card)
+        self.domain = in_domain.domain_for_training(cfg.domain) if cfg.domain else None
+        if self.domain is not None and cfg.frame < self.kwargs["size"]:
+            raise WmarkError(f"--frame must be at least the model's size, {self.kwargs['size']} px, got {cfg.frame}")
+        in_card_domain = init_card is not None and init_card.data.get("domain")
+        self.strength = cfg.strength or (float(init_card.data["strength"]) if self.domain and in_card_domain else 1.0)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)  # weight init draws from the global RNG; keep it reproducible and untouched
             self.model = zoo.build(cfg.family, **self.kwargs).to(self.device)
@@ -186,6 +202,7 @@ class Trainer:
             attack_steps=max(1, int(0.4 * cfg.steps / max(1, len(specs)))),
             image_weight=recipe.image_weight,
             target_psnr=cfg.target_psnr + recipe.psnr_margin,
+            target_flip=cfg.target_flip,
             stage="attacks" if self.decoder_only and specs else "message",  # a trained pair needs no warm-up
         )
         self.step_in_stage = 0
@@ -201,7 +218,8 @@ class Trainer:
                 self._event(f"stage {number} ({stage.name}{', decoder only' if self.decoder_only else ''})",
                             {"step": 0})
             if number == self.todo[0][0] and self._init_reached_attacks():
-                self.curriculum.continue_trained(self.init_training.get("image_weight"))
+                same_loss = cfg.target_flip is None and self.init_training.get("target_flip") is None
+                self.curriculum.continue_trained(self.init_training.get("image_weight") if same_loss else None)
                 self._event(f"step 0: curriculum attacks, all {len(specs)} at once (--init {cfg.init} had "
                             "reached them)", {"step": 0})
 
@@ -210,40 +228,30 @@ class Trainer:
         history = self.init_training
         if "curriculum_stage" in history:
             return history["curriculum_stage"] == "attacks"
-        return any("curriculum attacks" in note for note in history.get("curriculum", []))
+        # older cards wrote "stage attacks"
+        return any(f"{word} attacks" in note for note in history.get("curriculum", []) for word in ("curriculum", "stage"))
 
     def step(self) -> None:
         """One optimisation step of the current stage; logs, validates and saves the state when due."""
-        cfg, kwargs, device, generator = self.cfg, self.kwargs, self.device, self.generator
-        cover = self.cache.sample(cfg.batch, cfg.pipeline_size or kwargs["size"], generator)
-        x = pipeline.to_native(cover, kwargs["size"])
-        bits = torch.randint(0, 2, (cfg.batch, kwargs["message_bits"]), generator=generator).to(device)
+        cfg, device, generator = self.cfg, self.device, self.generator
         marks = self.marked_rows
-        targets = bits.float()
-        targets[marks:] = 0.5
         active = self.curriculum.active_attacks(self.step_in_stage)
         pool = self.pools.setdefault(active, _attack_pool(active))
         spec, attack = pool[int(torch.randint(len(pool), (1,), generator=generator))] if pool else ("identity", None)
+        heavy = attack is not None and attack.grad in ("ste", "none")  # a real, non-differentiable codec
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            with torch.set_grad_enabled(not self.decoder_only):  # a frozen encoder needs no graph
-                residual = self.model.residual(x[:marks], bits[:marks].float() * 2 - 1)
-            if marks < cfg.batch:
-                residual = torch.cat([residual, torch.zeros_like(x[marks:], dtype=residual.dtype)])
-            marked = cover + pipeline.from_native(residual, *cover.shape[-2:])
-            clamped = marked.clamp(0, 1)
-            quantized = clamped + (torch.round(clamped * 255) / 255 - clamped).detach()
-            attacked = quantized
-            if attack is not None:
-                params = attack.sample(quantized.shape, generator=generator)
-                attacked = self.codecs(attack, quantized.float(), params, cover)
-            if cfg.pipeline_size:
-                attacked = pipeline.to_native(attacked, kwargs["size"])
-            heavy = attack is not None and attack.grad in ("ste", "none")  # a real, non-differentiable codec
-            logits, extra_loss = self.model.decode_for_training(attacked, heavy, targets)
+            read = self._through_domain if self.domain is not None else self._whole_images
+            cover, marked, quantized, logits, targets, extra_loss = read(attack, heavy)
             logits = logits.float()
+        labelled = targets[:, 0] != 0.5  # rows of marked images (unmarked ones have targets of 0.5)
         message_loss = F.binary_cross_entropy_with_logits(logits, targets)
         distortion = F.mse_loss(marked[:marks].float(), cover[:marks])  # the dual ascent steers by its PSNR
-        image_loss = IMAGE_LOSSES[self.recipe.image_loss](marked[:marks].float(), cover[:marks])
+        flip_db = None
+        if cfg.target_flip is not None:
+            image_loss = flip_loss(marked[:marks].float(), cover[:marks])
+            flip_db = flip_error_db(image_loss.item(), jpeg_flip(cover[:marks]), cfg.target_flip)
+        else:
+            image_loss = IMAGE_LOSSES[self.recipe.image_loss](marked[:marks].float(), cover[:marks])
         if cfg.psnr_floor is not None:
             image_loss = image_loss + floor_penalty(marked[:marks].float(), cover[:marks], cfg.psnr_floor)
         image_weight = self.curriculum.current_image_weight(self.step_in_stage)
@@ -261,9 +269,9 @@ class Trainer:
         self.step_in_stage += 1
         self.total_steps += 1
         step = self.step_in_stage
-        accuracy = float(((logits[:marks] > 0).long() == bits[:marks]).float().mean())
+        accuracy = float(((logits[labelled] > 0).float() == targets[labelled]).float().mean())
         batch_psnr = float(-10 * torch.log10(distortion.detach().clamp_min(1e-10)))
-        note = self.curriculum.update(step, accuracy, batch_psnr)
+        note = self.curriculum.update(step, accuracy, batch_psnr, flip_db)
         row = {
             "step": step,
             "stage": self.number,
@@ -277,6 +285,7 @@ class Trainer:
             **({} if critic_loss is None else {"critic_loss": round(critic_loss, 5)}),
             "bit_acc": round(accuracy, 4),
             "psnr": round(batch_psnr, 2),
+            **({} if flip_db is None else {"flip_db": round(flip_db, 2)}),
             "elapsed_s": round(time.monotonic() - self.started, 1),
         }
         last = step == cfg.steps
@@ -290,6 +299,51 @@ class Trainer:
         elif due:
             self._write(row)
         self._show(row)
+
+    def _whole_images(self, attack, heavy: bool) -> tuple:
+        """Cover, marked, quantized images, logits, targets and the family's extra loss of a batch marked whole
+        at the native size (or through the any-resolution pipeline on ``--pipeline-size`` crops)."""
+        cfg, size, generator = self.cfg, self.kwargs["size"], self.generator
+        cover = self.cache.sample(cfg.batch, cfg.pipeline_size or size, generator)
+        x = pipeline.to_native(cover, size)
+        bits = torch.randint(0, 2, (cfg.batch, self.kwargs["message_bits"]), generator=generator).to(self.device)
+        targets = bits.float()
+        targets[self.marked_rows:] = 0.5
+        with torch.set_grad_enabled(not self.decoder_only):  # a frozen encoder needs no graph
+            residual = self.model.residual(x[:self.marked_rows], bits[:self.marked_rows].float() * 2 - 1)
+        if self.marked_rows < cfg.batch:
+            residual = torch.cat([residual, torch.zeros_like(x[self.marked_rows:], dtype=residual.dtype)])
+        marked = cover + pipeline.from_native(residual, *cover.shape[-2:])
+        quantized, attacked = self._attacked(marked, cover, attack)
+        if cfg.pipeline_size:
+            attacked = pipeline.to_native(attacked, size)
+        return (cover, marked, quantized, *self._decoded(attacked, heavy, targets))
+
+    def _through_domain(self, attack, heavy: bool) -> tuple:
+        """The same for frames of ``--frame`` px marked through the domain and read a sample of tiles at a time
+        (:mod:`wmark.train.in_domain`)."""
+        cfg, generator, domain = self.cfg, self.generator, self.domain
+        cover = self.cache.sample(cfg.batch, cfg.frame, generator)
+        shape = (cfg.batch, domain.classes, self.kwargs["message_bits"])
+        parts = torch.randint(0, 2, shape, generator=generator).to(self.device).float() * 2 - 1
+        with torch.set_grad_enabled(not self.decoder_only):
+            marked = in_domain.mark(self.model, domain, cover, parts, self.strength, self.marked_rows)
+        quantized, attacked = self._attacked(marked, cover, attack)
+        tiles, targets = in_domain.tile_sample(self.model, domain, attacked, parts, self.marked_rows, generator)
+        return (cover, marked, quantized, *self._decoded(tiles, heavy, targets))
+
+    def _attacked(self, marked: torch.Tensor, cover: torch.Tensor, attack) -> tuple[torch.Tensor, torch.Tensor]:
+        """(the marked images clamped and rounded to 8 bits with a straight-through gradient, those attacked)."""
+        clamped = marked.clamp(0, 1)
+        quantized = clamped + (torch.round(clamped * 255) / 255 - clamped).detach()
+        if attack is None:
+            return quantized, quantized
+        params = attack.sample(quantized.shape, generator=self.generator)
+        return quantized, self.codecs(attack, quantized.float(), params, cover)
+
+    def _decoded(self, attacked: torch.Tensor, heavy: bool, targets: torch.Tensor) -> tuple:
+        logits, extra_loss = self.model.decode_for_training(attacked, heavy, targets)
+        return logits, targets, extra_loss
 
     def _event(self, note: str, row: dict) -> None:
         """Record a stage or curriculum change: in the card's history, on stderr and in log.csv."""
@@ -309,13 +363,29 @@ class Trainer:
 
     def _validate(self) -> dict:
         begun = time.monotonic()
-        self.last_val = {k: round(v, 4) for k, v in validate(self.model, self.val_images, strength=1.0).items()}
+        metrics = validate(self.model, self.val_images, **self._validation(self.strength))
+        self.last_val = {k: round(v, 4) for k, v in metrics.items()}
         self.val_seconds = time.monotonic() - begun
         self._train_mode()
         return {f"val_{key}": value for key, value in self.last_val.items()}
 
+    def _validation(self, strength: float) -> dict:
+        """Keyword arguments of :func:`validate` for this run: through its domain (and edits of small photos) if
+        it has one."""
+        if self.domain is None:
+            return {"strength": strength}
+        return {"strength": strength, "domain": self.domain, "attack_specs": DOMAIN_VALIDATION_ATTACKS}
+
     def _train_mode(self) -> None:
         self.model.train().requires_grad_(True)
+        if self.domain is not None:
+            # Through a domain the encoder sees one grey tile per message (its patterns) and the decoder a few tiles
+            # of each frame: batch statistics of those are not what the pair normalises by, so batch norms keep
+            # their running statistics (a fine-tune from mbrs-64-tiled in train mode fell from 1.0 to 0.67 of its
+            # bits and to 21 dB in 50 steps).
+            for module in self.model.modules():
+                if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                    module.eval()
         if self.decoder_only:
             self.model.freeze_encoder()
 
@@ -340,13 +410,17 @@ class Trainer:
         """Calibrate the default strength on validation images and write the checkpoint."""
         cfg, kwargs, model, device = self.cfg, self.kwargs, self.model, self.device
         model.eval()
-        strength, metrics = 1.0, {}
+        domain = self.domain or pipeline.WHOLE_FRAME
+        strength, metrics = self.strength, {}
         if self.val_images:
-            if self.recipe.calibrate_strength:
-                strength = round(calibrate_strength(model, self.val_images, cfg.target_psnr), 4)
-            metrics = validate(model, self.val_images, strength, VALIDATION_ATTACKS)
-            metrics = {k: round(v, 4) for k, v in metrics.items()}
-        code = PayloadCode(kwargs["message_bits"])
+            if self.recipe.calibrate_strength and cfg.target_flip is not None and self.domain is not None:
+                strength = round(calibrate_flip_strength(model, self.val_images, cfg.target_flip, domain), 4)
+            elif self.recipe.calibrate_strength:
+                strength = round(calibrate_strength(model, self.val_images, cfg.target_psnr, domain), 4)
+            validation = self._validation(strength)
+            validation.setdefault("attack_specs", VALIDATION_ATTACKS)
+            metrics = {k: round(v, 4) for k, v in validate(model, self.val_images, **validation).items()}
+        code = PayloadCode(domain.codeword_bits(kwargs["message_bits"]))
         previous = {}
         if (self.out / zoo.CARD).is_file():
             previous = zoo.read_card(self.out).data.get("training", {})
@@ -360,14 +434,14 @@ class Trainer:
             "name": self.out.name,
             "family": cfg.family,
             "kwargs": kwargs,
-            "bits": kwargs["message_bits"],
+            "bits": domain.codeword_bits(kwargs["message_bits"]),
             "data_bits": code.data_bits,
             "capacity_bytes": code.capacity_bytes,
             "payload": code.describe(),
             "size": kwargs["size"],
             "strength": strength,
-            "strength_rule": (f"median PSNR {cfg.target_psnr} dB on the validation images"
-                              if self.recipe.calibrate_strength else "the trained strength"),
+            "strength_rule": self._strength_rule(),
+            **({} if self.domain is None else {"domain": self.domain.to_dict()}),
             "training": {
                 "data": cfg.data,
                 "val": cfg.val,
@@ -390,7 +464,16 @@ class Trainer:
                 "curriculum_stage": self.curriculum.stage if self.curriculum else None,
                 "image_weight": float(f"{math.exp(self.curriculum.log_weight):.4g}") if self.curriculum else None,
                 "critic_weight": self.recipe.critic_weight,
+                **({} if self.domain is None else {"domain": cfg.domain, "frame": cfg.frame, "strength": self.strength}),
+                "target_flip": cfg.target_flip,
             },
             "metrics": {"validation": metrics},
         }
         return zoo.save_checkpoint(self.out, model, card)
+
+    def _strength_rule(self) -> str:
+        if not self.recipe.calibrate_strength:
+            return "the trained strength"
+        if self.cfg.target_flip is not None and self.domain is not None:
+            return f"median FLIP {self.cfg.target_flip} x a JPEG 75 re-save's on the validation images"
+        return f"median PSNR {self.cfg.target_psnr} dB on the validation images"
