@@ -28,12 +28,7 @@ SAMPLE = Path(wmark.__file__).parent / "samples" / "storm.jpg"
 MODEL = {"channels": 24, "encoder_blocks": 3, "decoder_blocks": 4, "decoder_downsamples": 1}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def write_crops(folder: Path) -> Path:

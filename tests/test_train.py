@@ -25,13 +25,7 @@ TINY = {"message_bits": 24, "size": 64, "channels": 8, "encoder_blocks": 2, "dec
 SMALL = {"size": 32, "bits": 8, "batch": 4, "log_every": 1}  # any family at its recipe's settings, shrunk
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models train several times faster on one thread, and do not collapse when the CPU is shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

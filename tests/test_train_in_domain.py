@@ -23,12 +23,7 @@ SETTINGS = "tiles=16:0.6+3+8:0.6@1400,classes=3,luma,jnd,patterns,template=0.35"
 TINY_MBRS = {"message_bits": 16, "size": 32, "channels": 8, "plane": 8, "blocks": 1}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_settings_and_a_card_name_give_the_same_domain():
