@@ -23,8 +23,8 @@ from wmark.train.budget import Stop
 from wmark.train.codec_pool import CodecPool
 from wmark.train.critic import Adversary
 from wmark.train.curriculum import Curriculum
-from wmark.train.data import ImageCache, load_validation
 from wmark.train import in_domain
+from wmark.train.data import ImageCache, load_validation
 from wmark.train.image_loss import IMAGE_LOSSES, floor_penalty
 from wmark.train.recipes import Stage, recipe_for, select_stages
 from wmark.train.report import CsvLog, ProgressBar
@@ -413,7 +413,7 @@ class Trainer:
         domain = self.domain or pipeline.WHOLE_FRAME
         strength, metrics = self.strength, {}
         if self.val_images:
-            if self.recipe.calibrate_strength and cfg.target_flip is not None and self.domain is not None:
+            if self.recipe.calibrate_strength and cfg.target_flip is not None:
                 strength = round(calibrate_flip_strength(model, self.val_images, cfg.target_flip, domain), 4)
             elif self.recipe.calibrate_strength:
                 strength = round(calibrate_strength(model, self.val_images, cfg.target_psnr, domain), 4)
@@ -474,6 +474,6 @@ class Trainer:
     def _strength_rule(self) -> str:
         if not self.recipe.calibrate_strength:
             return "the trained strength"
-        if self.cfg.target_flip is not None and self.domain is not None:
+        if self.cfg.target_flip is not None:
             return f"median FLIP {self.cfg.target_flip} x a JPEG 75 re-save's on the validation images"
         return f"median PSNR {self.cfg.target_psnr} dB on the validation images"

@@ -8,7 +8,8 @@ import torch
 from wmark import pipeline
 from wmark.domain import Domain
 from wmark.stats import psnr, ssim
-from wmark.train.visibility import centre_flip_ratio
+from wmark.perception.flip_torch import mean_flip
+from wmark.train.visibility import centre, centre_flip_ratio, jpeg_flip
 
 VALIDATION_ATTACKS = ("identity", "jpeg:quality=50", "resize:scale=0.5", "crop:scale=0.7", "h264_proxy")
 DOMAIN_VALIDATION_ATTACKS = ("identity", "jpeg:quality=50", "webp:quality=50", "resize:scale=0.5")
@@ -63,13 +64,14 @@ def calibrate_flip_strength(model, images: list[torch.Tensor], target_flip: floa
     ``target_flip``, by bisection on a log scale (FLIP grows with the strength)."""
     device = next(model.parameters()).device
     generator = torch.Generator().manual_seed(0)
-    pairs = []
+    crops = []  # (centre of the photo, of its residual, FLIP of its JPEG 75 re-save)
     for image in images:
         image = image.to(device)
         bits = torch.randint(0, 2, (1, domain.codeword_bits(model.message_bits)), generator=generator).to(device)
-        pairs.append((image, pipeline.residual(model, image, bits * 2.0 - 1, domain)))
+        residual = pipeline.residual(model, image, bits * 2.0 - 1, domain)
+        crops.append((centre(image), centre(residual), jpeg_flip(centre(image))))
     ratio_at = lambda s: statistics.median(  # noqa: E731
-        centre_flip_ratio(x, pipeline.quantize((x + s * r).clamp(0, 1))) for x, r in pairs)
+        float(mean_flip(x, pipeline.quantize((x + s * r).clamp(0, 1)))) / reference for x, r, reference in crops)
     low, high = 1 / 64, 64.0
     for _ in range(steps):
         middle = (low * high) ** 0.5

@@ -34,11 +34,15 @@ def flip_error_db(flip: float, reference: float, target: float) -> float:
     return FLIP_DB * math.log10(max(flip, 1e-9) / max(reference, 1e-9) / target)
 
 
-@torch.no_grad()
-def centre_flip_ratio(original: torch.Tensor, marked: torch.Tensor, sample: int = 512) -> float:
-    """FLIP ratio to JPEG 75 of ``marked`` against ``original`` (1, 3, H, W), on their centre ``sample`` px crop."""
-    height, width = original.shape[-2:]
+def centre(x: torch.Tensor, sample: int = 512) -> torch.Tensor:
+    """The centre ``sample`` px square of images (..., H, W), as float on the CPU (FLIP's view at 1:1)."""
+    height, width = x.shape[-2:]
     top, left = max(0, (height - sample) // 2), max(0, (width - sample) // 2)
-    crop = lambda x: x[..., top:top + sample, left:left + sample].float().cpu()  # noqa: E731
-    reference = jpeg_flip(crop(original))
-    return float(mean_flip(crop(original), crop(marked))) / reference if reference > 0 else float(np.nan)
+    return x[..., top:top + sample, left:left + sample].float().cpu()
+
+
+@torch.no_grad()
+def centre_flip_ratio(original: torch.Tensor, marked: torch.Tensor) -> float:
+    """FLIP ratio to JPEG 75 of ``marked`` against ``original`` (1, 3, H, W), on their :func:`centre` crop."""
+    reference = jpeg_flip(centre(original))
+    return float(mean_flip(centre(original), centre(marked))) / reference if reference > 0 else float(np.nan)
