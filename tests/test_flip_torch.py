@@ -44,7 +44,7 @@ def test_flip_has_a_finite_gradient_that_shrinks_a_residual(original):
         optimizer.zero_grad()
         mean_flip(cover, cover + residual).mean().backward()
         optimizer.step()
-    assert float(mean_flip(cover, cover + residual.detach()).mean()) < 0.8 * float(loss)
+    assert float(mean_flip(cover, cover + residual.detach()).mean()) < 0.8 * loss.item()
 
 
 def test_identical_images_score_near_zero_and_shapes_are_checked(original):
