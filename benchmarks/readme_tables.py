@@ -299,6 +299,22 @@ def template_pitch_markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def domain_training_markdown(result: dict) -> str:
+    """domain_training.json: each model at the same median FLIP ratio, its strength and PSNR, and the mean bit accuracy
+    of its codeword read as received after each edit, per long side."""
+    settings, rows = result["settings"], result["rows"]
+    attacks = settings["attacks"]
+    lines = [f"{len(settings['photos'])} validation photos resized to each long side, each model at a median FLIP "
+             f"{settings['flip']} x a JPEG 75 re-save's; mean bit accuracy of the codeword read as received (no "
+             "search).", "",
+             "| long side | model | strength | median PSNR (dB) | " + " | ".join(f"`{a}`" for a in attacks) + " |",
+             "|---" * (4 + len(attacks)) + "|"]
+    for row in rows:
+        lines.append(f"| {row['long_side']} px | `{row['model']}` | {row['strength']:.4f} | {row['psnr']:.1f} | "
+                     + " | ".join(f"{row[f'bit_acc[{a}]']:.4f}" for a in attacks) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def json_fields_markdown() -> str:
     """The JSON reports' field names, types and meanings, from wmark/interface/vocabulary.py."""
     from wmark.interface.vocabulary import FIELDS
@@ -326,6 +342,7 @@ TABLES = {
     "small-photos": ("small_photos.json", small_photos_markdown),
     "size-bands": ("size_bands.json", size_bands_markdown),
     "template-pitch": ("template_pitch.json", template_pitch_markdown),
+    "domain-training": ("domain_training.json", domain_training_markdown),
 }
 
 

@@ -228,8 +228,8 @@ class Trainer:
         history = self.init_training
         if "curriculum_stage" in history:
             return history["curriculum_stage"] == "attacks"
-        # older cards wrote "stage attacks"
-        return any(f"{word} attacks" in note for note in history.get("curriculum", []) for word in ("curriculum", "stage"))
+        notes = history.get("curriculum", [])
+        return any(f"{word} attacks" in note for note in notes for word in ("curriculum", "stage"))  # older: "stage"
 
     def step(self) -> None:
         """One optimisation step of the current stage; logs, validates and saves the state when due."""
@@ -464,7 +464,8 @@ class Trainer:
                 "curriculum_stage": self.curriculum.stage if self.curriculum else None,
                 "image_weight": float(f"{math.exp(self.curriculum.log_weight):.4g}") if self.curriculum else None,
                 "critic_weight": self.recipe.critic_weight,
-                **({} if self.domain is None else {"domain": cfg.domain, "frame": cfg.frame, "strength": self.strength}),
+                **({} if self.domain is None
+                   else {"domain": cfg.domain, "frame": cfg.frame, "strength": self.strength}),
                 "target_flip": cfg.target_flip,
             },
             "metrics": {"validation": metrics},
