@@ -28,9 +28,10 @@ import torch
 from PIL import Image
 
 from thresholds import ATTACKS as PILLOW_ATTACKS, ROOT, thumbnail
-from visibility import calibrate, jpeg_flip, marked, psnr
+from visibility import jpeg_flip, marked, psnr
 from wmark import Watermarker, pipeline, zoo
 from wmark.io.image import from_uint8, to_uint8
+from wmark.perception.calibrate import strength_for_flip
 from wmark.perception.flip import mean_flip
 from wmark.watermarker.embedder import message
 
@@ -71,7 +72,7 @@ def run(name: str, model: str, domain: dict, photos: list[Path], target_flip: fl
     images = [from_uint8(np.asarray(Image.open(p).convert("RGB")))[None] for p in photos]
     codewords = [torch.randint(0, 2, (marker.bits,), generator=generator) for _ in photos]
     residuals = [pipeline.residual(marker.model, x, message(c, 1, marker.device), marker.domain) for x, c in zip(images, codewords)]
-    strength = calibrate(photos, images, residuals, target_flip)
+    strength = strength_for_flip(images, residuals, target_flip).strength
     rows = []
     for photo, x, r, codeword in zip(photos, images, residuals, codewords):
         start = time.perf_counter()

@@ -4,7 +4,7 @@
         [--val ../shared/data/val] [--long-sides 768,1224] [--flip 0.55] [--out benchmarks/results/domain_training.json]
 
 For each long side, the validation photos are resized to it (Lanczos). Each model's strength is set so that the
-median FLIP ratio to a JPEG 75 re-save, on the photos' centre 512 px, is ``--flip``
+median FLIP ratio to a JPEG 75 re-save, on the whole photos, is ``--flip``
 (:func:`wmark.train.validate.calibrate_flip_strength`, the rule ``wmark train --target-flip`` exports with); then
 :func:`wmark.train.validate.validate` marks every photo through the model's domain with the same seeded codewords
 and reads it as received (no search) after JPEG 50, WebP 50 and a halving kept small: the mean bit accuracy of
@@ -46,7 +46,7 @@ def measure(name: str, images: list[torch.Tensor], flip: float) -> dict:
     card = zoo.find_card(ROOT / name if (ROOT / name).is_dir() else name)  # a folder relative to the repository
     model, domain = zoo.load_model(card).eval(), Domain.from_dict(card.data["domain"])
     started = time.perf_counter()
-    strength = calibrate_flip_strength(model, images, flip, domain)
+    strength = calibrate_flip_strength(model, images, flip, domain).strength
     metrics = validate(model, images, strength, DOMAIN_VALIDATION_ATTACKS, domain=domain)
     return {"model": card.name, "card_strength": card.data["strength"], "strength": round(strength, 4),
             **{key: round(value, 4) for key, value in metrics.items()},

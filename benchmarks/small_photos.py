@@ -3,7 +3,7 @@
 
     python benchmarks/small_photos.py [--val ../shared/data/val] [--unseen DIR] [--photos N]
         [--sizes 768x512,1mp] [--edits none,jpeg50,...] [--out benchmarks/results/small_photos.json] [--resume]
-        [--model NAME]
+        [--model NAME [--flip RATIO]]
 
 Photos. The validation photos (never trained on) and, with ``--unseen``, a folder of photos no checkpoint saw
 (``benchmarks/unseen_photos.py`` makes one). Each is built at two sizes in a temporary folder, saved as JPEG 95 as
@@ -18,7 +18,10 @@ dwtDctSvd mark 64 random bits (seeded per photo, size and method) through :class
 as PNG; a read is exact when every bit is right. A read's seconds time reading the file and decoding it (for the
 default, the whole ``extract`` call), per photo. PSNR and FLIP (as a ratio to a JPEG 75 re-save's,
 :func:`wmark.perception.flip.flip_vs_jpeg`) compare each marked file with the built photo. The default model also
-reads the unmarked built photos: a detection there is a false one.
+reads the unmarked built photos: a detection there is a false one. With ``--flip RATIO``, the model marks at the
+strength whose median FLIP ratio over the built photos of every size, as the benchmark measures it (whole
+pictures), is RATIO (:func:`wmark.perception.calibrate.strength_for_flip`) in place of its card's: a candidate
+compared with the default at the default's measured visibility.
 
 Edits, made with Pillow and numpy on the marked file and saved as the file a user would have (JPEG and WebP at
 the stated quality, else PNG); random placements and noise are drawn from a seed of the photo, size and edit, so
@@ -48,9 +51,12 @@ import torch
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageOps
 
 import wmark
+from wmark import pipeline
 from wmark.bench.peers import BITS, Peer
 from wmark.io.image import from_uint8, to_uint8
+from wmark.perception.calibrate import strength_for_flip
 from wmark.perception.flip import flip_vs_jpeg
+from wmark.watermarker.embedder import message
 from wmark.stats import psnr
 from wmark.train.data import image_files
 from readme_tables import small_photos_markdown  # a sibling script
@@ -189,10 +195,22 @@ class Default:
     def __init__(self, model: str | None = None) -> None:
         self.marker = wmark.load(model)
         self.name = self.marker.name
+        self.strength: float | None = None  # the card's
+
+    def calibrate(self, photos: list[Path], ratio: float) -> dict:
+        """Set the strength to the one whose median FLIP ratio over ``photos`` (built files) is ``ratio``."""
+        marker, codeword = self.marker, self.marker.codeword(MESSAGE)
+        covers = [from_uint8(pixels(photo))[None] for photo in photos]
+        residuals = [pipeline.residual(marker.model, x, message(codeword, 1, marker.device), marker.domain)
+                     for x in covers]
+        found = strength_for_flip(covers, residuals, ratio)
+        self.strength = found.strength
+        return {"strength": round(found.strength, 4), "median_flip_ratio": round(found.ratio, 4),
+                "photos": found.photos}
 
     def mark(self, photo: Path, output: Path, seed: str) -> dict:
         """Mark ``photo`` into ``output`` with MESSAGE (``seed`` unused: the message is fixed)."""
-        report = self.marker.embed_file(photo, output, message=MESSAGE)
+        report = self.marker.embed_file(photo, output, message=MESSAGE, strength=self.strength)
         return {"codeword": report.codeword, "warning": report.warning}
 
     def read(self, path: Path, mark: dict) -> dict:
@@ -229,12 +247,18 @@ class PeerMethod:
         return {"exact": read == mark["codeword"], "bit_acc": round(right, 4), "seconds": round(seconds, 3)}
 
 
+def build(source: Path, size: str, work: Path) -> Path:
+    """``source`` built at ``size`` into ``work``, as a JPEG 95 file."""
+    photo = work / f"{source.stem}-{size}.jpg"
+    SIZES[size](Image.open(source).convert("RGB")).save(photo, quality=PHOTO_QUALITY)
+    return photo
+
+
 def photo_records(source: Path, key: str, methods: list, sizes: list[str], edits: list[str], work: Path) -> dict:
     """Everything measured on one photo: per size, the false detection, and per method its mark and reads."""
     records = {}
     for size in sizes:
-        photo = work / f"{source.stem}-{size}.jpg"
-        SIZES[size](Image.open(source).convert("RGB")).save(photo, quality=PHOTO_QUALITY)
+        photo = build(source, size, work)
         record = {"pixels": list(Image.open(photo).size), "unmarked": methods[0].false_detection(photo), "methods": {}}
         for method in methods:
             marked = work / f"{photo.stem}-{method.name.replace(':', '-')}.png"
@@ -323,6 +347,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULT)
     parser.add_argument("--resume", action="store_true", help="keep the photos done in <out>.partial.json")
     parser.add_argument("--model", default=None, help="a candidate checkpoint in place of the default")
+    parser.add_argument("--flip", type=float, default=None, metavar="RATIO",
+                        help="mark at the strength giving this median FLIP ratio over the built photos")
     args = parser.parse_args()
     sizes, edits = args.sizes.split(","), args.edits.split(",")
     unknown = sorted(set(sizes) - set(SIZES)) + sorted(set(edits) - set(EDITS))
@@ -332,6 +358,11 @@ def main() -> None:
     todo = photos(args.val, args.unseen, args.photos)
     settings = {"model": methods[0].name, "message": MESSAGE, "methods": [m.name for m in methods],
                 "sizes": sizes, "edits": edits, "must_read": [e for e in MUST_READ if e in edits]}
+    if args.flip is not None:
+        with tempfile.TemporaryDirectory() as folder:
+            built = [build(source, size, Path(folder)) for source in todo.values() for size in sizes]
+            settings["calibrated"] = {"target_flip": args.flip, **methods[0].calibrate(built, args.flip)}
+        print(f"calibrated: {settings['calibrated']}", flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     partial = args.out.with_suffix(".partial.json")
     records = run(todo, resumed(partial, settings, args.resume), settings, methods, partial)

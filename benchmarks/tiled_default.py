@@ -13,7 +13,7 @@ patterns made once per part on a grey tile and placed in 16 variants (fast: 6 mo
 the residual projected on luma and attenuated by the JND map. `benchmarks/domain_levers.py` measured
 these choices.
 The default strength is set for a median FLIP of ``--flip`` times a JPEG 75 re-save's on the
-validation photos (:func:`visibility.calibrate`), not for a PSNR. Then the decoder alone is trained
+validation photos (:func:`wmark.perception.calibrate.strength_for_flip`), not for a PSNR. Then the decoder alone is trained
 on tiles cut from training photos marked at that strength and attacked (:mod:`wmark.train.tiles`);
 the encoder, so the mark and its visibility, stays the base's. Writes checkpoints/NAME.
 """
@@ -29,9 +29,10 @@ import torch
 from PIL import Image
 
 import size_bands  # a sibling script
-from visibility import ROOT, calibrate
+from visibility import ROOT
 from wmark import Watermarker, pipeline, zoo
 from wmark.io.image import from_uint8, list_images
+from wmark.perception.calibrate import strength_for_flip
 from wmark.train.tiles import TileTuning, tile_set, tune_decoder
 from wmark.watermarker.embedder import message
 
@@ -61,7 +62,7 @@ def main() -> None:
     generator = torch.Generator().manual_seed(0)
     residuals = [pipeline.residual(marker.model, x, message(torch.randint(0, 2, (marker.bits,),
                  generator=generator), 1, marker.device), marker.domain) for x in images]
-    strength = calibrate(photos, images, residuals, args.flip)
+    strength = strength_for_flip(images, residuals, args.flip).strength
     torch.set_num_threads(args.threads)
     tuning = TileTuning(frames=args.tune_frames, steps=args.tune_steps)
     model = zoo.load_model(derived)  # the Watermarker's model has its batch norms folded: train and save the plain one

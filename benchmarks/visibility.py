@@ -83,31 +83,6 @@ def marked(x: torch.Tensor, residual: torch.Tensor, strength: float) -> np.ndarr
     return to_uint8((x + strength * residual).clamp(0, 1)[0])
 
 
-def calibrate(photos: list[Path], images: list[torch.Tensor], residuals: list[torch.Tensor], target: float) -> float:
-    """The strength at which the median over photos of the FLIP ratio to JPEG 75 meets ``target``.
-
-    FLIP is measured at two strengths on every photo (about 45 dB and half that amplitude), a power law
-    fitted per photo, and the strength whose fitted median meets the target found by bisection.
-    """
-    from wmark.io.image import to_uint8
-    from wmark.perception.flip import mean_flip
-
-    probe = [10 ** (-45 / 20) / float(r.square().mean().sqrt()) for r in residuals]  # about 45 dB each
-    s0 = statistics.median(probe)
-    fits = []
-    for photo, x, r in zip(photos, images, residuals):
-        original = to_uint8(x[0])
-        low, high = (mean_flip(original, marked(x, r, s)) / jpeg_flip(photo) for s in (s0 / 2, s0))
-        exponent = float(np.log2(high / low)) if low > 0 and high > 0 else 1.0
-        fits.append((high, exponent))
-    ratio_at = lambda s: statistics.median(h * (s / s0) ** k for h, k in fits)  # noqa: E731
-    lo, hi = s0 / 64, s0 * 64
-    for _ in range(60):
-        mid = (lo * hi) ** 0.5
-        lo, hi = (mid, hi) if ratio_at(mid) < target else (lo, mid)
-    return (lo * hi) ** 0.5
-
-
 def summarize(rows: list[dict], **extra) -> dict:
     return {**extra, "median_psnr": round(statistics.median(r["psnr"] for r in rows), 2),
             "min_psnr": round(min(r["psnr"] for r in rows), 2),

@@ -3,6 +3,7 @@ reaches the encoder, the FLIP-steered dual ascent, and a run that exports a card
 from __future__ import annotations
 
 import csv
+import math
 
 import numpy as np
 import pytest
@@ -78,6 +79,22 @@ def test_a_flip_target_steers_the_image_weight_by_the_flip_error_not_the_psnr():
     assert plan.log_weight < before
 
 
+def test_the_proportional_term_damps_a_lagging_response():
+    """Marks follow the weight over about 200 steps: the integral alone overshoots, the PI update settles."""
+    def mean_error_after_warmup(proportional: float) -> float:
+        plan = Curriculum(warmup_accuracy=0.9, ramp_steps=10, attack_specs=("identity",), attack_steps=5,
+                          image_weight=0.5, target_psnr=40.0, target_flip=0.5, proportional=proportional)
+        plan.continue_trained(None)
+        followed, errors = plan.log_weight, []
+        for step in range(1200):
+            followed += (math.log(plan.full_image_weight()) - followed) / 200
+            error = 8 * (math.log(50) - followed)  # dB too visible while the weight is under its balance, 50
+            plan.update(step, 1.0, psnr=40.0, flip_error_db=error)
+            errors.append(abs(error))
+        return sum(errors[300:]) / len(errors[300:])
+    assert mean_error_after_warmup(0.2) < mean_error_after_warmup(0.0) / 2
+
+
 def test_a_run_through_the_domain_exports_a_card_that_carries_it(tmp_path, photo):
     val = tmp_path / "val"
     val.mkdir()
@@ -88,7 +105,7 @@ def test_a_run_through_the_domain_exports_a_card_that_carries_it(tmp_path, photo
                              domain="tiles=4+2,classes=2,luma,jnd,patterns,template=0.35", frame=96,
                              target_flip=0.6))
     assert card.data["domain"]["classes"] == 2 and card.data["bits"] == 32
-    assert card.data["strength_rule"] == "median FLIP 0.6 x a JPEG 75 re-save's on the validation images"
+    assert card.data["strength_rule"] == "median FLIP 0.6 x a JPEG 75 re-save's on the validation images (whole pictures)"
     assert card.data["metrics"]["validation"]["flip_ratio"] == pytest.approx(0.6, rel=0.1)
     with open(out / "log.csv") as handle:
         rows = [row for row in csv.DictReader(handle) if not row.get("event")]

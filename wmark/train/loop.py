@@ -30,7 +30,8 @@ from wmark.train.recipes import Stage, recipe_for, select_stages
 from wmark.train.report import CsvLog, ProgressBar
 from wmark.train.validate import (DOMAIN_VALIDATION_ATTACKS, VALIDATION_ATTACKS, calibrate_flip_strength,
                                   calibrate_strength, validate)
-from wmark.train.visibility import flip_error_db, flip_loss, jpeg_flip
+from wmark.perception.calibrate import jpeg_flip
+from wmark.train.visibility import flip_error_db, flip_loss
 
 STATE = "train_state.pt"
 
@@ -414,7 +415,7 @@ class Trainer:
         strength, metrics = self.strength, {}
         if self.val_images:
             if self.recipe.calibrate_strength and cfg.target_flip is not None:
-                strength = round(calibrate_flip_strength(model, self.val_images, cfg.target_flip, domain), 4)
+                strength = round(calibrate_flip_strength(model, self.val_images, cfg.target_flip, domain).strength, 4)
             elif self.recipe.calibrate_strength:
                 strength = round(calibrate_strength(model, self.val_images, cfg.target_psnr, domain), 4)
             validation = self._validation(strength)
@@ -462,7 +463,7 @@ class Trainer:
                 "image_loss": self.recipe.image_loss,
                 "psnr_floor": cfg.psnr_floor,
                 "curriculum_stage": self.curriculum.stage if self.curriculum else None,
-                "image_weight": float(f"{math.exp(self.curriculum.log_weight):.4g}") if self.curriculum else None,
+                "image_weight": float(f"{self.curriculum.full_image_weight():.4g}") if self.curriculum else None,
                 "critic_weight": self.recipe.critic_weight,
                 **({} if self.domain is None
                    else {"domain": cfg.domain, "frame": cfg.frame, "strength": self.strength}),
@@ -476,5 +477,5 @@ class Trainer:
         if not self.recipe.calibrate_strength:
             return "the trained strength"
         if self.cfg.target_flip is not None:
-            return f"median FLIP {self.cfg.target_flip} x a JPEG 75 re-save's on the validation images"
+            return f"median FLIP {self.cfg.target_flip} x a JPEG 75 re-save's on the validation images (whole pictures)"
         return f"median PSNR {self.cfg.target_psnr} dB on the validation images"

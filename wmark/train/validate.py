@@ -8,8 +8,7 @@ import torch
 from wmark import pipeline
 from wmark.domain import Domain
 from wmark.stats import psnr, ssim
-from wmark.perception.flip_torch import mean_flip
-from wmark.train.visibility import centre, centre_flip_ratio, jpeg_flip
+from wmark.perception.calibrate import FlipCalibration, flip_ratio, strength_for_flip
 
 VALIDATION_ATTACKS = ("identity", "jpeg:quality=50", "resize:scale=0.5", "crop:scale=0.7", "h264_proxy")
 DOMAIN_VALIDATION_ATTACKS = ("identity", "jpeg:quality=50", "webp:quality=50", "resize:scale=0.5")
@@ -20,7 +19,7 @@ DOMAIN_VALIDATION_ATTACKS = ("identity", "jpeg:quality=50", "webp:quality=50", "
 def validate(model, images: list[torch.Tensor], strength: float, attack_specs=VALIDATION_ATTACKS, seed: int = 0,
              domain: Domain = pipeline.WHOLE_FRAME) -> dict:
     """Median PSNR/SSIM on 8-bit marked images and mean bit accuracy under each attack; through a ``domain``
-    other than the whole frame, also the median FLIP ratio to a JPEG 75 re-save (centre 512 px)."""
+    other than the whole frame, also the median FLIP ratio to a JPEG 75 re-save (whole pictures)."""
     import attacks
 
     device = next(model.parameters()).device
@@ -36,7 +35,7 @@ def validate(model, images: list[torch.Tensor], strength: float, attack_specs=VA
         psnrs.append(float(psnr(marked, image)))
         ssims.append(float(ssim(marked, image)))
         if not domain.is_whole_frame:
-            flips.append(centre_flip_ratio(image, marked))
+            flips.append(flip_ratio(image, marked))
         for spec, attack in chains.items():
             params = attack.sample(marked.shape, generator=generator)
             logits = pipeline.decode(model, attack(marked.cpu(), params=params).to(device), domain)
@@ -58,22 +57,13 @@ def calibrate_strength(model, images: list[torch.Tensor], target_psnr: float,
 
 
 @torch.no_grad()
-def calibrate_flip_strength(model, images: list[torch.Tensor], target_flip: float, domain: Domain,
-                            steps: int = 16) -> float:
-    """The strength whose median FLIP ratio to a JPEG 75 re-save on ``images`` (centre 512 px, 8-bit marked) is
-    ``target_flip``, by bisection on a log scale (FLIP grows with the strength)."""
+def calibrate_flip_strength(model, images: list[torch.Tensor], target_flip: float, domain: Domain) -> FlipCalibration:
+    """The strength whose median FLIP ratio to a JPEG 75 re-save on ``images`` (whole pictures, 8-bit marked) is
+    ``target_flip``, by the project's one rule (:func:`wmark.perception.calibrate.strength_for_flip`)."""
     device = next(model.parameters()).device
     generator = torch.Generator().manual_seed(0)
-    crops = []  # (centre of the photo, of its residual, FLIP of its JPEG 75 re-save)
+    residuals = []
     for image in images:
-        image = image.to(device)
         bits = torch.randint(0, 2, (1, domain.codeword_bits(model.message_bits)), generator=generator).to(device)
-        residual = pipeline.residual(model, image, bits * 2.0 - 1, domain)
-        crops.append((centre(image), centre(residual), jpeg_flip(centre(image))))
-    ratio_at = lambda s: statistics.median(  # noqa: E731
-        float(mean_flip(x, pipeline.quantize((x + s * r).clamp(0, 1)))) / reference for x, r, reference in crops)
-    low, high = 1 / 64, 64.0
-    for _ in range(steps):
-        middle = (low * high) ** 0.5
-        low, high = (middle, high) if ratio_at(middle) < target_flip else (low, middle)
-    return (low * high) ** 0.5
+        residuals.append(pipeline.residual(model, image.to(device), bits * 2.0 - 1, domain))
+    return strength_for_flip(images, residuals, target_flip)
