@@ -3,6 +3,7 @@ reaches the encoder, the FLIP-steered dual ascent, and a run that exports a card
 from __future__ import annotations
 
 import csv
+import json
 import math
 
 import numpy as np
@@ -111,6 +112,17 @@ def test_a_run_through_the_domain_exports_a_card_that_carries_it(tmp_path, photo
         rows = [row for row in csv.DictReader(handle) if not row.get("event")]
     assert all(row["flip_db"] for row in rows) and "val_bit_acc[webp:quality=50]" in rows[-1]
     assert wmark.load(out, device="cpu").bits == 32
+    # A FLIP run from a FLIP run's card goes on from the image-loss weight its dual ascent had reached.
+    data = json.loads((out / zoo.CARD).read_text())
+    data["training"].update(image_weight=7.5, curriculum_stage="attacks")  # as if a long run had got there
+    (out / zoo.CARD).write_text(json.dumps(data))
+    again = train(TrainConfig(family="mbrs", data=str(photo.parent), out=str(tmp_path / "again"), steps=1, batch=2,
+                              log_every=1, model_kwargs=TINY_MBRS, attacks=["jpeg:quality=50-90"], init=str(out),
+                              domain="tiles=4+2,classes=2,luma,jnd,patterns,template=0.35", frame=96,
+                              target_flip=0.6))
+    with open(tmp_path / "again" / "log.csv") as handle:
+        first = next(row for row in csv.DictReader(handle) if not row.get("event"))
+    assert float(first["image_weight"]) == pytest.approx(7.5, rel=0.01)
 
 
 def test_cli_refuses_a_domain_with_the_pipeline(tmp_path, photo):

@@ -219,7 +219,7 @@ class Trainer:
                 self._event(f"stage {number} ({stage.name}{', decoder only' if self.decoder_only else ''})",
                             {"step": 0})
             if number == self.todo[0][0] and self._init_reached_attacks():
-                same_loss = cfg.target_flip is None and self.init_training.get("target_flip") is None
+                same_loss = (cfg.target_flip is None) == (self.init_training.get("target_flip") is None)
                 self.curriculum.continue_trained(self.init_training.get("image_weight") if same_loss else None)
                 self._event(f"step 0: curriculum attacks, all {len(specs)} at once (--init {cfg.init} had "
                             "reached them)", {"step": 0})
