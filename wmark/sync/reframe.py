@@ -34,6 +34,11 @@ a crop, a resize to 0.75 and JPEG 75 the tiles read weakly, and 8 cells ranked V
 972 (its offsets first), 24 cells first by a wide margin (score 2.01 against 1.47). On Cascade.jpg no pair of
 offsets stood out on 8 cells (0.50-0.57); on 24 the likeliest pair by the template's phases, the right one, scored
 0.84 and the others 0.61-0.69."""
+RESCORED = 3
+"""Candidate offsets scored again on :data:`RESCORE_CELLS`: the likeliest by the template's phases and the best
+scoring others. On 8 cells the right offset's best placement can rank second among the others: rhythm.jpg at
+768x512 after the screenshot chain (crop 80 %, 1 degree, 0.8x, JPEG 70) scored 1.43 there against a wrong offset's
+1.54, and on 24 cells 1.63 against at most 1.19, so rescoring two offsets missed it and three read it."""
 MIN_KEPT = 0.5
 """Least share of each side of the marked frame a received picture is searched for."""
 MAX_TILES = 16
@@ -266,8 +271,9 @@ def _best_place(domain: Domain, model, x: torch.Tensor, probe: Reframe, inner: t
 def search(domain: Domain, model, x: torch.Tensor, fit: Fit) -> list[tuple[float, Reframe]]:
     """The hypotheses (score, reframe) worth reading for frame ``x`` (1, 3, H, W) whose template gave ``fit``, the
     best-scoring first; none when the picture holds too few whole cells or no hypothesis fits. Every candidate
-    offset is scored on :data:`SCORE_CELLS` cells; the offset that scores best and the one the template's phases
-    make likeliest are scored again on :data:`RESCORE_CELLS`, and the best placement of each is kept: the two are
+    offset is scored on :data:`SCORE_CELLS` cells; the one the template's phases make likeliest and the best
+    scoring others (:data:`RESCORED` in all) are scored again on :data:`RESCORE_CELLS`, and the best placement of
+    each is kept: the likeliest and the best are
     often the half-tile twins the diagonals cannot tell apart (:func:`wmark.sync.template.find`), and a twin's cells,
     each straddling four tiles, can outscore the truth (Cascade.jpg cropped to 90 %, resized to 0.75 and saved at
     JPEG 75: 0.844 against 0.814), so both are read. Each band the template may be locked to is placed so; the
@@ -281,7 +287,7 @@ def search(domain: Domain, model, x: torch.Tensor, fit: Fit) -> list[tuple[float
                   for probe, inner, places in _placements(fit, height, width, band.tiles)
                   if len(inner) >= domain.classes and places]
         if scored:
-            likeliest, best = scored[0], max(scored, key=lambda entry: entry[0])
-            found += [_best_place(domain, model, x, *entry[2:], salt, RESCORE_CELLS, zoom)
-                      for entry in ([likeliest] if best is likeliest else [likeliest, best])]
+            likeliest, *others = scored
+            rescored = [likeliest] + sorted(others, key=lambda entry: -entry[0])[:RESCORED - 1]
+            found += [_best_place(domain, model, x, *entry[2:], salt, RESCORE_CELLS, zoom) for entry in rescored]
     return sorted(found, key=lambda entry: -entry[0])
