@@ -10,7 +10,7 @@ import torch
 import wmark
 from wmark import pipeline, zoo
 from wmark.domain import Domain
-from wmark.models.inference import fold_batch_norms
+from wmark.models.inference import for_inference
 from wmark.stats import psnr
 
 EXPECTED = Path(__file__).parent / "expected"
@@ -72,8 +72,11 @@ def test_committed_checkpoint_matches_expected(name, photo):
 
 
 @pytest.mark.parametrize("card", zoo.list_cards(), ids=lambda card: card.name)
-def test_folding_batch_norms_keeps_every_checkpoints_outputs(card):
-    plain, folded = zoo.load_model(card).eval(), fold_batch_norms(zoo.load_model(card))
+def test_inference_form_keeps_every_checkpoints_outputs(card):
+    """Batch norms folded and, on a CPU, channels-last weights: the same logits and residuals."""
+    plain, folded = zoo.load_model(card).eval(), for_inference(zoo.load_model(card), torch.device("cpu"))
+    assert all(m.weight.is_contiguous(memory_format=torch.channels_last)
+               for m in folded.modules() if isinstance(m, torch.nn.Conv2d))
     assert not any(isinstance(m, torch.nn.BatchNorm2d) and isinstance(prev, torch.nn.Conv2d)
                    for seq in folded.modules() if isinstance(seq, torch.nn.Sequential)
                    for prev, m in zip(list(seq), list(seq)[1:]))

@@ -14,7 +14,7 @@ from wmark.device import resolve_device
 from wmark.domain import Domain
 from wmark.errors import WmarkError
 from wmark.interface.defaults import DEFAULT_FPR, FRAME_BATCH, FRAME_GROUP
-from wmark.models.inference import fold_batch_norms
+from wmark.models.inference import for_inference
 from wmark.payload import PayloadCode
 from wmark.stats import combine_frames
 from wmark.sync import DEFAULT_SEARCH
@@ -40,7 +40,7 @@ class Watermarker:
     def __init__(self, card: zoo.Card, device: str | torch.device = "auto") -> None:
         self.card = card
         self.device = resolve_device(device)
-        self.model = fold_batch_norms(zoo.load_model(card)).to(self.device)
+        self.model = for_inference(zoo.load_model(card), self.device)
         self.domain = Domain.from_dict(card.domain)
         self.video_domain = self._video_domain(card.video_domain)
         layout = PayloadCode.from_layout(card.payload)
