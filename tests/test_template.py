@@ -145,7 +145,7 @@ def test_sync_search_reads_a_mirrored_and_turned_mark(marker, large_marked):
 
 def test_sync_level_counts_every_hypothesis_it_can_score():
     level = LEVELS["sync"]
-    assert level.hypotheses == 2 * 175 + 2 * reframe.hypotheses_bound()
+    assert level.hypotheses == 2 * 175 + 2 * (template.FITS + reframe.hypotheses_bound())
     assert reframe.hypotheses_bound() == reframe.SYNC_BANDS * template.FITS * template.CANDIDATES * 2 * sum(
         16 * short for short in range(1, 17))
 
@@ -183,6 +183,23 @@ def test_every_band_of_a_small_photo_reads_after_a_crop(marker, photo):
         bands = marker.domain.band_means(marker.model, frames, coverage=coverage)
     accuracies = [float(((means[0] > 0).long() == truth).float().mean()) for means, _ in bands]
     assert min(accuracies) >= 0.95, accuracies  # on square tiles the middle band read about half its bits
+
+
+def test_a_small_photo_turned_in_place_is_read_at_the_templates_angle_before_any_placement(marker, photo,
+                                                                                          monkeypatch):
+    """Turned 5 degrees where it lies (size kept, black corners): the template's grid is the frame's own, turned, so
+    the frame is read turned back by the fit's angle, and no placement is scored."""
+    small = marker.embed(Image.open(photo).convert("RGB").resize((768, 512), Image.BICUBIC), "crop me")
+    turned = small.rotate(5, resample=Image.BICUBIC)
+    x = _tensor(turned)
+    fits = template.find(x, reframe.plausible(marker.domain, marker.model.size, *x.shape[-2:]))
+    assert any(reframe.in_place(marker.domain, marker.model.size, 512, 768, fit) for fit in fits)
+    assert not any(reframe.in_place(marker.domain, marker.model.size, 458, 687, fit)
+                   for fit in template.find(_tensor(turned.crop((40, 5, 727, 463)))))  # a crop is placed, not turned
+    monkeypatch.setattr(reframe, "search", lambda *args: pytest.fail("a placement was scored"))
+    found = marker.extract(np.asarray(turned), search="sync")
+    assert found.detected and found.message == "crop me" and found.reframe is None
+    assert found.rotation == pytest.approx(5, abs=0.1)
 
 
 def test_sync_search_scans_for_a_turn_where_no_template_shows(marker, large_marked, monkeypatch):

@@ -43,9 +43,10 @@ class Level:
         an image's search counts the placements it will score for the template it found
         (:func:`wmark.watermarker.search.plan`)."""
         count = len(self.transforms) * (rotation.ANGLES if self.rotations else 1)
-        if self.reframes:
-            from wmark.sync.reframe import hypotheses_bound  # torch: only when a level needs it
-            count += len(self.transforms) * hypotheses_bound()
+        if self.reframes:  # torch: imported only when a level needs it
+            from wmark.sync.reframe import hypotheses_bound
+            from wmark.sync.template import FITS
+            count += len(self.transforms) * (FITS + hypotheses_bound())  # each fit turned in place, or placed
         return count
 
 

@@ -2,9 +2,10 @@
 p-value carries (:func:`wmark.watermarker.decision.factor`), and the loop that stops at the first detection.
 
 The image as received is read first; only when it is not detected is the rest planned. With reframes, for a model
-with a template, the plan first looks for the template (:func:`wmark.sync.template.find`) and counts the placements
-:func:`wmark.sync.reframe.search` will score for what it finds, known before any decoding, so the Bonferroni bound
-holds; with rotations, each flip is scanned for its best angle (:func:`wmark.sync.rotation.scan`).
+with a template, the plan first looks for the template (:func:`wmark.sync.template.find`) and counts the fits it finds
+(each may be read turned in place) and the placements :func:`wmark.sync.reframe.search` will score for them, known
+before any decoding, so the Bonferroni bound holds; with rotations, each flip is scanned for its best angle
+(:func:`wmark.sync.rotation.scan`).
 """
 from __future__ import annotations
 
@@ -50,7 +51,8 @@ def plan(reader: Reader, x: torch.Tensor, level: Level) -> tuple[int, Iterator[P
                 fits[name] = seen
     placements = sum(reframe.hypotheses(domain, size, *frame.shape[-2:], fit)
                      for seen in fits.values() for fit in seen)
-    return len(level.transforms) * rotation.ANGLES + placements, poses(reader, x, level, fits)
+    turns = sum(map(len, fits.values()))  # each fit may be read turned in place
+    return len(level.transforms) * rotation.ANGLES + turns + placements, poses(reader, x, level, fits)
 
 
 def poses(reader: Reader, x: torch.Tensor, level: Level,
@@ -58,7 +60,8 @@ def poses(reader: Reader, x: torch.Tensor, level: Level,
     """The poses of ``level`` to read frames ``x`` (B, 3, H, W) under once the identity has failed, in order: a flip
     or quarter turn whose alignment (the coarsest band's :meth:`~wmark.domain.Domain.aligner` at no turn, a few tiles
     decoded) stands :data:`ALIGNED` times above the identity's; for each flip whose template ``fits`` holds, the best
-    aligned first, the placements :func:`wmark.sync.reframe.search` scores best; then each flip or quarter turn; with
+    aligned first, the fit's angle where the fit is the picture's own grid turned in place (:func:`wmark.sync.reframe.in_place`),
+    then the placements :func:`wmark.sync.reframe.search` scores best; then each flip or quarter turn; with
     rotations, those aligned better than the identity unturned, then each of them is scanned for its best angle by the coarsest band and only the :data:`READ_POSES`
     best-aligned are read, their angle refined on the finest band (:func:`wmark.sync.rotation.refine`). Several
     frames (a video's) are scanned as their mean."""
@@ -74,6 +77,10 @@ def poses(reader: Reader, x: torch.Tensor, level: Level,
         yield Pose(best)
     for name, seen in sorted((fits or {}).items(), key=lambda item: -aligned[item[0]]):
         for fit in seen:
+            turned = Pose(name, round(fit.degrees(), 3))
+            if turned not in tried and reframe.in_place(domain, model.size, *undone[name].shape[-2:], fit):
+                tried.add(turned)
+                yield turned
             for _, placed in reframe.search(domain, model, undone[name], fit):
                 yield Pose(name, round(placed.degrees(), 3), placed)
     if not level.rotations:
