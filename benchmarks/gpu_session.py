@@ -33,6 +33,10 @@ within its share of --budget seconds, so that with the installs the call ends in
    few steps times one step; the step count is then set so that the whole curriculum (message, image
    ramp, attacks easy to hard) fits the time left, and the time budget (`--time`) stops it in any case.
    Exported with the strength calibrated on --val, then copied (card, weights, log) to NAME/.
+   With `--domain CARD` (issue 40) it trains through that card's embedding domain instead (luma, JND, tiles,
+   template; whole frames of --frame px, no --pipeline-size), its image loss steered to `--target-flip RATIO`
+   when given, and a card of the same family and size is its `--init`: `--family mbrs --size 64 --domain
+   mbrs-64-tiled --target-flip 0.55` goes on from the default's weights, strength and image-loss weight.
 4. summary: the JSON; "files" lists what was written.
 
 The data: the device gets the repository alone, so `benchmarks/gpu_wheels.sh` puts a small copy of
@@ -83,8 +87,9 @@ PACKAGES = ("av", "kornia", "kornia_rs", "PyWavelets", "reedsolo", "flip-evaluat
 MAX_FILES = 8
 # (frame width, height), image batches, bench frames, training batch, probe steps, step cap; real and toy.
 REAL = {"frame": (1920, 1080), "batches": (1, 16, 64), "bench_frames": 16, "batch": 32, "probe": 10,
-        "max_steps": None}
-TOY = {"frame": (256, 144), "batches": (1, 2), "bench_frames": 4, "batch": 2, "probe": 2, "max_steps": 3}
+        "max_steps": None, "domain_frame": None}
+TOY = {"frame": (256, 144), "batches": (1, 2), "bench_frames": 4, "batch": 2, "probe": 2, "max_steps": 3,
+       "domain_frame": 128}
 SHARES = {"tests": 150, "speed_images": 30, "reserve": 30}  # seconds: pytest limit, per side and model, at the end
 
 
@@ -269,20 +274,30 @@ def probe(cfg: TrainConfig, card: zoo.Card | None, steps: int) -> float:
 
 def training(args, device: str, toy: bool, session: Session) -> dict:
     """A time-budgeted run of ``args.family``'s recipe at native size ``args.size``, exported to OUT/NAME: from the
-    default checkpoint's weights where that is of the same family, else from fresh ones."""
+    default checkpoint's weights where that is of the same family, else from fresh ones. With ``args.domain`` (a
+    card), through that card's embedding domain on whole frames of ``args.frame`` px (issue 40), its image loss
+    steered to ``args.target_flip`` when given; a card of the same family and size is the run's ``--init``, so it
+    goes on from its weights, strength and image-loss weight."""
     size = TOY if toy else REAL
+    domain = zoo.find_card(args.domain) if args.domain else None
+    goes_on = domain is not None and domain.family == args.family and domain.kwargs["size"] == args.size
     default = zoo.find_card(zoo.default_name())
-    card = default if default.family == args.family else None
-    if card is None:
+    card = default if default.family == args.family and not goes_on else None
+    if goes_on:
+        kwargs = dict(domain.kwargs)
+    elif card is None:
         kwargs = {**recipe_for(args.family).model_kwargs, "size": args.size}
     else:
         kwargs = {**card.kwargs, "size": args.size}
         if "plane" in kwargs:
             kwargs["plane"] = kwargs["plane"] * args.size // card.kwargs["size"]
-    name = f"{args.family}-{args.size}"
+    name = f"{args.family}-{args.size}" + (f"-in-{domain.name}" if domain else "") + ("-flip" if args.target_flip else "")
+    frame = (size["domain_frame"] or args.frame) if domain else None
+    pipeline_size = None if domain else args.pipeline_size
     workers = args.codec_workers if args.codec_workers is not None else max(0, (os.cpu_count() or 1) - 2)
     result = {"name": name, "family": args.family, "kwargs": kwargs, "target_psnr": args.target_psnr,
-              "batch": size["batch"], "pipeline_size": args.pipeline_size, "codec_workers": workers, "attacks": args.attack,
+              "target_flip": args.target_flip, "domain": domain.name if domain else None, "frame": frame,
+              "batch": size["batch"], "pipeline_size": pipeline_size, "codec_workers": workers, "attacks": args.attack,
               "data": str(args.data), "val": str(args.val)}
     session.data["training"] = result
     with tempfile.TemporaryDirectory() as work, open(session.out / "train.log", "w") as log, \
@@ -290,9 +305,11 @@ def training(args, device: str, toy: bool, session: Session) -> dict:
         def config(out: str, steps: int, budget: float | None) -> TrainConfig:
             return TrainConfig(family=args.family, data=str(args.data), val=str(args.val), out=out, device=device,
                                batch=size["batch"], steps=steps, time_budget=budget, cache=f"{work}/cache",
-                               codec_workers=workers, pipeline_size=args.pipeline_size, model_kwargs=kwargs,
+                               codec_workers=workers, pipeline_size=pipeline_size, model_kwargs=kwargs,
                                attacks=args.attack, val_every=max(1, steps // 4), log_every=max(1, steps // 100),
-                               target_psnr=args.target_psnr)
+                               target_psnr=args.target_psnr, target_flip=args.target_flip,
+                               init=args.domain if goes_on else None, domain=args.domain,
+                               **({"frame": frame} if domain else {}))
 
         step_s = probe(config(f"{work}/probe", 10**6, None), card, size["probe"])
         budget = session.left() - SHARES["reserve"]
@@ -303,7 +320,8 @@ def training(args, device: str, toy: bool, session: Session) -> dict:
                       steps_planned=steps, time_budget_s=round(budget, 1))
         session.write()
         trainer = Trainer(config(f"{work}/{name}", steps, budget))
-        result["init"] = init_from(trainer.model, card) if card is not None else None
+        result["init"] = (init_from(trainer.model, card) if card is not None
+                          else {"from": domain.name, "tensors": "all"} if goes_on else None)
         trained = trainer.run()
         card_path = trained.path / zoo.CARD
         data = json.loads(card_path.read_text())
@@ -351,6 +369,9 @@ def main() -> None:
     parser.add_argument("--pipeline-size", type=int, default=256)
     parser.add_argument("--codec-workers", type=int, help="default: CPU cores less 2")
     parser.add_argument("--attack", action="append", help="replace the recipe's attacks (repeatable)")
+    parser.add_argument("--domain", help="train through this card's embedding domain (e.g. mbrs-64-tiled, issue 40)")
+    parser.add_argument("--frame", type=int, default=512, help="with --domain: side of the frames marked")
+    parser.add_argument("--target-flip", type=float, help="steer the image loss to this FLIP ratio to a JPEG 75 re-save's")
     args = parser.parse_args()
     if args.out is None:
         parser.error("give --out or set $OUT")

@@ -2,6 +2,7 @@
 and the device command that benchmarks/gpu_wheels.sh and the session's docstring give."""
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
@@ -69,6 +70,21 @@ def test_a_run_of_the_default_family_starts_from_the_default_weights_where_shape
     model = wmark.zoo.build(card.family, **{**card.kwargs, "size": 2 * card.kwargs["size"]})
     found = init_from(model, card)
     assert found["from"] == card.name and 0 < found["tensors"] < found["of"]
+
+
+def test_a_run_through_a_domain_goes_on_from_that_card(tmp_path, one_torch_thread):
+    """--domain: issue 40's training through a card's embedding domain, here toy-sized on the CPU."""
+    script = benchmark_script("gpu_session")
+    train, val = script.toy_data(tmp_path / "data")
+    args = argparse.Namespace(family="mbrs", size=64, domain="mbrs-64-tiled", frame=512, target_flip=0.55,
+                              target_psnr=37.0, pipeline_size=256, codec_workers=0, attack=None, data=train, val=val)
+    (tmp_path / "out").mkdir()
+    result = script.training(args, "cpu", True, script.Session(tmp_path / "out", "dry-run", 300.0))
+    assert result["init"] == {"from": "mbrs-64-tiled", "tensors": "all"} and result["frame"] == 128
+    assert result["pipeline_size"] is None and result["steps_done"] == result["steps_planned"] > 0
+    card = wmark.load(str(tmp_path / "out" / result["name"]), device="cpu").card
+    assert card.data["domain"] == wmark.zoo.find_card("mbrs-64-tiled").data["domain"]
+    assert card.data["training"]["target_flip"] == 0.55 and card.data["training"]["init"] == "mbrs-64-tiled"
 
 
 def test_files_fit_what_the_device_returns(dry_run):
