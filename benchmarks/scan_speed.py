@@ -38,6 +38,7 @@ from PIL import Image
 
 import wmark.domain
 import wmark.sync
+import wmark.watermarker
 from wmark.domain import rotation
 from wmark.interface.defaults import DEFAULT_FPR
 from wmark.io.image import from_uint8, list_images
@@ -79,11 +80,14 @@ def _variant(photo: torch.Tensor, generator: torch.Generator, turn: bool = False
 
 
 def search_code(domain: dict) -> str:
-    """sha256 of the search's and the domain's code (wmark/sync/*.py, wmark/domain/*.py) and of the card's ``domain``,
-    so that a count resumes only under the reading that began it."""
+    """sha256 of the search's and the domain's code (wmark/sync/*.py, wmark/domain/*.py, and the poses, looks and
+    decisions of wmark/watermarker/) and of the card's ``domain``, so that a count resumes only under the reading
+    that began it."""
     digest = hashlib.sha256(json.dumps(domain, sort_keys=True).encode())
+    reading = Path(wmark.watermarker.__file__).parent
     for path in [*sorted(Path(wmark.sync.__file__).parent.glob("*.py")),
-                 *sorted(Path(wmark.domain.__file__).parent.glob("*.py"))]:
+                 *sorted(Path(wmark.domain.__file__).parent.glob("*.py")),
+                 *(reading / name for name in ("search.py", "reader.py", "decision.py"))]:
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
 

@@ -285,8 +285,7 @@ class _Bench:
             reads.append((found, logits))
             return found
 
-        found = first_detected(image_candidates(model.reader, x, self.level),
-                               lambda pose: model.reader.image(x, pose), decide)
+        found = first_detected(image_candidates(model.reader, x, self.level), model.reader.image_reads(x), decide)
         return next(logits for report, logits in reads if report is found), found.hypotheses
 
     def _logits(self, model, spec: str, attacked: torch.Tensor,

@@ -121,6 +121,17 @@ class Domain:
                              f"got {list(weights)}")
         return replace(self, bands=tuple(replace(band, weight=float(w)) for band, w in zip(self.bands, weights)))
 
+    def without_finest(self) -> "Domain | None":
+        """The same grids with the band of most tiles left unread (weight 0), for a first, cheap look at a picture
+        (:meth:`wmark.watermarker.reader.Reader.image_reads`); None where no other band is embedded at every size.
+        The finest band is most of a read's work (176 of the 222 tiles a 768x512 photo is read from); the others
+        read most marks as received alone (benchmarks/results/small_photos.json, the quick share)."""
+        finest = max(range(len(self.bands)), key=lambda i: self.bands[i].tiles)
+        weights = [0.0 if i == finest else band.weight for i, band in enumerate(self.bands)]
+        if not any(weight > 0 and band.up_to is None for weight, band in zip(weights, self.bands)):
+            return None
+        return self.reweighted(weights)
+
     @property
     def is_whole_frame(self) -> bool:
         return self == Domain()

@@ -1,6 +1,8 @@
 """Decoder logits of frames at any resolution, with a pose (:class:`wmark.sync.search.Pose`) undone first."""
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 
 from wmark import pipeline
@@ -17,19 +19,28 @@ class Reader:
     def __init__(self, model, domain: Domain, device: torch.device, video_domain: Domain | None = None) -> None:
         self.model, self.domain, self.device = model, domain, device
         self.video_domain = domain if video_domain is None else video_domain
+        self.quick_domain = domain.without_finest()
 
-    def frames(self, x: torch.Tensor, pose: Pose = Pose(), video: bool = False) -> torch.Tensor:
+    def frames(self, x: torch.Tensor, pose: Pose = Pose(), video: bool = False, quick: bool = False) -> torch.Tensor:
         """Logits (B, L) for a float batch (B, 3, H, W) at any resolution, ``pose`` undone first; ``video`` frames
-        are read in the video domain."""
-        x, domain = dihedral.UNDO[pose.transform](x.to(self.device)), self.video_domain if video else self.domain
+        are read in the video domain; ``quick``: from the bands other than the finest alone (``quick_domain``)."""
+        domain = self.video_domain if video else self.quick_domain if quick else self.domain
+        x = dihedral.UNDO[pose.transform](x.to(self.device))
         if pose.reframe is not None:
             frames, coverage = reframe.canvas(x, pose.reframe, self.model.size)
             return pipeline.decode(self.model, frames, domain, coverage=coverage).float().cpu()
         return pipeline.decode(self.model, x, domain, pose.rotation).float().cpu()
 
-    def image(self, x: torch.Tensor, pose: Pose = Pose()) -> torch.Tensor:
-        """Logits (L,) for one image (1, 3, H, W)."""
-        return self.frames(x, pose)[0]
+    def image(self, x: torch.Tensor, pose: Pose = Pose(), quick: bool = False) -> torch.Tensor:
+        """Logits (L,) for one image (1, 3, H, W); ``quick`` as for :meth:`frames`."""
+        return self.frames(x, pose, quick=quick)[0]
+
+    def image_reads(self, x: torch.Tensor) -> list[Callable[[Pose], torch.Tensor]]:
+        """The looks a search takes at one image (1, 3, H, W) under each pose, in turn
+        (:func:`wmark.watermarker.search.first_detected`): where the domain has bands besides its finest, those bands
+        alone first, about a fifth of the work on a small photo, then every band."""
+        whole = [lambda pose: self.image(x, pose)]
+        return whole if self.quick_domain is None else [lambda pose: self.image(x, pose, quick=True), *whole]
 
     def yuv(self, frames: YuvFrames, pose: Pose = Pose()) -> torch.Tensor:
         """Logits (B, L) for decoded 4:2:0 video frames (resized to the native size in their planes for the

@@ -10,7 +10,7 @@ before any decoding, so the Bonferroni bound holds; with rotations, each flip is
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, Sequence
 
 import torch
 
@@ -111,14 +111,17 @@ def image_candidates(reader: Reader, x: torch.Tensor, level: Level) -> Iterator[
         yield pose, factor(level, pose, count)
 
 
-def first_detected(candidates: Candidates, read: Callable[[Pose], torch.Tensor],
+def first_detected(candidates: Candidates, reads: Sequence[Callable[[Pose], torch.Tensor]],
                    decide: Callable[[torch.Tensor, int], Extraction | Detection]) -> Extraction | Detection:
-    """``decide(read(pose), factor)`` for each candidate in turn: the first report that detects, else the first one
-    (the image as received), each with the pose it was read under."""
+    """``decide(read(pose), factor * len(reads))`` for each candidate and each of ``reads`` in turn (the looks of
+    :meth:`~wmark.watermarker.reader.Reader.image_reads`; each look is one more test, so the factor counts them):
+    the first report that detects, else the image as received read by the last look, each with the pose it was
+    read under."""
     first = None
     for pose, count in candidates:
-        found = posed(decide(read(pose), count), pose)
-        if found.detected:
-            return found
+        for read in reads:
+            found = posed(decide(read(pose), count * len(reads)), pose)
+            if found.detected:
+                return found
         first = first or found
     return first
