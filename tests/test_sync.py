@@ -16,7 +16,8 @@ from wmark.sync import DEFAULT_SEARCH, rotation
 from wmark.sync.dihedral import DO, UNDO
 from wmark.sync.search import LEVELS, Pose
 from wmark.watermarker.decision import factor
-from wmark.watermarker.search import first_detected, plan
+from wmark.watermarker.reports import Extraction
+from wmark.watermarker.search import first_detected, in_turn, plan
 
 
 @pytest.fixture(scope="module")
@@ -86,17 +87,46 @@ def test_every_level_keeps_the_false_positive_rate_however_many_poses_it_reads(m
     assert sum(f.detected for f in found) <= fpr * trials + 3 * (fpr * trials) ** 0.5
 
 
-def test_two_looks_a_pose_keep_the_false_positive_rate(marker):
+@pytest.mark.parametrize("by_look", [False, True])
+def test_two_looks_a_pose_keep_the_false_positive_rate(marker, by_look):
     """Each look at a pose (the coarser bands alone, then every band: Reader.image_reads) is one more test; with the
-    factor doubled, random outputs under both looks of every pose of ``fast`` are detected at most ``fpr``."""
+    factor doubled, random outputs under both looks of every pose of ``fast``, in either order, are detected at most
+    ``fpr``."""
     level, trials, fpr = LEVELS["fast"], 300, 0.2
     assert len(marker.reader.image_reads(torch.rand(1, 3, 64, 64))) == 2
     assert len(wmark.load("mbrs-64", device="cpu").reader.image_reads(torch.rand(1, 3, 64, 64))) == 1
     candidates = [(Pose(name), factor(level, Pose(name))) for name in level.transforms]
     found = [first_detected(candidates, _random_reads(marker, trial) + _random_reads(marker, trials + trial),
-                            _expect_hi(marker, fpr)) for trial in range(trials)]
+                            _expect_hi(marker, fpr), by_look) for trial in range(trials)]
     assert {f.hypotheses for f in found} == {4, 32}
     assert sum(f.detected for f in found) <= fpr * trials + 3 * (fpr * trials) ** 0.5
+
+
+def test_a_search_by_look_takes_the_first_look_at_every_pose_before_the_next():
+    """Pose by pose, each look at a pose comes before the next pose; by look, the cheap look goes over every pose
+    first. Either way every look at every pose is read when nothing detects, and the image as received's last look
+    is what is reported."""
+    candidates = [(Pose(name), 1) for name in ("identity", "flip-h", "rot90")]
+    looks = ["quick", "whole"]
+    for by_look, expected in ((False, [(0, "quick"), (0, "whole"), (1, "quick"), (1, "whole"), (2, "quick"),
+                                       (2, "whole")]),
+                              (True, [(0, "quick"), (1, "quick"), (2, "quick"), (0, "whole"), (1, "whole"),
+                                      (2, "whole")])):
+        assert [(index, look) for index, _, look in in_turn(iter(candidates), looks, by_look)] == expected
+        read = []
+        reads = [lambda pose, look=look: torch.tensor([len(read.append((pose, look)) or read)]) for look in looks]
+        decide = lambda logits, count: Extraction(detected=False, message=None, hex=None, codeword="", p_value=1.0,
+                                                  bit_confidence=float(logits[0]), corrected_symbols=0)
+        report = first_detected(iter(candidates), reads, decide, by_look)
+        assert len(read) == 6 and report.transform == "identity"
+        assert report.bit_confidence == read.index((Pose(), "whole")) + 1  # the as received's last look, reported
+
+
+def test_a_small_photo_is_searched_by_look_and_a_large_one_pose_by_pose(marker):
+    """The cheap look reads the coarse and size-aware bands at 768x512, the coarse band alone at 2048x1280."""
+    assert marker.reader.by_look(torch.rand(1, 3, 512, 768))
+    assert not marker.reader.by_look(torch.rand(1, 3, 1280, 2048))
+    assert not wmark.load("mbrs-64", device="cpu").reader.by_look(torch.rand(1, 3, 512, 768))
 
 
 def test_rotation_search_p_value_counts_every_angle(marker):

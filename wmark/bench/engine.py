@@ -285,7 +285,8 @@ class _Bench:
             reads.append((found, logits))
             return found
 
-        found = first_detected(image_candidates(model.reader, x, self.level), model.reader.image_reads(x), decide)
+        found = first_detected(image_candidates(model.reader, x, self.level), model.reader.image_reads(x), decide,
+                              model.reader.by_look(x))
         return next(logits for report, logits in reads if report is found), found.hypotheses
 
     def _logits(self, model, spec: str, attacked: torch.Tensor,
