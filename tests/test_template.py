@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 import wmark
+from wmark.domain import Domain
 from wmark.domain.grid import TileGrid
 from wmark.domain.template import HARMONIC, pattern
 from wmark.sync import reframe, template
@@ -201,6 +202,19 @@ def test_a_small_photo_turned_in_place_is_read_at_the_templates_angle_before_any
     found = marker.extract(np.asarray(turned), search="sync")
     assert found.detected and found.message == "crop me" and found.reframe is None
     assert found.rotation == pytest.approx(5, abs=0.1)
+
+
+def test_every_turned_read_comes_before_any_placement(marker, photo, monkeypatch):
+    """A mirrored small photo turned where it lies: the mirror's fit is read turned back before any placement of
+    the unmirrored picture's fits is scored, even where the flip is not read first (grid-l.jpg at 1 MP mirrored:
+    0.8 s against 8.3 s when the identity's placements came first)."""
+    small = marker.embed(Image.open(photo).convert("RGB").resize((768, 512), Image.BICUBIC), "crop me")
+    mirrored = small.transpose(Image.FLIP_LEFT_RIGHT).rotate(5, resample=Image.BICUBIC)
+    # every pose aligns alike: no flip is read before the template's poses, and the identity's fits come first
+    monkeypatch.setattr(Domain, "aligner", lambda *args, **kwargs: lambda angles: [1.0] * len(angles))
+    monkeypatch.setattr(reframe, "search", lambda *args: pytest.fail("a placement was scored"))
+    found = marker.extract(np.asarray(mirrored), search="sync")
+    assert found.detected and found.message == "crop me" and found.transform == "flip-h" and found.reframe is None
 
 
 def test_sync_search_scans_for_a_turn_where_no_template_shows(marker, large_marked, monkeypatch):

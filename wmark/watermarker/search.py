@@ -61,7 +61,7 @@ def poses(reader: Reader, x: torch.Tensor, level: Level,
     or quarter turn whose alignment (the coarsest band's :meth:`~wmark.domain.Domain.aligner` at no turn, a few tiles
     decoded) stands :data:`ALIGNED` times above the identity's; for each flip whose template ``fits`` holds, the best
     aligned first, the fit's angle where the fit is the picture's own grid turned in place (:func:`wmark.sync.reframe.in_place`),
-    then the placements :func:`wmark.sync.reframe.search` scores best; then each flip or quarter turn; with
+    then for each again the placements :func:`wmark.sync.reframe.search` scores best; then each flip or quarter turn; with
     rotations, those aligned better than the identity unturned, then each of them is scanned for its best angle by the coarsest band and only the :data:`READ_POSES`
     best-aligned are read, their angle refined on the finest band (:func:`wmark.sync.rotation.refine`). Several
     frames (a video's) are scanned as their mean."""
@@ -75,12 +75,15 @@ def poses(reader: Reader, x: torch.Tensor, level: Level,
     if best != "identity" and aligned[best] >= ALIGNED * aligned["identity"]:
         tried.add(Pose(best))
         yield Pose(best)
-    for name, seen in sorted((fits or {}).items(), key=lambda item: -aligned[item[0]]):
+    fitted = sorted((fits or {}).items(), key=lambda item: -aligned[item[0]])
+    for name, seen in fitted:  # one decode each, so all come before any placement is scored
         for fit in seen:
             turned = Pose(name, round(fit.degrees(), 3))
             if turned not in tried and reframe.in_place(domain, model.size, *undone[name].shape[-2:], fit):
                 tried.add(turned)
                 yield turned
+    for name, seen in fitted:
+        for fit in seen:
             for _, placed in reframe.search(domain, model, undone[name], fit):
                 yield Pose(name, round(placed.degrees(), 3), placed)
     if not level.rotations:
