@@ -320,8 +320,13 @@ def training(args, device: str, toy: bool, session: Session) -> dict:
                       steps_planned=steps, time_budget_s=round(budget, 1))
         session.write()
         trainer = Trainer(config(f"{work}/{name}", steps, budget))
-        result["init"] = (init_from(trainer.model, card) if card is not None
-                          else {"from": domain.name, "tensors": "all"} if goes_on else None)
+        if card is not None:
+            result["init"] = init_from(trainer.model, card)
+        elif goes_on:  # the trainer loaded the domain's own card: every tensor
+            tensors = len(trainer.model.state_dict())
+            result["init"] = {"from": domain.name, "tensors": tensors, "of": tensors}
+        else:
+            result["init"] = None
         trained = trainer.run()
         card_path = trained.path / zoo.CARD
         data = json.loads(card_path.read_text())

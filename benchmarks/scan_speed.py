@@ -36,7 +36,9 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+import wmark.api
 import wmark.domain
+import wmark.models.inference
 import wmark.sync
 import wmark.watermarker
 from wmark.domain import rotation
@@ -80,14 +82,15 @@ def _variant(photo: torch.Tensor, generator: torch.Generator, turn: bool = False
 
 
 def search_code(domain: dict) -> str:
-    """sha256 of the search's and the domain's code (wmark/sync/*.py, wmark/domain/*.py, and the poses, looks and
-    decisions of wmark/watermarker/) and of the card's ``domain``, so that a count resumes only under the reading
-    that began it."""
+    """sha256 of the search's and the domain's code (wmark/sync/*.py, wmark/domain/*.py, the poses, looks and
+    decisions of wmark/watermarker/, the API that wires them, and the weights' inference form) and of the card's
+    ``domain``, so that a count resumes only under the reading that began it."""
     digest = hashlib.sha256(json.dumps(domain, sort_keys=True).encode())
     reading = Path(wmark.watermarker.__file__).parent
     for path in [*sorted(Path(wmark.sync.__file__).parent.glob("*.py")),
                  *sorted(Path(wmark.domain.__file__).parent.glob("*.py")),
-                 *(reading / name for name in ("search.py", "reader.py", "decision.py"))]:
+                 *(reading / name for name in ("search.py", "reader.py", "decision.py")),
+                 Path(wmark.api.__file__), Path(wmark.models.inference.__file__)]:
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
 

@@ -112,7 +112,18 @@ def test_a_search_by_look_takes_the_first_look_at_every_pose_before_the_next():
                                        (2, "whole")]),
                               (True, [(0, "quick"), (1, "quick"), (2, "quick"), (0, "whole"), (1, "whole"),
                                       (2, "whole")])):
-        assert [(index, look) for index, _, look in in_turn(iter(candidates), looks, by_look)] == expected
+        planned = []
+
+        def lazily():  # as image_candidates plans the other poses only once asked for them
+            for candidate in candidates:
+                planned.append(candidate)
+                yield candidate
+
+        order = []
+        for index, _, look in in_turn(lazily(), looks, by_look):
+            order.append((index, look))
+            assert len(order) > 1 or len(planned) == 1  # the image as received's first look before any planning
+        assert order == expected
         read = []
         reads = [lambda pose, look=look: torch.tensor([len(read.append((pose, look)) or read)]) for look in looks]
         decide = lambda logits, count: Extraction(detected=False, message=None, hex=None, codeword="", p_value=1.0,
@@ -120,6 +131,13 @@ def test_a_search_by_look_takes_the_first_look_at_every_pose_before_the_next():
         report = first_detected(iter(candidates), reads, decide, by_look)
         assert len(read) == 6 and report.transform == "identity"
         assert report.bit_confidence == read.index((Pose(), "whole")) + 1  # the as received's last look, reported
+
+
+def test_a_level_that_does_not_search_takes_one_whole_look(marker, marked):
+    """``--search off`` decodes every band once and counts one test, as its docs say."""
+    assert len(marker.reader.image_reads(torch.rand(1, 3, 64, 64), searches=False)) == 1
+    found = marker.extract(marked.permute(1, 2, 0).numpy().copy(), search="off")
+    assert found.detected and found.message == "hi" and found.hypotheses == 1
 
 
 def test_a_small_photo_is_searched_by_look_and_a_large_one_pose_by_pose(marker):

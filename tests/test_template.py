@@ -225,7 +225,8 @@ def test_sync_search_scans_for_a_turn_where_no_template_shows(marker, large_mark
 
 
 def test_an_unedited_mark_is_read_before_any_search(marker, large_marked, monkeypatch):
-    """The image as received is tested at fpr / 2 first, so the search's template and pose scans never run."""
+    """The image as received is tested at fpr / 2 first, and its first look reads the mark, so the search's
+    template and pose scans never run."""
     monkeypatch.setattr(template, "find", lambda *args: pytest.fail("the template was looked for"))
     found = marker.extract(large_marked, search="sync")
     assert found.detected and found.message == "crop me" and found.hypotheses == 4 and found.reframe is None

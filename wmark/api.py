@@ -148,7 +148,8 @@ class Watermarker:
             return posed(decide(combine_frames(self.video_logits(image, pose=pose)[1]), self.video_factor(level, pose)),
                          pose)
         x = one_image(image).to(self.device)
-        return first_detected(image_candidates(self.reader, x, level), self.reader.image_reads(x), decide,
+        return first_detected(image_candidates(self.reader, x, level), self.reader.image_reads(x, level.hypotheses > 1),
+                              decide,
                               self.reader.by_look(x))
 
     def extract(self, image, key: str | None = None, fpr: float = DEFAULT_FPR,

@@ -35,12 +35,15 @@ class Reader:
         """Logits (L,) for one image (1, 3, H, W); ``quick`` as for :meth:`frames`."""
         return self.frames(x, pose, quick=quick)[0]
 
-    def image_reads(self, x: torch.Tensor) -> list[Callable[[Pose], torch.Tensor]]:
+    def image_reads(self, x: torch.Tensor, searches: bool = True) -> list[Callable[[Pose], torch.Tensor]]:
         """The looks a search takes at one image (1, 3, H, W) under each pose, in turn
-        (:func:`wmark.watermarker.search.first_detected`): where the domain has bands besides its finest, those bands
-        alone first, about a fifth of the work on a small photo, then every band."""
+        (:func:`wmark.watermarker.search.first_detected`): where the domain has bands besides its finest and the
+        level ``searches``, those bands alone first, about a fifth of the work on a small photo, then every band. A
+        level that does not search (``off``) takes the whole look alone: one decode, one test."""
         whole = [lambda pose: self.image(x, pose)]
-        return whole if self.quick_domain is None else [lambda pose: self.image(x, pose, quick=True), *whole]
+        if self.quick_domain is None or not searches:
+            return whole
+        return [lambda pose: self.image(x, pose, quick=True), *whole]
 
     def by_look(self, x: torch.Tensor) -> bool:
         """Whether a search at image ``x`` (1, 3, H, W) takes the first of :meth:`image_reads`' looks at every pose

@@ -1,7 +1,8 @@
 """The order in which a search level (:mod:`wmark.sync.search`) tries poses on an image, each with the factor its
 p-value carries (:func:`wmark.watermarker.decision.factor`), and the loop that stops at the first detection.
 
-The image as received is read first; only when it is not detected is the rest planned. With reframes, for a model
+The image as received is read first; only when it is not detected is the rest planned (by look, only when its first
+look does not detect: its other looks then come after the first look at every pose, :func:`in_turn`). With reframes, for a model
 with a template, the plan first looks for the template (:func:`wmark.sync.template.find`) and counts the fits it finds
 (each may be read turned in place) and the placements :func:`wmark.sync.reframe.search` will score for them, known
 before any decoding, so the Bonferroni bound holds; with rotations, each flip is scanned for its best angle
