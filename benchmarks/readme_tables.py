@@ -315,6 +315,24 @@ def domain_training_markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def sync_stages_markdown(result: dict) -> str:
+    """sync_stages.json: per edit and size, photos whose template was found, read at their true placement and read by
+    the default search, and the template's median peaks with and without the edit's JPEG."""
+    settings, summary = result["settings"], result["summary"]
+    label = {"768x512": "768×512", "1mp": "~1 MP"}
+    lines = [f"{len(settings['photos'])} validation photos, `{settings['model']}` at its card's strength; a read at the "
+             f"true placement counts at the false-positive rate {settings['fpr']:g} with the whole search's factor.", "",
+             "| edit | size | template found | read at the true placement | read by the search | lost by the search "
+             "(template missing) | template peaks (without the JPEG) | search's median s |",
+             "|---|---|---|---|---|---|---|---|"]
+    for column, entry in summary.items():
+        edit, size = column.split(", ")
+        lines.append(f"| {edit} | {label[size]} | {entry['template']} | {entry['at_truth']} | {entry['exact']} | "
+                     f"{entry['lost_by_search']} ({entry['lost_by_search_template']}) | {entry['median_peaks']:.1f} "
+                     f"({entry['median_peaks_png']:.1f}) | {entry['median_seconds']:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
 def json_fields_markdown() -> str:
     """The JSON reports' field names, types and meanings, from wmark/interface/vocabulary.py."""
     from wmark.interface.vocabulary import FIELDS
@@ -343,6 +361,7 @@ TABLES = {
     "size-bands": ("size_bands.json", size_bands_markdown),
     "template-pitch": ("template_pitch.json", template_pitch_markdown),
     "domain-training": ("domain_training.json", domain_training_markdown),
+    "sync-stages": ("sync_stages.json", sync_stages_markdown),
 }
 
 
