@@ -106,6 +106,19 @@ def test_a_small_frame_locks_its_template_to_the_size_aware_band():
     assert [salt for salt, _ in Domain(bands=(Band(16), Band(3))).sync_bands()] == [0]
 
 
+def test_a_small_frame_carries_a_stronger_template_and_a_720p_or_larger_one_the_cards(model):
+    domain = Domain(bands=(Band(16, 0.6), Band(3), Band(8, 0.6, up_to=1400)), luma=True, patterns=True, template=0.35)
+    assert domain.template_amplitude(720, 1280) == domain.template_amplitude(1080, 1920) == 0.35
+    assert domain.template_amplitude(512, 768) == domain.template_amplitude(64, 64) == pytest.approx(0.525)
+    assert domain.template_amplitude(600, 1000) == pytest.approx(0.35 * 1.5 ** 0.5)
+    message = torch.ones(1, domain.codeword_bits(model.message_bits))
+    grey = torch.full((1, 3, 256, 384), 0.5)
+    untemplated = Domain(domain.bands, luma=True, patterns=True)
+    gratings = domain.planes(model, grey, message) - untemplated.planes(model, grey, message)
+    expected = 0.525 * float(domain._template(256, 384, model.size).abs().max())
+    assert float(gratings.abs().max()) * 255 == pytest.approx(expected, rel=1e-4)
+
+
 def test_luma_projection_changes_r_g_b_alike(model):
     x = torch.rand(1, 3, 128, 128, generator=torch.Generator().manual_seed(4))
     r = pipeline.residual(model, x, torch.ones(1, 32), Domain.from_dict({**TILED, "jnd": False}))

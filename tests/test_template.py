@@ -16,6 +16,7 @@ from wmark.domain.grid import TileGrid
 from wmark.domain.template import HARMONIC, pattern
 from wmark.sync import reframe, template
 from wmark.sync.search import LEVELS
+from wmark.watermarker import search as search_order
 
 HEIGHT, WIDTH, ROWS, COLS = 768, 1152, 11, 16
 
@@ -215,6 +216,18 @@ def test_every_turned_read_comes_before_any_placement(marker, photo, monkeypatch
     monkeypatch.setattr(reframe, "search", lambda *args: pytest.fail("a placement was scored"))
     found = marker.extract(np.asarray(mirrored), search="sync")
     assert found.detected and found.message == "crop me" and found.transform == "flip-h" and found.reframe is None
+
+
+def test_the_strongest_fits_are_placed_first_whichever_flip_found_them(marker, monkeypatch):
+    """A faint fit of the better aligned flip (noise pairs) waits for the other flip's strong fit."""
+    faint, strong, mirrored = (template.Fit(((0.05, 0.0), (0.0, 0.05)), ((0.0, 0.0),), strength)
+                               for strength in (2.0, 9.0, 8.0))
+    monkeypatch.setattr(Domain, "aligner", lambda self, model, frame, finest=False: lambda angles: [1.0] * len(angles))
+    placed = []
+    monkeypatch.setattr(reframe, "search", lambda domain, model, x, fit: placed.append(fit.strength) or [])
+    list(search_order.poses(marker.reader, torch.rand(1, 3, 64, 96), LEVELS["sync"],
+                            {"flip-h": [mirrored, faint], "identity": [strong]}))
+    assert placed == [9.0, 8.0, 2.0]
 
 
 def test_sync_search_scans_for_a_turn_where_no_template_shows(marker, large_marked, monkeypatch):

@@ -24,7 +24,8 @@ the eye before it is added to the frame.
 - **Template** (``template``, 8-bit levels at strength 1): faint gratings locked to the finest grid, or on a
   frame small enough for a size-aware band to be embedded, to that band's grid (:meth:`Domain.sync`;
   :mod:`wmark.domain.template`), that let an extractor find the grid again in a crop, rotation or rescale
-  (:mod:`wmark.sync.template`).
+  (:mod:`wmark.sync.template`). A frame of fewer pixels holds fewer of them, so its amplitude grows there
+  (:meth:`Domain.template_amplitude`).
 - **Combining.** With ``jnd``, the decoder weighs each tile's logits by the tile's mean JND (the
   amplitude it was marked with), a matched filter: flat tiles, marked weakly, count less.
 """
@@ -52,6 +53,15 @@ FULL_COVERAGE = 0.7
 """Share of a tile the received picture must cover for the tile to be read (see :meth:`Domain.decode`): at 0.98 a
 turned picture's black corners cost it most coarse tiles, at 0.5 the half-covered tiles cost a half-area crop of
 Storm.jpg 5 bit errors (0.974), enough to fail the search's Bonferroni bound; 0.7 reads both."""
+TEMPLATE_PIXELS = 900_000
+"""Frames of fewer pixels than this (a 720p video frame has 921,600) get a stronger template: the gratings' peaks in a
+picture's spectrum grow with their amplitude times the square root of its pixels, and after the screenshot chain
+(crop 80 %, 1 degree, 0.8x, JPEG 70) a 768x512 photo's stood at a median 3.3, a 1 MP photo's at 4.9
+(benchmarks/results/sync_stages.json), where a pair needs 2.5 and 2.0 to be found."""
+TEMPLATE_GAIN = 1.5
+"""The most the template's amplitude grows on a small frame (reached at 400,000 pixels). At the same median FLIP on
+the 10 validation photos at 768x512, the screenshot chain read 2 of them with the card's 0.35, 5 with 0.5 and 3 with
+0.7 (the mark weaker by the template's share of the FLIP: WebP 50 read 3, 3 and 1); at 1 MP, 0.5 read as 0.35 did."""
 CPU_CHUNK = 16
 """Tiles decoded at once on a CPU: a chunk's activations stay in the cache, which makes decoding the 150 tiles of
 a 1080p frame 2-3 times faster than one batch (measured by benchmarks/speed.py's extract times)."""
@@ -177,7 +187,8 @@ class Domain:
         else:
             total = self._band_sum(model, x, parts)
         if self.template:
-            total = total + self.template / 255 * self._template(*x.shape[-2:], model.size).to(total.device)
+            amplitude = self.template_amplitude(*x.shape[-2:])
+            total = total + amplitude / 255 * self._template(*x.shape[-2:], model.size).to(total.device)
         if self.jnd:
             total = total * jnd_map(x, scale=1 / JND_REFERENCE)
         return total
@@ -227,6 +238,14 @@ class Domain:
         salt, band = next(((salt, band) for salt, band in reversed(candidates) if band.embeds(height, width)),
                           candidates[0])
         return band, TileGrid.over(height, width, band.tiles, size, self.classes), salt
+
+    def template_amplitude(self, height: int, width: int) -> float:
+        """The template's amplitude (8-bit levels at strength 1) on a ``height x width`` frame: ``template``, times
+        ``sqrt(TEMPLATE_PIXELS / pixels)`` on a frame of fewer than :data:`TEMPLATE_PIXELS` pixels, at most
+        :data:`TEMPLATE_GAIN` times, so that a small photo's gratings stand about as high in its spectrum as a 1 MP
+        photo's."""
+        gain = min(TEMPLATE_GAIN, max(1.0, (TEMPLATE_PIXELS / (height * width)) ** 0.5))
+        return self.template * gain
 
     def _template(self, height: int, width: int, size: int) -> torch.Tensor:
         _, grid, _ = self.sync(height, width, size)
