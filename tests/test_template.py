@@ -218,8 +218,8 @@ def test_every_turned_read_comes_before_any_placement(marker, photo, monkeypatch
     assert found.detected and found.message == "crop me" and found.transform == "flip-h" and found.reframe is None
 
 
-def test_the_strongest_fits_are_placed_first_whichever_flip_found_them(marker, monkeypatch):
-    """A faint fit of the better aligned flip (noise pairs) waits for the other flip's strong fit."""
+def test_each_flips_first_fit_is_placed_before_any_flips_second(marker, monkeypatch):
+    """A faint second fit of the better aligned flip (noise pairs) waits for the other flip's first fit."""
     faint, strong, mirrored = (template.Fit(((0.05, 0.0), (0.0, 0.05)), ((0.0, 0.0),), strength)
                                for strength in (2.0, 9.0, 8.0))
     monkeypatch.setattr(Domain, "aligner", lambda self, model, frame, finest=False: lambda angles: [1.0] * len(angles))
@@ -227,7 +227,7 @@ def test_the_strongest_fits_are_placed_first_whichever_flip_found_them(marker, m
     monkeypatch.setattr(reframe, "search", lambda domain, model, x, fit: placed.append(fit.strength) or [])
     list(search_order.poses(marker.reader, torch.rand(1, 3, 64, 96), LEVELS["sync"],
                             {"flip-h": [mirrored, faint], "identity": [strong]}))
-    assert placed == [9.0, 8.0, 2.0]
+    assert placed == [8.0, 9.0, 2.0]
 
 
 def test_sync_search_scans_for_a_turn_where_no_template_shows(marker, large_marked, monkeypatch):

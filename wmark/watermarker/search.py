@@ -62,7 +62,7 @@ def poses(reader: Reader, x: torch.Tensor, level: Level,
     or quarter turn whose alignment (the coarsest band's :meth:`~wmark.domain.Domain.aligner` at no turn, a few tiles
     decoded) stands :data:`ALIGNED` times above the identity's; for each flip whose template ``fits`` holds, the best
     aligned first, the fit's angle where the fit is the picture's own grid turned in place (:func:`wmark.sync.reframe.in_place`),
-    then for each fit again, the strongest first, the placements :func:`wmark.sync.reframe.search` scores best; then each flip or quarter turn; with
+    then for each fit again, each flip's first fit before any flip's second, the placements :func:`wmark.sync.reframe.search` scores best; then each flip or quarter turn; with
     rotations, those aligned better than the identity unturned, then each of them is scanned for its best angle by the coarsest band and only the :data:`READ_POSES`
     best-aligned are read, their angle refined on the finest band (:func:`wmark.sync.rotation.refine`). Several
     frames (a video's) are scanned as their mean."""
@@ -83,11 +83,12 @@ def poses(reader: Reader, x: torch.Tensor, level: Level,
             if turned not in tried and reframe.in_place(domain, model.size, *undone[name].shape[-2:], fit):
                 tried.add(turned)
                 yield turned
-    # The strongest fits' placements first, whichever flip found them (a stable sort: the better aligned first among
-    # equals, as the mirror's own fit is as strong): a crop of Storm.jpg at 768x512 showed a faint fit of noise pairs
-    # (2.05 against 8.89) that was searched before the true fit of the other flip.
-    ranked = sorted(((name, fit) for name, seen in fitted for fit in seen), key=lambda entry: -entry[1].strength)
-    for name, fit in ranked:
+    # Each flip's strongest fit is placed before any flip's next one (the better aligned flip first): a crop of Storm.jpg
+    # at 768x512 showed a faint fit of noise pairs (strength 2.05 against 8.89) that was placed before the other
+    # flip's true fit. A mirror's fits are the picture's own, as strong, so their order is the flips' alignment.
+    ranked = sorted(((rank, name, fit) for name, seen in fitted for rank, fit in enumerate(seen)),
+                    key=lambda entry: entry[0])
+    for _, name, fit in ranked:
         for _, placed in reframe.search(domain, model, undone[name], fit):
             yield Pose(name, round(placed.degrees(), 3), placed)
     if not level.rotations:
