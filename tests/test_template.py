@@ -218,16 +218,29 @@ def test_every_turned_read_comes_before_any_placement(marker, photo, monkeypatch
     assert found.detected and found.message == "crop me" and found.transform == "flip-h" and found.reframe is None
 
 
-def test_each_flips_first_fit_is_placed_before_any_flips_second(marker, monkeypatch):
-    """A faint second fit of the better aligned flip (noise pairs) waits for the other flip's first fit."""
+def test_each_flips_first_fit_is_placed_before_any_flips_second_the_most_promising_first(marker, monkeypatch):
+    """A faint second fit of a flip (noise pairs) waits for every flip's first fit, and among first fits the flip whose
+    likeliest placement scores best goes first."""
     faint, strong, mirrored = (template.Fit(((0.05, 0.0), (0.0, 0.05)), ((0.0, 0.0),), strength)
                                for strength in (2.0, 9.0, 8.0))
     monkeypatch.setattr(Domain, "aligner", lambda self, model, frame, finest=False: lambda angles: [1.0] * len(angles))
     placed = []
     monkeypatch.setattr(reframe, "search", lambda domain, model, x, fit: placed.append(fit.strength) or [])
-    list(search_order.poses(marker.reader, torch.rand(1, 3, 64, 96), LEVELS["sync"],
-                            {"flip-h": [mirrored, faint], "identity": [strong]}))
-    assert placed == [8.0, 9.0, 2.0]
+    fits = {"flip-h": [mirrored, faint], "identity": [strong]}
+    for promise, order in ((lambda fit: fit.strength, [9.0, 8.0, 2.0]), (lambda fit: -fit.strength, [8.0, 9.0, 2.0])):
+        monkeypatch.setattr(reframe, "promise", lambda domain, model, x, fit, score=promise: score(fit))
+        placed.clear()
+        list(search_order.poses(marker.reader, torch.rand(1, 3, 64, 96), LEVELS["sync"], fits))
+        assert placed == order
+
+
+def test_the_right_flip_of_a_crop_is_the_more_promising(marker, photo):
+    small = marker.embed(Image.open(photo).convert("RGB").resize((768, 432), Image.BICUBIC), "crop me")
+    crop = _tensor(small.crop((150, 60, 700, 400)))
+    plausible = reframe.plausible(marker.domain, marker.model.size, *crop.shape[-2:])
+    mirror = crop.flip(-1)
+    scores = [reframe.promise(marker.domain, marker.model, x, template.find(x, plausible)[0]) for x in (crop, mirror)]
+    assert scores[0] > 1.5 * scores[1]  # 3.08 against 1.67
 
 
 def test_sync_search_scans_for_a_turn_where_no_template_shows(marker, large_marked, monkeypatch):

@@ -283,6 +283,23 @@ def _best_place(domain: Domain, model, x: torch.Tensor, probe: Reframe, inner: t
 
 
 @torch.no_grad()
+def promise(domain: Domain, model, x: torch.Tensor, fit: Fit) -> float:
+    """The best placement score of the likeliest offset of ``fit`` on :data:`SCORE_CELLS` cells, over the bands a
+    search places (0 where none can be placed): the first thing :func:`search` scores, about a tenth of its work. A
+    mirror's fit is the picture's own, as strong, and only the mark tells them apart: on a 50 % crop of Storm.jpg at
+    768x512 the right flip's best placement scored 63.5, the other's 3.4."""
+    height, width = x.shape[-2:]
+    finest, best = domain.sync_bands()[0][1].tiles, 0.0
+    for salt, band in _searched(domain):
+        placeable = ((probe, inner, places) for probe, inner, places in _placements(fit, height, width, band.tiles)
+                     if len(inner) >= domain.classes and places)
+        if (likeliest := next(placeable, None)) is not None:
+            zoom = max(1, round(finest / band.tiles))
+            best = max(best, _best_place(domain, model, x, *likeliest, salt, SCORE_CELLS, zoom)[0])
+    return best
+
+
+@torch.no_grad()
 def search(domain: Domain, model, x: torch.Tensor, fit: Fit) -> list[tuple[float, Reframe]]:
     """The hypotheses (score, reframe) worth reading for frame ``x`` (1, 3, H, W) whose template gave ``fit``, the
     best-scoring first; none when the picture holds too few whole cells or no hypothesis fits. Every candidate

@@ -62,7 +62,8 @@ def poses(reader: Reader, x: torch.Tensor, level: Level,
     or quarter turn whose alignment (the coarsest band's :meth:`~wmark.domain.Domain.aligner` at no turn, a few tiles
     decoded) stands :data:`ALIGNED` times above the identity's; for each flip whose template ``fits`` holds, the best
     aligned first, the fit's angle where the fit is the picture's own grid turned in place (:func:`wmark.sync.reframe.in_place`),
-    then for each fit again, each flip's first fit before any flip's second, the placements :func:`wmark.sync.reframe.search` scores best; then each flip or quarter turn; with
+    then for each fit again, each flip's first fit before any flip's second (the first fits in the order of
+    :func:`wmark.sync.reframe.promise`), the placements :func:`wmark.sync.reframe.search` scores best; then each flip or quarter turn; with
     rotations, those aligned better than the identity unturned, then each of them is scanned for its best angle by the coarsest band and only the :data:`READ_POSES`
     best-aligned are read, their angle refined on the finest band (:func:`wmark.sync.rotation.refine`). Several
     frames (a video's) are scanned as their mean."""
@@ -83,11 +84,13 @@ def poses(reader: Reader, x: torch.Tensor, level: Level,
             if turned not in tried and reframe.in_place(domain, model.size, *undone[name].shape[-2:], fit):
                 tried.add(turned)
                 yield turned
-    # Each flip's strongest fit is placed before any flip's next one (the better aligned flip first): a crop of Storm.jpg
-    # at 768x512 showed a faint fit of noise pairs (strength 2.05 against 8.89) that was placed before the other
-    # flip's true fit. A mirror's fits are the picture's own, as strong, so their order is the flips' alignment.
+    # Each flip's strongest fit is placed before any flip's next one: a crop of Storm.jpg at 768x512 showed a faint fit
+    # of noise pairs (strength 2.05 against 8.89) that was placed before the other flip's true fit. A mirror's fits are
+    # the picture's own, as strong: among first fits, the flip whose likeliest placement scores best goes first.
+    promising = ({name: reframe.promise(domain, model, undone[name], seen[0]) for name, seen in fitted}
+                 if len(fitted) > 1 else {})
     ranked = sorted(((rank, name, fit) for name, seen in fitted for rank, fit in enumerate(seen)),
-                    key=lambda entry: entry[0])
+                    key=lambda entry: (entry[0], -promising.get(entry[1], 0.0)))
     for _, name, fit in ranked:
         for _, placed in reframe.search(domain, model, undone[name], fit):
             yield Pose(name, round(placed.degrees(), 3), placed)
