@@ -4,8 +4,9 @@ The template (:mod:`wmark.sync.template`) gives the pitch, angle and offset of t
 received picture (the finest band's, or on a frame marked small the size-aware band's: :meth:`Domain.sync`; a search
 tries both), but not which of the marked frame's tiles a cell is, nor how many tiles the frame had on its short side.
 Each such hypothesis (the frame's grid and the cell at the picture's corner) fixes every cell's codeword part, sign
-and rotation, so a few cells decoded under all 8 rotations of the square score them all at once: under the right
-one, the cells of each codeword part agree. The best is read in full on a canvas of the marked frame, the picture
+and rotation, so a few cells read under all 8 rotations of the square score them all at once: under the right
+one, the cells of each codeword part agree. Cells are read by a matched filter to rank the offsets
+(:mod:`wmark.sync.matched`), then by the decoder to score the best-ranked offsets' placements. The best is read in full on a canvas of the marked frame, the picture
 warped into place and only the tiles it covers read (:data:`wmark.domain.domain.FULL_COVERAGE`).
 
 Only frames whose template band kept its full count of tiles along the long side (at most :data:`MAX_TILES`; frames
@@ -22,23 +23,23 @@ import torch.nn.functional as F
 
 from wmark.domain.domain import Band, Domain, decode_tiles
 from wmark.domain.grid import TileGrid, transform
-from wmark.sync import template
+from wmark.sync import matched, template
 from wmark.sync.template import CANDIDATES, Fit
 
-SCORE_CELLS = 8
-"""Cells of the received picture decoded (under each of the 8 rotations of the square) to score hypotheses: under
-the right one about three cells of each codeword part agree, which stands far above the wrong ones."""
+RANK_CELLS = 24
+"""Cells of the received picture read by the matched filter (:mod:`wmark.sync.matched`) under each of the 8 rotations
+of the square to rank every candidate offset: under the right one about eight cells of each codeword part agree. It
+ranked rhythm.jpg's right offset first of 8 after the screenshot chain at 768x512 (1.93 against at most 1.40), where
+the decoder on 8 cells ranked it fourth."""
 RESCORE_CELLS = 24
-"""Cells decoded to score again the placements of two pairs of offsets (see :func:`search`): after
+"""Cells the decoder reads to score again the placements of the best-ranked offsets (see :func:`search`): after
 a crop, a resize to 0.75 and JPEG 75 the tiles read weakly, and 8 cells ranked Volna.jpg's right placement 11th of
-972 (its offsets first), 24 cells first by a wide margin (score 2.01 against 1.47). On Cascade.jpg no pair of
-offsets stood out on 8 cells (0.50-0.57); on 24 the likeliest pair by the template's phases, the right one, scored
-0.84 and the others 0.61-0.69."""
+972 (its offsets first), 24 cells first by a wide margin (score 2.01 against 1.47)."""
 RESCORED = 3
-"""Candidate offsets scored again on :data:`RESCORE_CELLS`: the likeliest by the template's phases and the best
-scoring others. On 8 cells the right offset's best placement can rank second among the others: rhythm.jpg at
+"""Candidate offsets the decoder scores again on :data:`RESCORE_CELLS`: the likeliest by the template's phases and
+the best ranked others. On 8 cells the right offset's best placement can rank second among the others: rhythm.jpg at
 768x512 after the screenshot chain (crop 80 %, 1 degree, 0.8x, JPEG 70) scored 1.43 there against a wrong offset's
-1.54, and on 24 cells 1.63 against at most 1.19, so rescoring two offsets missed it and three read it."""
+1.54, and on 24 cells 1.63 against at most 1.19."""
 MIN_KEPT = 0.5
 """Least share of each side of the marked frame a received picture is searched for."""
 MAX_TILES = 16
@@ -259,13 +260,20 @@ def _searched(domain: Domain) -> list[tuple[int, Band]]:
 
 
 def _best_place(domain: Domain, model, x: torch.Tensor, probe: Reframe, inner: torch.Tensor, places: list,
-                salt: int, cells: int, zoom: int) -> tuple[float, Reframe]:
+                salt: int, cells: int, zoom: int, ranking: bool = False) -> tuple[float, Reframe]:
     """The best-scoring of ``places`` (score, reframe) for the probe's whole cells ``inner``, ``cells`` of them
-    spread over the picture decoded under all 8 rotations of the square, on the grid of the band of ``salt``."""
+    spread over the picture read under all 8 rotations of the square, on the grid of the band of ``salt``: by the
+    decoder, or for ``ranking`` by the matched filter (:mod:`wmark.sync.matched`), each cell's logits scaled to the
+    same mean square over its rotations. Unscaled, a textured cell's large correlations outvote the others: the
+    right offsets of 50 % crops of ColdRipple.jpg and Volna.jpg at 768x512 then ranked below wrong ones."""
     chosen = inner[torch.linspace(0, len(inner) - 1, min(cells, len(inner))).round().long()]
     images = _sample(x, probe, chosen, model.size)
     rotated = torch.cat([transform(images, torch.full((len(images),), d), inverse=True) for d in range(8)])
-    logits = decode_tiles(model, rotated).float().view(8, len(chosen), -1)
+    if ranking:
+        logits = matched.logits(model, rotated).view(8, len(chosen), -1)
+        logits = logits / logits.pow(2).mean((0, 2), keepdim=True).sqrt().clamp(min=1e-12)
+    else:
+        logits = decode_tiles(model, rotated).float().view(8, len(chosen), -1)
     grids, best = {}, None
     for rows, cols, shift_x, shift_y in places:
         if (rows, cols) not in grids:
@@ -284,18 +292,18 @@ def _best_place(domain: Domain, model, x: torch.Tensor, probe: Reframe, inner: t
 
 @torch.no_grad()
 def promise(domain: Domain, model, x: torch.Tensor, fit: Fit) -> float:
-    """The best placement score of the likeliest offset of ``fit`` on :data:`SCORE_CELLS` cells, over the bands a
-    search places (0 where none can be placed): the first thing :func:`search` scores, about a tenth of its work. A
-    mirror's fit is the picture's own, as strong, and only the mark tells them apart: on a 50 % crop of Storm.jpg at
-    768x512 the right flip's best placement scored 63.5, the other's 3.4."""
+    """The best rank the matched filter gives a placement of ``fit`` on :data:`RANK_CELLS` cells, over its candidate
+    offsets and the bands a search places (0 where none can be placed): what :func:`search` ranks first, at a
+    hundredth of its cost. A mirror's fit is the picture's own, as strong, and only the mark tells them apart: on a
+    50 % crop of Storm.jpg at 768x512 the right flip's best placement ranked 16.5, the other's 1.4."""
     height, width = x.shape[-2:]
     finest, best = domain.sync_bands()[0][1].tiles, 0.0
     for salt, band in _searched(domain):
-        placeable = ((probe, inner, places) for probe, inner, places in _placements(fit, height, width, band.tiles)
-                     if len(inner) >= domain.classes and places)
-        if (likeliest := next(placeable, None)) is not None:
-            zoom = max(1, round(finest / band.tiles))
-            best = max(best, _best_place(domain, model, x, *likeliest, salt, SCORE_CELLS, zoom)[0])
+        zoom = max(1, round(finest / band.tiles))
+        for probe, inner, places in _placements(fit, height, width, band.tiles):
+            if len(inner) >= domain.classes and places:
+                best = max(best, _best_place(domain, model, x, probe, inner, places, salt, RANK_CELLS, zoom,
+                                             ranking=True)[0])
     return best
 
 
@@ -303,9 +311,9 @@ def promise(domain: Domain, model, x: torch.Tensor, fit: Fit) -> float:
 def search(domain: Domain, model, x: torch.Tensor, fit: Fit) -> list[tuple[float, Reframe]]:
     """The hypotheses (score, reframe) worth reading for frame ``x`` (1, 3, H, W) whose template gave ``fit``, the
     best-scoring first; none when the picture holds too few whole cells or no hypothesis fits. Every candidate
-    offset is scored on :data:`SCORE_CELLS` cells; the one the template's phases make likeliest and the best
-    scoring others (:data:`RESCORED` in all) are scored again on :data:`RESCORE_CELLS`, and the best placement of
-    each is kept: the likeliest and the best are
+    offset is ranked by the matched filter on :data:`RANK_CELLS` cells; the one the template's phases make likeliest
+    and the best ranked others (:data:`RESCORED` in all) are scored by the decoder on :data:`RESCORE_CELLS`, and the
+    best placement of each is kept: the likeliest and the best are
     often the half-tile twins the diagonals cannot tell apart (:func:`wmark.sync.template.find`), and a twin's cells,
     each straddling four tiles, can outscore the truth (Cascade.jpg cropped to 90 %, resized to 0.75 and saved at
     JPEG 75: 0.844 against 0.814), so both are read. Each band the template may be locked to is placed so; the
@@ -315,11 +323,12 @@ def search(domain: Domain, model, x: torch.Tensor, fit: Fit) -> list[tuple[float
     found = []
     for salt, band in _searched(domain):
         zoom = max(1, round(finest / band.tiles))
-        scored = [(*_best_place(domain, model, x, probe, inner, places, salt, SCORE_CELLS, zoom), probe, inner, places)
+        ranked = [(*_best_place(domain, model, x, probe, inner, places, salt, RANK_CELLS, zoom, ranking=True), probe,
+                   inner, places)
                   for probe, inner, places in _placements(fit, height, width, band.tiles)
                   if len(inner) >= domain.classes and places]
-        if scored:
-            likeliest, *others = scored
+        if ranked:
+            likeliest, *others = ranked
             rescored = [likeliest] + sorted(others, key=lambda entry: -entry[0])[:RESCORED - 1]
             found += [_best_place(domain, model, x, *entry[2:], salt, RESCORE_CELLS, zoom) for entry in rescored]
     return sorted(found, key=lambda entry: -entry[0])
