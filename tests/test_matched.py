@@ -43,7 +43,7 @@ def test_the_defaults_pattern_is_nearly_linear_in_its_message(marker):
     bias = patterns.mean(0) - messages.mean(0) @ images  # the fit's bias, up to the held-out messages' mean
     residual = patterns - messages @ images - bias
     explained = 1 - float(residual.pow(2).sum() / (patterns - patterns.mean(0)).pow(2).sum())
-    assert explained > 0.97  # 0.99
+    assert explained > 0.97  # 0.98
 
 
 def test_the_matched_filter_reads_a_marked_photo_and_not_an_unmarked_one(marker, photo):

@@ -146,6 +146,17 @@ def test_sync_search_reads_a_crop_and_says_where_it_lay(marker, large_marked, mo
     assert 4 * (2 * 175 + len(scored)) <= found.hypotheses <= 4 * LEVELS["sync"].hypotheses
 
 
+def test_the_decoder_scores_only_the_best_ranked_offsets(marker, large_marked, monkeypatch):
+    crop = _tensor(large_marked.crop((200, 70, 1060, 550)))
+    fit = template.find(crop, reframe.plausible(marker.domain, marker.model.size, *crop.shape[-2:]))[0]
+    ranked, place = [], reframe._best_place
+    monkeypatch.setattr(reframe, "_best_place", lambda *args, ranking=False: ranked.append(ranking) or place(
+        *args, ranking=ranking))
+    found = reframe.search(marker.domain, marker.model, crop, fit)
+    rescored = ranked.count(False)
+    assert len(found) == rescored <= reframe.RESCORED * len(reframe._searched(marker.domain)) < ranked.count(True)
+
+
 def test_sync_search_reads_a_mirrored_and_turned_mark(marker, large_marked):
     edited = np.asarray(large_marked.transpose(Image.FLIP_LEFT_RIGHT).rotate(3, resample=Image.BICUBIC))
     found = marker.extract(edited, search="sync")

@@ -2,7 +2,7 @@
 
 A ``patterns`` domain embeds, in each tile, the model's residual on a grey tile for the tile's codeword part
 (:meth:`wmark.domain.Domain.planes`). For MBRS the luma of that residual is nearly linear in the message: a bias and
-one image per bit, fitted by least squares on 128 random messages, explain 99 % of its variance on others
+one image per bit, fitted by least squares on 128 random messages, explain 98 % of its variance on others
 (mbrs-64-tiled, ``tests/test_matched.py``). A tile then reads as its correlation with each bit's image once the
 picture underneath is whitened: each tile's spectrum is divided by its own smoothed magnitude to the power
 :data:`WHITENING`, the matched filter for a picture taken as coloured noise (the correlation detector of Cox et al.

@@ -37,9 +37,8 @@ a crop, a resize to 0.75 and JPEG 75 the tiles read weakly, and 8 cells ranked V
 972 (its offsets first), 24 cells first by a wide margin (score 2.01 against 1.47)."""
 RESCORED = 3
 """Candidate offsets the decoder scores again on :data:`RESCORE_CELLS`: the likeliest by the template's phases and
-the best ranked others. On 8 cells the right offset's best placement can rank second among the others: rhythm.jpg at
-768x512 after the screenshot chain (crop 80 %, 1 degree, 0.8x, JPEG 70) scored 1.43 there against a wrong offset's
-1.54, and on 24 cells 1.63 against at most 1.19."""
+the best ranked others. The likeliest and the best are often half-tile twins; on the validation photos' crops and
+screenshot chains at 768x512 and 1 MP, 4 read what 3 read (benchmarks/results/sync_stages.json, docs/bench.md)."""
 MIN_KEPT = 0.5
 """Least share of each side of the marked frame a received picture is searched for."""
 MAX_TILES = 16
@@ -263,17 +262,19 @@ def _best_place(domain: Domain, model, x: torch.Tensor, probe: Reframe, inner: t
                 salt: int, cells: int, zoom: int, ranking: bool = False) -> tuple[float, Reframe]:
     """The best-scoring of ``places`` (score, reframe) for the probe's whole cells ``inner``, ``cells`` of them
     spread over the picture read under all 8 rotations of the square, on the grid of the band of ``salt``: by the
-    decoder, or for ``ranking`` by the matched filter (:mod:`wmark.sync.matched`), each cell's logits scaled to the
-    same mean square over its rotations. Unscaled, a textured cell's large correlations outvote the others: the
-    right offsets of 50 % crops of ColdRipple.jpg and Volna.jpg at 768x512 then ranked below wrong ones."""
+    decoder, or for ``ranking`` in a ``patterns`` domain by the matched filter (:mod:`wmark.sync.matched`), each
+    cell's logits scaled to the same mean square over its rotations. Unscaled, a textured cell's large correlations
+    outvote the others: the right offsets of 50 % crops of ColdRipple.jpg and Volna.jpg at 768x512 then ranked below
+    wrong ones. A domain without patterns embeds the model's residual of each tile's own picture, which no fixed
+    filter matches, so its decoder ranks too."""
     chosen = inner[torch.linspace(0, len(inner) - 1, min(cells, len(inner))).round().long()]
     images = _sample(x, probe, chosen, model.size)
     rotated = torch.cat([transform(images, torch.full((len(images),), d), inverse=True) for d in range(8)])
-    if ranking:
-        logits = matched.logits(model, rotated).view(8, len(chosen), -1)
+    if ranking and domain.patterns:
+        logits = matched.logits(model, rotated).cpu().view(8, len(chosen), -1)
         logits = logits / logits.pow(2).mean((0, 2), keepdim=True).sqrt().clamp(min=1e-12)
     else:
-        logits = decode_tiles(model, rotated).float().view(8, len(chosen), -1)
+        logits = decode_tiles(model, rotated).float().cpu().view(8, len(chosen), -1)
     grids, best = {}, None
     for rows, cols, shift_x, shift_y in places:
         if (rows, cols) not in grids:
@@ -292,10 +293,10 @@ def _best_place(domain: Domain, model, x: torch.Tensor, probe: Reframe, inner: t
 
 @torch.no_grad()
 def promise(domain: Domain, model, x: torch.Tensor, fit: Fit) -> float:
-    """The best rank the matched filter gives a placement of ``fit`` on :data:`RANK_CELLS` cells, over its candidate
-    offsets and the bands a search places (0 where none can be placed): what :func:`search` ranks first, at a
-    hundredth of its cost. A mirror's fit is the picture's own, as strong, and only the mark tells them apart: on a
-    50 % crop of Storm.jpg at 768x512 the right flip's best placement ranked 16.5, the other's 1.4."""
+    """The best score the matched filter gives a placement of ``fit`` on :data:`RANK_CELLS` cells, over its candidate
+    offsets and the bands a search places (0 where none can be placed): the ranking :func:`search` starts with. A
+    mirror's fit is the picture's own, as strong, and only the mark tells them apart: on a 50 % crop of Storm.jpg at
+    768x512 the right flip's best placement scored 16.5, the other's 1.4."""
     height, width = x.shape[-2:]
     finest, best = domain.sync_bands()[0][1].tiles, 0.0
     for salt, band in _searched(domain):

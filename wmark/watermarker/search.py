@@ -86,7 +86,7 @@ def poses(reader: Reader, x: torch.Tensor, level: Level,
                 yield turned
     # Each flip's strongest fit is placed before any flip's next one: a crop of Storm.jpg at 768x512 showed a faint fit
     # of noise pairs (strength 2.05 against 8.89) that was placed before the other flip's true fit. A mirror's fits are
-    # the picture's own, as strong: among first fits, the flip whose likeliest placement scores best goes first.
+    # the picture's own, as strong: among first fits, the flip whose best-ranked placement scores best goes first.
     promising = ({name: reframe.promise(domain, model, undone[name], seen[0]) for name, seen in fitted}
                  if len(fitted) > 1 else {})
     ranked = sorted(((rank, name, fit) for name, seen in fitted for rank, fit in enumerate(seen)),
