@@ -6,8 +6,9 @@ tries both), but not which of the marked frame's tiles a cell is, nor how many t
 Each such hypothesis (the frame's grid and the cell at the picture's corner) fixes every cell's codeword part, sign
 and rotation, so a few cells read under all 8 rotations of the square score them all at once: under the right
 one, the cells of each codeword part agree. Cells are read by a matched filter to rank the offsets
-(:mod:`wmark.sync.matched`), then by the decoder to score the best-ranked offsets' placements. The best is read in full on a canvas of the marked frame, the picture
-warped into place and only the tiles it covers read (:data:`wmark.domain.domain.FULL_COVERAGE`).
+(:mod:`wmark.sync.matched`), then by the decoder to score the best-ranked offsets' placements. The best is read in
+full on a canvas of the marked frame, the picture warped into place and only the tiles it covers read
+(:data:`wmark.domain.domain.FULL_COVERAGE`).
 
 Only frames whose template band kept its full count of tiles along the long side (at most :data:`MAX_TILES`; frames
 of at least ``tiles * size / 1.5`` pixels) are searched, with each side of the picture keeping at least
@@ -291,21 +292,29 @@ def _best_place(domain: Domain, model, x: torch.Tensor, probe: Reframe, inner: t
     return best
 
 
+def _ranked(domain: Domain, model, x: torch.Tensor, fit: Fit) -> list[tuple[int, int, list[tuple]]]:
+    """For each band a search places: (salt, zoom, entries), each candidate offset of ``fit`` that leaves a
+    placement as (score, reframe, probe, inner cells, places), its best placement as the matched filter ranks it
+    on :data:`RANK_CELLS` cells; the likeliest offset by the template's phases first."""
+    height, width = x.shape[-2:]
+    finest, bands = domain.sync_bands()[0][1].tiles, []
+    for salt, band in _searched(domain):
+        zoom = max(1, round(finest / band.tiles))
+        entries = [(*_best_place(domain, model, x, probe, inner, places, salt, RANK_CELLS, zoom, ranking=True), probe,
+                    inner, places)
+                   for probe, inner, places in _placements(fit, height, width, band.tiles)
+                   if len(inner) >= domain.classes and places]
+        bands.append((salt, zoom, entries))
+    return bands
+
+
 @torch.no_grad()
 def promise(domain: Domain, model, x: torch.Tensor, fit: Fit) -> float:
     """The best score the matched filter gives a placement of ``fit`` on :data:`RANK_CELLS` cells, over its candidate
     offsets and the bands a search places (0 where none can be placed): the ranking :func:`search` starts with. A
     mirror's fit is the picture's own, as strong, and only the mark tells them apart: on a 50 % crop of Storm.jpg at
     768x512 the right flip's best placement scored 16.5, the other's 1.4."""
-    height, width = x.shape[-2:]
-    finest, best = domain.sync_bands()[0][1].tiles, 0.0
-    for salt, band in _searched(domain):
-        zoom = max(1, round(finest / band.tiles))
-        for probe, inner, places in _placements(fit, height, width, band.tiles):
-            if len(inner) >= domain.classes and places:
-                best = max(best, _best_place(domain, model, x, probe, inner, places, salt, RANK_CELLS, zoom,
-                                             ranking=True)[0])
-    return best
+    return max((entry[0] for _, _, entries in _ranked(domain, model, x, fit) for entry in entries), default=0.0)
 
 
 @torch.no_grad()
@@ -319,15 +328,8 @@ def search(domain: Domain, model, x: torch.Tensor, fit: Fit) -> list[tuple[float
     each straddling four tiles, can outscore the truth (Cascade.jpg cropped to 90 %, resized to 0.75 and saved at
     JPEG 75: 0.844 against 0.814), so both are read. Each band the template may be locked to is placed so; the
     hypotheses of all of them are returned together, the best-scoring first."""
-    height, width = x.shape[-2:]
-    finest = domain.sync_bands()[0][1].tiles
     found = []
-    for salt, band in _searched(domain):
-        zoom = max(1, round(finest / band.tiles))
-        ranked = [(*_best_place(domain, model, x, probe, inner, places, salt, RANK_CELLS, zoom, ranking=True), probe,
-                   inner, places)
-                  for probe, inner, places in _placements(fit, height, width, band.tiles)
-                  if len(inner) >= domain.classes and places]
+    for salt, zoom, ranked in _ranked(domain, model, x, fit):
         if ranked:
             likeliest, *others = ranked
             rescored = [likeliest] + sorted(others, key=lambda entry: -entry[0])[:RESCORED - 1]
