@@ -126,15 +126,20 @@ def test_sync_search_reads_a_crop_and_says_where_it_lay(marker, large_marked, mo
     left, top, width, height = 200, 70, 860, 480  # 55 % of the area
     crop = np.asarray(large_marked.crop((left, top, left + width, top + height)))
     assert not marker.extract(crop, search="off").detected
-    calls, scored = [], []  # every placement score, and those the search's own ranking and rescoring make
-    score, search = reframe._score, reframe.search
-    monkeypatch.setattr(reframe, "_score", lambda *args: calls.append(1) or score(*args))
+    calls, scored = [], []  # places scored, and those the search's own ranking and rescoring score
+    scores, search = reframe._scores, reframe.search
+    monkeypatch.setattr(reframe, "_scores", lambda logits, variants, *args: calls.extend([1] * len(variants))
+                        or scores(logits, variants, *args))
 
     def searched(*args):
-        before = len(calls)
-        found = search(*args)
-        scored.extend(calls[before:])
-        return found
+        hypotheses = search(*args)
+        while True:
+            before = len(calls)
+            found = next(hypotheses, None)
+            scored.extend(calls[before:])
+            if found is None:
+                return
+            yield found
     monkeypatch.setattr(reframe, "search", searched)
     found = marker.extract(crop, search="sync")
     assert found.detected and found.message == "crop me" and found.transform == "identity"
@@ -146,15 +151,23 @@ def test_sync_search_reads_a_crop_and_says_where_it_lay(marker, large_marked, mo
     assert 4 * (2 * 175 + len(scored)) <= found.hypotheses <= 4 * LEVELS["sync"].hypotheses
 
 
-def test_the_decoder_scores_only_the_best_ranked_offsets(marker, large_marked, monkeypatch):
+def test_the_decoder_scores_the_best_ranked_places_of_the_best_ranked_offsets_first(marker, large_marked, monkeypatch):
     crop = _tensor(large_marked.crop((200, 70, 1060, 550)))
     fit = template.find(crop, reframe.plausible(marker.domain, marker.model.size, *crop.shape[-2:]))[0]
-    ranked, place = [], reframe._best_place
-    monkeypatch.setattr(reframe, "_best_place", lambda *args, ranking=False: ranked.append(ranking) or place(
-        *args, ranking=ranking))
-    found = reframe.search(marker.domain, marker.model, crop, fit)
-    rescored = ranked.count(False)
-    assert len(found) == rescored <= reframe.RESCORED * len(reframe._searched(marker.domain)) < ranked.count(True)
+    ranked, decoded = [], []
+    rank, decode = reframe._rank, reframe._decoded
+    monkeypatch.setattr(reframe, "_rank", lambda *args: ranked.append(1) or rank(*args))
+    monkeypatch.setattr(reframe, "_decoded", lambda model, images, needed: decoded.append(int(needed.sum())) or decode(
+        model, images, needed))
+    hypotheses = reframe.search(marker.domain, marker.model, crop, fit)
+    next(hypotheses)
+    first = len(decoded)
+    assert 0 < first <= reframe.RESCORED * len(reframe._searched(marker.domain)) < len(ranked)
+    # each place fixes one rotation a cell, so the decoder reads at most one a place, not all 8 of the square
+    assert all(0 < count <= min(8, reframe.RESCORED_PLACES) * reframe.RESCORE_CELLS for count in decoded)
+    assert sum(decoded) < 8 * reframe.RESCORE_CELLS * first
+    rest = list(hypotheses)  # asked for more, it scores every other offset and yields the best of them
+    assert len(decoded) == len(ranked) and len(rest) <= first - 1 + reframe.RESCORED
 
 
 def test_sync_search_reads_a_mirrored_and_turned_mark(marker, large_marked):
@@ -197,7 +210,7 @@ def test_every_band_of_a_small_photo_reads_after_a_crop(marker, photo):
     small = marker.embed(Image.open(photo).convert("RGB").resize((768, 512), Image.BICUBIC), "crop me")
     x = _tensor(small.crop((40, 5, 40 + 687, 5 + 458)))
     fit = template.find(x, reframe.plausible(marker.domain, marker.model.size, *x.shape[-2:]))[0]
-    _, placed = reframe.search(marker.domain, marker.model, x, fit)[0]
+    _, placed = next(reframe.search(marker.domain, marker.model, x, fit))
     frames, coverage = reframe.canvas(x, placed, marker.model.size)
     truth = torch.tensor([int(bit) for bit in marker.extract(small).codeword]).view(marker.domain.classes, -1)
     with torch.no_grad():

@@ -328,11 +328,17 @@ class Domain:
         bands = []
         jnd = jnd_map(x) if self.jnd else None
         for grid, tiles, signs in self.tiles(x, model.size, bits, turned):
-            logits = decode_tiles(model, tiles).float().view(batch, grid.count, bits) * signs
+            if coverage is None:
+                logits = decode_tiles(model, tiles).float()
+            else:  # a tile left out is not decoded
+                covered = grid.split(coverage).flatten(1).mean(1) >= FULL_COVERAGE
+                logits = tiles.new_zeros(len(tiles), bits, dtype=torch.float)
+                logits[covered] = decode_tiles(model, tiles[covered]).float()
+            logits = logits.view(batch, grid.count, bits) * signs
             weights = (grid.split(jnd, turned).flatten(1).mean(1).view(batch, grid.count, 1) if jnd is not None
                        else logits.new_ones(batch, grid.count, 1))
             if coverage is not None:
-                weights = weights * (grid.split(coverage).flatten(1).mean(1).view(batch, grid.count, 1) >= FULL_COVERAGE)
+                weights = weights * covered.view(batch, grid.count, 1)
             classes = grid.tile_classes().to(x.device)
             means = x.new_zeros(batch, self.classes, bits)
             spread, counts = x.new_zeros(batch), x.new_zeros(batch)

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from wmark.domain.domain import NEUTRAL
+from wmark.domain.grid import transform
 from wmark.perception.jnd import luma
 
 FIT_MESSAGES = 128
@@ -46,6 +47,15 @@ def bit_images(model) -> torch.Tensor:
     return torch.linalg.lstsq(design, patterns).solution[:-1].contiguous()
 
 
+@lru_cache(maxsize=4)
+def turned_bit_images(model) -> torch.Tensor:
+    """(8 * bits, size * size): :func:`bit_images` under each of the square's 8 rotations and mirrorings
+    (:func:`wmark.domain.grid.transform`), the rotation major."""
+    images = bit_images(model).view(-1, 1, model.size, model.size)
+    turned = [transform(images, torch.full((len(images),), d)) for d in range(8)]
+    return torch.cat(turned).flatten(1).contiguous()
+
+
 def whitened(tiles: torch.Tensor) -> torch.Tensor:
     """Luma tiles (N, 1, size, size), each spectrum divided by its 3x3-smoothed magnitude to the power
     :data:`WHITENING`."""
@@ -59,3 +69,13 @@ def logits(model, tiles: torch.Tensor) -> torch.Tensor:
     is the bit's, its scale arbitrary."""
     images = bit_images(model).to(tiles.device)
     return whitened(luma(tiles.float())).flatten(1) @ images.T
+
+
+def turned_logits(model, tiles: torch.Tensor) -> torch.Tensor:
+    """(8, N, bits): :func:`logits` of RGB tiles (N, 3, size, size) each turned back by every rotation ``d``, as
+    ``logits(model, transform(tiles, d, inverse=True))`` reads them, from one whitening a tile. Whitening commutes with
+    the square's symmetries (they permute a spectrum's bins, and the 3x3 mean is symmetric), and a tile turned back
+    correlates with a bit image as the tile does with that image turned, so the bit images are turned instead."""
+    images = turned_bit_images(model).to(tiles.device)
+    read = whitened(luma(tiles.float())).flatten(1) @ images.T
+    return read.view(len(tiles), 8, -1).transpose(0, 1)

@@ -5,10 +5,10 @@ received picture (the finest band's, or on a frame marked small the size-aware b
 tries both), but not which of the marked frame's tiles a cell is, nor how many tiles the frame had on its short side.
 Each such hypothesis (the frame's grid and the cell at the picture's corner) fixes every cell's codeword part, sign
 and rotation, so a few cells read under all 8 rotations of the square score them all at once: under the right
-one, the cells of each codeword part agree. Cells are read by a matched filter to rank the offsets
-(:mod:`wmark.sync.matched`), then by the decoder to score the best-ranked offsets' placements. The best is read in
-full on a canvas of the marked frame, the picture warped into place and only the tiles it covers read
-(:data:`wmark.domain.domain.FULL_COVERAGE`).
+one, the cells of each codeword part agree. Cells are read by a matched filter to rank every placement
+(:mod:`wmark.sync.matched`), then by the decoder to score the best-ranked placements of the best-ranked offsets
+(those of the others only if none of them reads). The best are read in full on a canvas of the marked frame, the
+picture warped into place and only the tiles it covers decoded (:data:`wmark.domain.domain.FULL_COVERAGE`).
 
 Only frames whose template band kept its full count of tiles along the long side (at most :data:`MAX_TILES`; frames
 of at least ``tiles * size / 1.5`` pixels) are searched, with each side of the picture keeping at least
@@ -17,7 +17,8 @@ of at least ``tiles * size / 1.5`` pixels) are searched, with each side of the p
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from itertools import groupby
+from typing import Callable, Iterator, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -36,10 +37,15 @@ RESCORE_CELLS = 24
 """Cells the decoder reads to score again the placements of the best-ranked offsets (see :func:`search`): after
 a crop, a resize to 0.75 and JPEG 75 the tiles read weakly, and 8 cells ranked Volna.jpg's right placement 11th of
 972 (its offsets first), 24 cells first by a wide margin (score 2.01 against 1.47)."""
+RESCORED_PLACES = 4
+"""Best-ranked places of each rescored offset the decoder scores, each of its cells read only under the rotation a
+place gives it (:func:`_rescored`), not under all 8: on the validation photos' crops and screenshot chains at 768x512
+and 1 MP, 2, 4 and 8 read what every place read (docs/bench.md), 4 in about 60 % of the decodes of every place."""
 RESCORED = 3
-"""Candidate offsets the decoder scores again on :data:`RESCORE_CELLS`: the likeliest by the template's phases and
-the best ranked others. The likeliest and the best are often half-tile twins; on the validation photos' crops and
-screenshot chains at 768x512 and 1 MP, 4 read what 3 read (benchmarks/results/sync_stages.json, docs/bench.md)."""
+"""Candidate offsets the decoder scores again on :data:`RESCORE_CELLS` first: the likeliest by the template's phases
+and the best ranked others; and, where none of them reads, hypotheses read from the other offsets (:func:`search`).
+The likeliest and the best are often half-tile twins; on the validation photos' crops and screenshot chains at
+768x512 and 1 MP, 4 read what 3 read (benchmarks/results/sync_stages.json, docs/bench.md)."""
 MIN_KEPT = 0.5
 """Least share of each side of the marked frame a received picture is searched for."""
 MAX_TILES = 16
@@ -197,20 +203,6 @@ def _inner_cells(probe: Reframe) -> torch.Tensor:
     return cells[inside]
 
 
-def _score(logits: torch.Tensor, classes: torch.Tensor, count: int) -> float:
-    """How strongly tiles' logits (N, bits) agree within their codeword parts: the mean over parts and bits of the
-    squared sum of a part's logits over its number of tiles. Random signs (a wrong hypothesis) leave the tiles'
-    mean squared logit; agreeing tiles add their number times the squared mean. Misread tiles may agree too (a
-    reading a few native pixels off is as consistent, only weaker), so strength counts, not agreement alone."""
-    total, parts = 0.0, 0
-    for part in range(count):
-        mine = logits[classes == part]
-        if len(mine):
-            total += float((mine.sum(0) ** 2).mean()) / len(mine)
-            parts += 1
-    return total / max(parts, 1)
-
-
 def _placements(fit: Fit, height: int, width: int, tiles: int):
     """For each pair of candidate offsets of ``fit`` on a ``height x width`` picture: (the probe placing its cells,
     its whole cells (N, 2), and every (rows, cols, shift_x, shift_y) placing them in a frame of ``tiles`` tiles along
@@ -259,79 +251,136 @@ def _searched(domain: Domain) -> list[tuple[int, Band]]:
     return [(salt, band) for salt, band in domain.sync_bands() if band.tiles <= MAX_TILES]
 
 
-def _best_place(domain: Domain, model, x: torch.Tensor, probe: Reframe, inner: torch.Tensor, places: list,
-                salt: int, cells: int, zoom: int, ranking: bool = False) -> tuple[float, Reframe]:
-    """The best-scoring of ``places`` (score, reframe) for the probe's whole cells ``inner``, ``cells`` of them
-    spread over the picture read under all 8 rotations of the square, on the grid of the band of ``salt``: by the
-    decoder, or for ``ranking`` in a ``patterns`` domain by the matched filter (:mod:`wmark.sync.matched`), each
-    cell's logits scaled to the same mean square over its rotations. Unscaled, a textured cell's large correlations
-    outvote the others: the right offsets of 50 % crops of ColdRipple.jpg and Volna.jpg at 768x512 then ranked below
-    wrong ones. A domain without patterns embeds the model's residual of each tile's own picture, which no fixed
-    filter matches, so its decoder ranks too."""
-    chosen = inner[torch.linspace(0, len(inner) - 1, min(cells, len(inner))).round().long()]
+class _Offset(NamedTuple):
+    """A candidate offset of a fit: its probe (:func:`_placements`), whole cells (N, 2), places, and each place's
+    score (P,) as ranked."""
+
+    probe: Reframe
+    inner: torch.Tensor
+    places: list
+    scores: torch.Tensor
+
+
+def _cells(inner: torch.Tensor, cells: int) -> torch.Tensor:
+    """``cells`` of the whole cells ``inner`` (N, 2), spread over the picture."""
+    return inner[torch.linspace(0, len(inner) - 1, min(cells, len(inner))).round().long()]
+
+
+def _layout(chosen: torch.Tensor, places: list, salt: int, size: int, classes: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(variants, parts), each (P, N): the variant (see :meth:`TileGrid.variants`) and the codeword part of the tile
+    each of the ``chosen`` cells (N, 2) is under each of ``places`` (P), on the grid of the band of ``salt``."""
+    variants, parts = [], []
+    for (rows, cols), group in groupby(places, key=lambda place: place[:2]):
+        grid = TileGrid(rows, cols, size, classes)
+        shifts = torch.tensor([place[2:] for place in group]).view(-1, 2)
+        index = (chosen[:, 1] + shifts[:, 1:]) * cols + chosen[:, 0] + shifts[:, :1]
+        variants.append(grid.variants(salt)[index])
+        parts.append(grid.tile_classes()[index])
+    return torch.cat(variants), torch.cat(parts)
+
+
+def _scores(logits: torch.Tensor, variants: torch.Tensor, parts: torch.Tensor, classes: int) -> torch.Tensor:
+    """How strongly cells' logits (8, N, bits; each cell read under the 8 rotations of the square) agree within
+    their codeword parts under each place (P,) whose ``variants`` and ``parts`` (P, N) :func:`_layout` gives: the
+    mean over parts and bits of the squared sum of a part's logits over its number of cells. Random signs (a wrong
+    hypothesis) leave the cells' mean squared logit; agreeing cells add their number times the squared mean. Misread
+    tiles may agree too (a reading a few native pixels off is as consistent, only weaker), so strength counts, not
+    agreement alone."""
+    read = logits[variants % 8, torch.arange(variants.shape[1])] * (1 - 2 * (variants // 8)).unsqueeze(-1)
+    members = F.one_hot(parts, classes).to(read.dtype)  # (P, N, parts)
+    sums, counts = members.transpose(1, 2) @ read, members.sum(1)
+    return (sums.pow(2).mean(2) / counts.clamp(min=1)).sum(1) / (counts > 0).sum(1).clamp(min=1)
+
+
+def _rank(domain: Domain, model, x: torch.Tensor, probe: Reframe, inner: torch.Tensor, places: list,
+          salt: int) -> torch.Tensor:
+    """Scores (P,) of ``places`` for the probe's whole cells ``inner``, :data:`RANK_CELLS` of them read under all 8
+    rotations of the square: in a ``patterns`` domain by the matched filter (:mod:`wmark.sync.matched`), each cell's
+    logits scaled to the same mean square over its rotations. Unscaled, a textured cell's large correlations outvote
+    the others: the right offsets of 50 % crops of ColdRipple.jpg and Volna.jpg at 768x512 then ranked below wrong
+    ones. A domain without patterns embeds the model's residual of each tile's own picture, which no fixed filter
+    matches, so its decoder ranks."""
+    chosen = _cells(inner, RANK_CELLS)
     images = _sample(x, probe, chosen, model.size)
-    rotated = torch.cat([transform(images, torch.full((len(images),), d), inverse=True) for d in range(8)])
-    if ranking and domain.patterns:
-        logits = matched.logits(model, rotated).cpu().view(8, len(chosen), -1)
+    if domain.patterns:
+        logits = matched.turned_logits(model, images).cpu()
         logits = logits / logits.pow(2).mean((0, 2), keepdim=True).sqrt().clamp(min=1e-12)
     else:
-        logits = decode_tiles(model, rotated).float().cpu().view(8, len(chosen), -1)
-    grids, best = {}, None
-    for rows, cols, shift_x, shift_y in places:
-        if (rows, cols) not in grids:
-            grid = TileGrid(rows, cols, model.size, domain.classes)
-            grids[rows, cols] = (grid.variants(salt), grid.tile_classes())
-        variants, classes = grids[rows, cols]
-        index = (chosen[:, 1] + shift_y) * cols + chosen[:, 0] + shift_x
-        variant = variants[index]
-        read = logits[variant % 8, torch.arange(len(chosen))] * (1 - 2 * (variant // 8)).view(-1, 1)
-        score = _score(read, classes[index], domain.classes)
-        if best is None or score > best[0]:
-            offset = (probe.offset[0] + shift_x, probe.offset[1] + shift_y)
-            best = (score, Reframe(probe.matrix, offset, rows, cols, probe.height, probe.width, zoom))
-    return best
+        logits = _decoded(model, images, torch.ones(8, len(chosen), dtype=torch.bool))
+    return _scores(logits, *_layout(chosen, places, salt, model.size, domain.classes), domain.classes)
 
 
-def _ranked(domain: Domain, model, x: torch.Tensor, fit: Fit) -> list[tuple[int, int, list[tuple]]]:
-    """For each band a search places: (salt, zoom, entries), each candidate offset of ``fit`` that leaves a
-    placement as (score, reframe, probe, inner cells, places), its best placement as the matched filter ranks it
-    on :data:`RANK_CELLS` cells; the likeliest offset by the template's phases first."""
+def _decoded(model, images: torch.Tensor, needed: torch.Tensor) -> torch.Tensor:
+    """Decoder logits (8, N, bits) of cell ``images`` (N, 3, size, size) turned back by each rotation of the square
+    where ``needed`` (8, N) holds, 0 elsewhere."""
+    rotated = torch.cat([transform(images[needed[d].to(images.device)], torch.full((int(needed[d].sum()),), d),
+                                   inverse=True) for d in range(8)])
+    logits = torch.zeros(8, len(images), model.message_bits)
+    logits[needed] = decode_tiles(model, rotated).float().cpu()
+    return logits
+
+
+def _rescored(domain: Domain, model, x: torch.Tensor, offset: _Offset, salt: int, zoom: int) -> tuple[float, Reframe]:
+    """The best (score, reframe) of an offset's :data:`RESCORED_PLACES` best-ranked places, scored by the decoder on
+    :data:`RESCORE_CELLS` cells, each read only under the rotations those places give it."""
+    top = sorted(offset.scores.topk(min(RESCORED_PLACES, len(offset.places))).indices.tolist())
+    places = [offset.places[i] for i in top]
+    chosen = _cells(offset.inner, RESCORE_CELLS)
+    variants, parts = _layout(chosen, places, salt, model.size, domain.classes)
+    needed = torch.zeros(8, len(chosen), dtype=torch.bool)
+    needed[variants % 8, torch.arange(len(chosen))] = True
+    logits = _decoded(model, _sample(x, offset.probe, chosen, model.size), needed)
+    scores = _scores(logits, variants, parts, domain.classes)
+    rows, cols, shift_x, shift_y = places[int(scores.argmax())]
+    where = (offset.probe.offset[0] + shift_x, offset.probe.offset[1] + shift_y)
+    probe = offset.probe
+    return float(scores.max()), Reframe(probe.matrix, where, rows, cols, probe.height, probe.width, zoom)
+
+
+def _ranked(domain: Domain, model, x: torch.Tensor, fit: Fit) -> list[tuple[int, int, list[_Offset]]]:
+    """For each band a search places: (salt, zoom, offsets), each candidate offset of ``fit`` that leaves a place,
+    its places ranked (:func:`_rank`); the likeliest offset by the template's phases first."""
     height, width = x.shape[-2:]
     finest, bands = domain.sync_bands()[0][1].tiles, []
     for salt, band in _searched(domain):
         zoom = max(1, round(finest / band.tiles))
-        entries = [(*_best_place(domain, model, x, probe, inner, places, salt, RANK_CELLS, zoom, ranking=True), probe,
-                    inner, places)
+        offsets = [_Offset(probe, inner, places, _rank(domain, model, x, probe, inner, places, salt))
                    for probe, inner, places in _placements(fit, height, width, band.tiles)
                    if len(inner) >= domain.classes and places]
-        bands.append((salt, zoom, entries))
+        bands.append((salt, zoom, offsets))
     return bands
 
 
 @torch.no_grad()
 def promise(domain: Domain, model, x: torch.Tensor, fit: Fit) -> float:
-    """The best score the matched filter gives a placement of ``fit`` on :data:`RANK_CELLS` cells, over its candidate
+    """The best score the matched filter gives a place of ``fit`` on :data:`RANK_CELLS` cells, over its candidate
     offsets and the bands a search places (0 where none can be placed): the ranking :func:`search` starts with. A
     mirror's fit is the picture's own, as strong, and only the mark tells them apart: on a 50 % crop of Storm.jpg at
     768x512 the right flip's best placement scored 16.5, the other's 1.4."""
-    return max((entry[0] for _, _, entries in _ranked(domain, model, x, fit) for entry in entries), default=0.0)
+    return max((float(offset.scores.max()) for _, _, offsets in _ranked(domain, model, x, fit) for offset in offsets),
+               default=0.0)
 
 
 @torch.no_grad()
-def search(domain: Domain, model, x: torch.Tensor, fit: Fit) -> list[tuple[float, Reframe]]:
-    """The hypotheses (score, reframe) worth reading for frame ``x`` (1, 3, H, W) whose template gave ``fit``, the
-    best-scoring first; none when the picture holds too few whole cells or no hypothesis fits. Every candidate
-    offset is ranked by the matched filter on :data:`RANK_CELLS` cells; the one the template's phases make likeliest
-    and the best ranked others (:data:`RESCORED` in all) are scored by the decoder on :data:`RESCORE_CELLS`, and the
-    best placement of each is kept: the likeliest and the best are
-    often the half-tile twins the diagonals cannot tell apart (:func:`wmark.sync.template.find`), and a twin's cells,
-    each straddling four tiles, can outscore the truth (Cascade.jpg cropped to 90 %, resized to 0.75 and saved at
-    JPEG 75: 0.844 against 0.814), so both are read. Each band the template may be locked to is placed so; the
-    hypotheses of all of them are returned together, the best-scoring first."""
-    found = []
-    for salt, zoom, ranked in _ranked(domain, model, x, fit):
-        if ranked:
-            likeliest, *others = ranked
-            rescored = [likeliest] + sorted(others, key=lambda entry: -entry[0])[:RESCORED - 1]
-            found += [_best_place(domain, model, x, *entry[2:], salt, RESCORE_CELLS, zoom) for entry in rescored]
-    return sorted(found, key=lambda entry: -entry[0])
+def search(domain: Domain, model, x: torch.Tensor, fit: Fit) -> Iterator[tuple[float, Reframe]]:
+    """The hypotheses (score, reframe) worth reading for frame ``x`` (1, 3, H, W) whose template gave ``fit``; none
+    when the picture holds too few whole cells or no hypothesis fits. Every candidate offset's places are ranked by
+    the matched filter on :data:`RANK_CELLS` cells. First come the offset the template's phases make likeliest and
+    the best ranked others (:data:`RESCORED` in all), each with the best of its best-ranked places as the decoder
+    scores them (:func:`_rescored`): the likeliest and the best are often the half-tile twins the diagonals cannot
+    tell apart (:func:`wmark.sync.template.find`), and a twin's cells, each straddling four tiles, can outscore the
+    truth (Cascade.jpg cropped to 90 %, resized to 0.75 and saved at JPEG 75: 0.844 against 0.814), so both are read.
+    Only a reader that reads none of them asks for the next: every other offset's, so scored. After the screenshot
+    chain the filter's ranking is weak: Fossa-by-Jasper-Roks.jpg at 768x512 ranked its right offset fifth of 8 (1.28
+    against 1.39), its right place second there. Each band the template may be locked to is placed so; within each
+    of the two turns the hypotheses of all of them come together, the best-scoring first."""
+    first, rest = [], []
+    for salt, zoom, offsets in _ranked(domain, model, x, fit):
+        if offsets:
+            likeliest, *others = offsets
+            others.sort(key=lambda offset: -float(offset.scores.max()))
+            first += [(offset, salt, zoom) for offset in [likeliest] + others[:RESCORED - 1]]
+            rest += [(offset, salt, zoom) for offset in others[RESCORED - 1:]]
+    for turn, read in ((first, len(first)), (rest, RESCORED)):
+        yield from sorted((_rescored(domain, model, x, offset, salt, zoom) for offset, salt, zoom in turn),
+                          key=lambda entry: -entry[0])[:read]
