@@ -11,8 +11,8 @@ matrix product a tile, against a pass of the decoder.
 
 It reads less than the decoder (on the middle band of the 10 validation photos at 768x512: 0.93 of a tile's bits
 unedited and 0.69 after JPEG 70, the decoder 0.98 and 0.73), so :func:`wmark.sync.reframe.search` uses it only to
-rank a crop's candidate offsets and :func:`wmark.sync.reframe.promise` to order the flips; the decoder scores the
-ranked placements again and reads the one it picks.
+rank a crop's placements and :func:`wmark.sync.reframe.promise` to order the flips; the decoder scores the
+best-ranked placements again and reads the ones it picks.
 """
 from __future__ import annotations
 
