@@ -132,14 +132,14 @@ def test_sync_search_reads_a_crop_and_says_where_it_lay(marker, large_marked, mo
                         or scores(logits, variants, *args))
 
     def searched(*args):
-        hypotheses = search(*args)
+        turns = search(*args)
         while True:
             before = len(calls)
-            found = next(hypotheses, None)
+            turn = next(turns, None)
             scored.extend(calls[before:])
-            if found is None:
+            if turn is None:
                 return
-            yield found
+            yield turn
     monkeypatch.setattr(reframe, "search", searched)
     found = marker.extract(crop, search="sync")
     assert found.detected and found.message == "crop me" and found.transform == "identity"
@@ -159,15 +159,15 @@ def test_the_decoder_scores_the_best_ranked_places_of_the_best_ranked_offsets_fi
     monkeypatch.setattr(reframe, "_rank", lambda *args: ranked.append(1) or rank(*args))
     monkeypatch.setattr(reframe, "_decoded", lambda model, images, needed: decoded.append(int(needed.sum())) or decode(
         model, images, needed))
-    hypotheses = reframe.search(marker.domain, marker.model, crop, fit)
-    next(hypotheses)
-    first = len(decoded)
-    assert 0 < first <= reframe.RESCORED * len(reframe._searched(marker.domain)) < len(ranked)
+    turns = reframe.search(marker.domain, marker.model, crop, fit)
+    first = next(turns)
+    assert 0 < len(first) == len(decoded) <= reframe.RESCORED * len(reframe._searched(marker.domain)) < len(ranked)
     # each place fixes one rotation a cell, so the decoder reads at most one a place, not all 8 of the square
     assert all(0 < count <= min(8, reframe.RESCORED_PLACES) * reframe.RESCORE_CELLS for count in decoded)
-    assert sum(decoded) < 8 * reframe.RESCORE_CELLS * first
-    rest = list(hypotheses)  # asked for more, it scores every other offset and yields the best of them
-    assert len(decoded) == len(ranked) and len(rest) <= first - 1 + reframe.RESCORED
+    assert sum(decoded) < 8 * reframe.RESCORE_CELLS * len(first)
+    assert [score for score, _ in first] == sorted((score for score, _ in first), reverse=True)
+    second, *more = list(turns)  # asked for more, it scores every other offset and keeps the best of them
+    assert len(decoded) == len(ranked) and len(second) <= reframe.RESCORED and not more
 
 
 def test_sync_search_reads_a_mirrored_and_turned_mark(marker, large_marked):
@@ -210,7 +210,7 @@ def test_every_band_of_a_small_photo_reads_after_a_crop(marker, photo):
     small = marker.embed(Image.open(photo).convert("RGB").resize((768, 512), Image.BICUBIC), "crop me")
     x = _tensor(small.crop((40, 5, 40 + 687, 5 + 458)))
     fit = template.find(x, reframe.plausible(marker.domain, marker.model.size, *x.shape[-2:]))[0]
-    _, placed = next(reframe.search(marker.domain, marker.model, x, fit))
+    _, placed = next(reframe.search(marker.domain, marker.model, x, fit))[0]
     frames, coverage = reframe.canvas(x, placed, marker.model.size)
     truth = torch.tensor([int(bit) for bit in marker.extract(small).codeword]).view(marker.domain.classes, -1)
     with torch.no_grad():
@@ -251,18 +251,23 @@ def test_every_turned_read_comes_before_any_placement(marker, photo, monkeypatch
 
 def test_each_flips_first_fit_is_placed_before_any_flips_second_the_most_promising_first(marker, monkeypatch):
     """A faint second fit of a flip (noise pairs) waits for every flip's first fit, and among first fits the flip whose
-    likeliest placement scores best goes first."""
+    likeliest placement scores best goes first; every fit's first turn of placements comes before any fit's second."""
     faint, strong, mirrored = (template.Fit(((0.05, 0.0), (0.0, 0.05)), ((0.0, 0.0),), strength)
                                for strength in (2.0, 9.0, 8.0))
     monkeypatch.setattr(Domain, "aligner", lambda self, model, frame, finest=False: lambda angles: [1.0] * len(angles))
     placed = []
-    monkeypatch.setattr(reframe, "search", lambda domain, model, x, fit: placed.append(fit.strength) or [])
+
+    def search(domain, model, x, fit):
+        for turn in (1, 2):
+            placed.append((turn, fit.strength))
+            yield []
+    monkeypatch.setattr(reframe, "search", search)
     fits = {"flip-h": [mirrored, faint], "identity": [strong]}
     for promise, order in ((lambda fit: fit.strength, [9.0, 8.0, 2.0]), (lambda fit: -fit.strength, [8.0, 9.0, 2.0])):
         monkeypatch.setattr(reframe, "promise", lambda domain, model, x, fit, score=promise: score(fit))
         placed.clear()
         list(search_order.poses(marker.reader, torch.rand(1, 3, 64, 96), LEVELS["sync"], fits))
-        assert placed == order
+        assert placed == [(1, strength) for strength in order] + [(2, strength) for strength in order]  # by turn
 
 
 def test_the_right_flip_of_a_crop_is_the_more_promising(marker, photo):

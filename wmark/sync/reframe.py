@@ -362,18 +362,18 @@ def promise(domain: Domain, model, x: torch.Tensor, fit: Fit) -> float:
 
 
 @torch.no_grad()
-def search(domain: Domain, model, x: torch.Tensor, fit: Fit) -> Iterator[tuple[float, Reframe]]:
-    """The hypotheses (score, reframe) worth reading for frame ``x`` (1, 3, H, W) whose template gave ``fit``; none
-    when the picture holds too few whole cells or no hypothesis fits. Every candidate offset's places are ranked by
-    the matched filter on :data:`RANK_CELLS` cells. First come the offset the template's phases make likeliest and
-    the best ranked others (:data:`RESCORED` in all), each with the best of its best-ranked places as the decoder
-    scores them (:func:`_rescored`): the likeliest and the best are often the half-tile twins the diagonals cannot
-    tell apart (:func:`wmark.sync.template.find`), and a twin's cells, each straddling four tiles, can outscore the
-    truth (Cascade.jpg cropped to 90 %, resized to 0.75 and saved at JPEG 75: 0.844 against 0.814), so both are read.
-    Only a reader that reads none of them asks for the next: every other offset's, so scored. After the screenshot
-    chain the filter's ranking is weak: Fossa-by-Jasper-Roks.jpg at 768x512 ranked its right offset fifth of 8 (1.28
-    against 1.39), its right place second there. Each band the template may be locked to is placed so; within each
-    of the two turns the hypotheses of all of them come together, the best-scoring first."""
+def search(domain: Domain, model, x: torch.Tensor, fit: Fit) -> Iterator[list[tuple[float, Reframe]]]:
+    """The hypotheses (score, reframe) worth reading for frame ``x`` (1, 3, H, W) whose template gave ``fit``, in two
+    turns, each a list, the best-scoring first; none when the picture holds too few whole cells or no hypothesis fits.
+    Every candidate offset's places are ranked by the matched filter on :data:`RANK_CELLS` cells. The first turn holds
+    the offset the template's phases make likeliest and the best ranked others (:data:`RESCORED` in all), each with
+    the best of its best-ranked places as the decoder scores them (:func:`_rescored`): the likeliest and the best are
+    often the half-tile twins the diagonals cannot tell apart (:func:`wmark.sync.template.find`), and a twin's cells,
+    each straddling four tiles, can outscore the truth (Cascade.jpg cropped to 90 %, resized to 0.75 and saved at JPEG
+    75: 0.844 against 0.814), so both are read. The second, scored only when asked for, holds the best
+    :data:`RESCORED` of every other offset's, so scored. After the screenshot chain the filter's ranking is weak:
+    Fossa-by-Jasper-Roks.jpg at 768x512 ranked its right offset fifth of 8 (1.28 against 1.39), its right place
+    second there. Each band the template may be locked to is placed so; a turn holds the hypotheses of all of them."""
     first, rest = [], []
     for salt, zoom, offsets in _ranked(domain, model, x, fit):
         if offsets:
@@ -382,5 +382,5 @@ def search(domain: Domain, model, x: torch.Tensor, fit: Fit) -> Iterator[tuple[f
             first += [(offset, salt, zoom) for offset in [likeliest] + others[:RESCORED - 1]]
             rest += [(offset, salt, zoom) for offset in others[RESCORED - 1:]]
     for turn, read in ((first, len(first)), (rest, RESCORED)):
-        yield from sorted((_rescored(domain, model, x, offset, salt, zoom) for offset, salt, zoom in turn),
-                          key=lambda entry: -entry[0])[:read]
+        yield sorted((_rescored(domain, model, x, offset, salt, zoom) for offset, salt, zoom in turn),
+                     key=lambda entry: -entry[0])[:read]
