@@ -8,6 +8,7 @@ from PIL import Image
 
 import wmark
 from wmark.domain.domain import NEUTRAL
+from wmark.domain.grid import transform
 from wmark.perception.jnd import luma
 from wmark.sync import matched
 
@@ -52,3 +53,11 @@ def test_the_matched_filter_reads_a_marked_photo_and_not_an_unmarked_one(marker,
     marked = marker.embed(picture, codeword="".join(map(str, codeword.tolist())))
     assert _bits_read(marker, marked, codeword) > 0.95
     assert _bits_read(marker, picture, codeword) < 0.7
+
+
+def test_turning_the_bit_images_reads_a_cell_as_turning_the_cell_does(marker):
+    tiles = torch.rand(5, 3, marker.model.size, marker.model.size, generator=torch.Generator().manual_seed(2))
+    turned = matched.turned_logits(marker.model, tiles)
+    for d in range(8):
+        expected = matched.logits(marker.model, transform(tiles, torch.full((5,), d), inverse=True))
+        assert torch.allclose(turned[d], expected, atol=1e-5 * float(expected.abs().max()))

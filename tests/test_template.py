@@ -167,7 +167,30 @@ def test_the_decoder_scores_the_best_ranked_places_of_the_best_ranked_offsets_fi
     assert sum(decoded) < 8 * reframe.RESCORE_CELLS * len(first)
     assert [score for score, _ in first] == sorted((score for score, _ in first), reverse=True)
     second, *more = list(turns)  # asked for more, it scores every other offset and keeps the best of them
-    assert len(decoded) == len(ranked) and len(second) <= reframe.RESCORED and not more
+    assert len(decoded) == len(ranked) and 0 < len(second) <= reframe.RESCORED and not more
+    assert [score for score, _ in second] == sorted((score for score, _ in second), reverse=True)
+    assert not {placed for _, placed in first} & {placed for _, placed in second}
+
+
+def test_rescoring_a_place_reads_as_decoding_every_rotation_would(marker, large_marked, monkeypatch):
+    crop = _tensor(large_marked.crop((200, 70, 1060, 550)))
+    fit = template.find(crop, reframe.plausible(marker.domain, marker.model.size, *crop.shape[-2:]))[0]
+    salt, zoom, offsets = next(band for band in reframe._ranked(marker.domain, marker.model, crop, fit) if band[2])
+    chosen = reframe._rescored(marker.domain, marker.model, crop, offsets[0], salt, zoom)
+    decode = reframe._decoded
+    monkeypatch.setattr(reframe, "_decoded", lambda model, images, needed: decode(model, images, torch.ones_like(needed)))
+    assert reframe._rescored(marker.domain, marker.model, crop, offsets[0], salt, zoom) == chosen
+
+
+def test_places_are_scored_by_how_their_parts_cells_agree():
+    """Two parts: under place 0 the cells of each part agree (score 2 cells x 1 squared), under place 1 they cancel."""
+    logits = torch.zeros(8, 4, 2)
+    logits[0] = torch.tensor([[1.0, 1.0], [1.0, 1.0], [1.0, 1.0], [1.0, 1.0]])
+    logits[1] = -logits[0]
+    variants = torch.tensor([[0, 0, 0, 0], [0, 1, 0, 1]])  # place 1 reads cells 1 and 3 under the other rotation
+    parts = torch.tensor([[0, 0, 1, 1], [0, 0, 1, 1]])
+    assert reframe._scores(logits, variants, parts, 2).tolist() == [2.0, 0.0]
+    assert reframe._scores(logits, variants + 8, parts, 2).tolist() == [2.0, 0.0]  # a sign flips both alike
 
 
 def test_sync_search_reads_a_mirrored_and_turned_mark(marker, large_marked):
@@ -314,3 +337,17 @@ def test_only_grids_a_search_could_place_are_plausible(marker):
     assert not plausible(square(30))  # 38 tiles across: more than the frame has
     assert not plausible(square(300))  # under 4 tiles across: less than half of either band's frame
     assert not plausible(((1 / 72, 0.0), (0.0, 1 / 200)))  # tiles squeezed to a third
+
+
+def test_a_canvas_read_decodes_only_the_tiles_the_picture_covers(marker, monkeypatch):
+    x, coverage = torch.rand(1, 3, 512, 768), torch.zeros(1, 1, 512, 768)
+    coverage[..., :, :384] = 1  # the left half
+    decoded, decode = [], marker.model.decode
+    monkeypatch.setattr(marker.model, "decode", lambda tiles: decoded.append(len(tiles)) or decode(tiles))
+    with torch.no_grad():
+        marker.domain.decode(marker.model, x, coverage=coverage)
+        whole = sum(decoded)
+        decoded.clear()
+        assert not marker.domain.decode(marker.model, x, coverage=torch.zeros_like(coverage)).any() and not decoded
+        marker.domain.decode(marker.model, x)
+    assert 0 < whole <= sum(decoded) * 0.6  # about half the tiles of each band

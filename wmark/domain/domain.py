@@ -328,16 +328,17 @@ class Domain:
         bands = []
         jnd = jnd_map(x) if self.jnd else None
         for grid, tiles, signs in self.tiles(x, model.size, bits, turned):
-            if coverage is None:
+            covered = None if coverage is None else grid.split(coverage).flatten(1).mean(1) >= FULL_COVERAGE
+            if covered is None:
                 logits = decode_tiles(model, tiles).float()
             else:  # a tile left out is not decoded
-                covered = grid.split(coverage).flatten(1).mean(1) >= FULL_COVERAGE
                 logits = tiles.new_zeros(len(tiles), bits, dtype=torch.float)
-                logits[covered] = decode_tiles(model, tiles[covered]).float()
+                if covered.any():
+                    logits[covered] = decode_tiles(model, tiles[covered]).float()
             logits = logits.view(batch, grid.count, bits) * signs
             weights = (grid.split(jnd, turned).flatten(1).mean(1).view(batch, grid.count, 1) if jnd is not None
                        else logits.new_ones(batch, grid.count, 1))
-            if coverage is not None:
+            if covered is not None:
                 weights = weights * covered.view(batch, grid.count, 1)
             classes = grid.tile_classes().to(x.device)
             means = x.new_zeros(batch, self.classes, bits)

@@ -48,12 +48,12 @@ def bit_images(model) -> torch.Tensor:
 
 
 @lru_cache(maxsize=4)
-def turned_bit_images(model) -> torch.Tensor:
-    """(8 * bits, size * size): :func:`bit_images` under each of the square's 8 rotations and mirrorings
-    (:func:`wmark.domain.grid.transform`), the rotation major."""
+def turned_bit_images(model, device: torch.device) -> torch.Tensor:
+    """(8 * bits, size * size) on ``device``: :func:`bit_images` under each of the square's 8 rotations and
+    mirrorings (:func:`wmark.domain.grid.transform`), the rotation major."""
     images = bit_images(model).view(-1, 1, model.size, model.size)
     turned = [transform(images, torch.full((len(images),), d)) for d in range(8)]
-    return torch.cat(turned).flatten(1).contiguous()
+    return torch.cat(turned).flatten(1).contiguous().to(device)
 
 
 def whitened(tiles: torch.Tensor) -> torch.Tensor:
@@ -76,6 +76,6 @@ def turned_logits(model, tiles: torch.Tensor) -> torch.Tensor:
     ``logits(model, transform(tiles, d, inverse=True))`` reads them, from one whitening a tile. Whitening commutes with
     the square's symmetries (they permute a spectrum's bins, and the 3x3 mean is symmetric), and a tile turned back
     correlates with a bit image as the tile does with that image turned, so the bit images are turned instead."""
-    images = turned_bit_images(model).to(tiles.device)
+    images = turned_bit_images(model, tiles.device)
     read = whitened(luma(tiles.float())).flatten(1) @ images.T
     return read.view(len(tiles), 8, -1).transpose(0, 1)

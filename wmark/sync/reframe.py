@@ -30,11 +30,12 @@ from wmark.sync.template import CANDIDATES, Fit
 
 RANK_CELLS = 24
 """Cells of the received picture read by the matched filter (:mod:`wmark.sync.matched`) under each of the 8 rotations
-of the square to rank every candidate offset: under the right one about eight cells of each codeword part agree. It
+of the square to rank every place of every candidate offset: under the right one about eight cells of each codeword
+part agree. It
 ranked rhythm.jpg's right offset first of 8 after the screenshot chain at 768x512 (1.93 against at most 1.40), where
 the decoder on 8 cells ranked it fourth."""
 RESCORE_CELLS = 24
-"""Cells the decoder reads to score again the placements of the best-ranked offsets (see :func:`search`): after
+"""Cells the decoder reads to score again the best-ranked places of the best-ranked offsets (see :func:`search`): after
 a crop, a resize to 0.75 and JPEG 75 the tiles read weakly, and 8 cells ranked Volna.jpg's right placement 11th of
 972 (its offsets first), 24 cells first by a wide margin (score 2.01 against 1.47)."""
 RESCORED_PLACES = 4
@@ -42,8 +43,9 @@ RESCORED_PLACES = 4
 place gives it (:func:`_rescored`), not under all 8: on the validation photos' crops and screenshot chains at 768x512
 and 1 MP, 2, 4 and 8 read what every place read (docs/bench.md), 4 in about 60 % of the decodes of every place."""
 RESCORED = 3
-"""Candidate offsets the decoder scores again on :data:`RESCORE_CELLS` first: the likeliest by the template's phases
-and the best ranked others; and, where none of them reads, hypotheses read from the other offsets (:func:`search`).
+"""Candidate offsets the decoder scores again on :data:`RESCORE_CELLS` in a search's first turn: the likeliest by the
+template's phases and the best ranked others; a second turn, asked for by a reader that read none of the first,
+holds this many of the other offsets' best places (:func:`search`).
 The likeliest and the best are often half-tile twins; on the validation photos' crops and screenshot chains at
 768x512 and 1 MP, 4 read what 3 read (benchmarks/results/sync_stages.json, docs/bench.md)."""
 MIN_KEPT = 0.5
@@ -323,7 +325,7 @@ def _decoded(model, images: torch.Tensor, needed: torch.Tensor) -> torch.Tensor:
 def _rescored(domain: Domain, model, x: torch.Tensor, offset: _Offset, salt: int, zoom: int) -> tuple[float, Reframe]:
     """The best (score, reframe) of an offset's :data:`RESCORED_PLACES` best-ranked places, scored by the decoder on
     :data:`RESCORE_CELLS` cells, each read only under the rotations those places give it."""
-    top = sorted(offset.scores.topk(min(RESCORED_PLACES, len(offset.places))).indices.tolist())
+    top = sorted(torch.sort(offset.scores, descending=True, stable=True).indices[:RESCORED_PLACES].tolist())
     places = [offset.places[i] for i in top]
     chosen = _cells(offset.inner, RESCORE_CELLS)
     variants, parts = _layout(chosen, places, salt, model.size, domain.classes)
@@ -364,7 +366,8 @@ def promise(domain: Domain, model, x: torch.Tensor, fit: Fit) -> float:
 @torch.no_grad()
 def search(domain: Domain, model, x: torch.Tensor, fit: Fit) -> Iterator[list[tuple[float, Reframe]]]:
     """The hypotheses (score, reframe) worth reading for frame ``x`` (1, 3, H, W) whose template gave ``fit``, in two
-    turns, each a list, the best-scoring first; none when the picture holds too few whole cells or no hypothesis fits.
+    turns, each a list, the best-scoring first; both empty when the picture holds too few whole cells or no
+    hypothesis fits.
     Every candidate offset's places are ranked by the matched filter on :data:`RANK_CELLS` cells. The first turn holds
     the offset the template's phases make likeliest and the best ranked others (:data:`RESCORED` in all), each with
     the best of its best-ranked places as the decoder scores them (:func:`_rescored`): the likeliest and the best are
